@@ -1,0 +1,1 @@
+"""Thin adapters that put the core in front of its users (Cortex, TheHive, HTTP, CLI)."""

@@ -1,0 +1,1 @@
+"""Cortex analyzers and responders built on cortexutils."""

@@ -1,0 +1,234 @@
+"""Base classes every socflow analyzer and responder derives from.
+
+How to write one:
+
+* subclass :class:`SocflowAnalyzer` (or :class:`SocflowResponder`), set ``DATA_TYPES`` and
+  ``SECRET_CONFIG`` (names of config items that hold secrets, beyond the name heuristics),
+  implement ``analyze()`` (``respond()`` for responders) returning the ``full`` report dict, and
+  override ``summary()`` / ``artifacts()`` / ``operations()`` as cortexutils expects;
+* raise :class:`socflow.errors.SocflowError` subclasses for expected failures: they become
+  ``success:false`` with the message. Anything else becomes "Unexpected error: …" — never a
+  traceback, never a missing ``output.json``;
+* the entry script calls :func:`run_worker` with the class.
+
+Secrets: every config string whose key looks secret, or is listed in ``SECRET_CONFIG``, is
+replaced by ``REMOVED`` in the echoed input and scrubbed from every message and report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, ClassVar
+
+from cortexutils.analyzer import Analyzer
+from cortexutils.responder import Responder
+
+from ...errors import SocflowError
+
+SECRET_PHRASES = (
+    "key", "password", "passwd", "secret", "token", "auth", "credential", "cookie", "session",
+)
+REDACTED = "REMOVED"
+
+
+def is_secret_key(name: str, extra: frozenset[str] = frozenset()) -> bool:
+    low = name.lower()
+    return name in extra or any(p in low for p in SECRET_PHRASES)
+
+
+def collect_secrets(config: Any, extra: frozenset[str] = frozenset()) -> set[str]:
+    """Every string value under a secret-looking key, at any depth, plus proxy credentials."""
+    found: set[str] = set()
+
+    def walk(node: Any, secret: bool) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(v, secret or is_secret_key(str(k), extra))
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, secret)
+        elif isinstance(node, str) and node:
+            if secret and len(node) >= 4:
+                found.add(node)
+            if "://" in node and "@" in node.split("://", 1)[1].split("/", 1)[0]:
+                userinfo = node.split("://", 1)[1].split("@", 1)[0]
+                found.update(p for p in userinfo.split(":") if len(p) >= 4)
+
+    walk(config, False)
+    return found
+
+
+def scrub(value: Any, secrets: set[str]) -> Any:
+    """Replace every occurrence of a secret inside strings of ``value`` (recursively)."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for s in sorted(secrets, key=len, reverse=True):
+            value = value.replace(s, REDACTED)
+        return value
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+def _redacted_input(job_input: Any) -> Any:
+    """The job input as echoed on failure: every config string is hidden, whatever its name."""
+    if not isinstance(job_input, dict):
+        return None
+    echoed = {k: v for k, v in job_input.items() if k != "config"}
+
+    def hide(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: hide(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [hide(v) for v in node]
+        return REDACTED if isinstance(node, str) and node else node
+
+    echoed["config"] = hide(job_input.get("config") or {})
+    return echoed
+
+
+class _SocflowWorker:
+    """Behaviour shared by analyzers and responders (mixed in before the cortexutils class)."""
+
+    DATA_TYPES: ClassVar[tuple[str, ...]] = ()
+    SECRET_CONFIG: ClassVar[frozenset[str]] = frozenset()
+    _input: dict[str, Any]
+    job_directory: str | None
+    data_type: str
+
+    @property
+    def secrets(self) -> set[str]:
+        return collect_secrets(self._input.get("config") or {}, self.SECRET_CONFIG)
+
+    def config(self, name: str, default: Any = None) -> Any:
+        """A config item; JSON null (Cortex's "not set") gives ``default``."""
+        value = (self._input.get("config") or {}).get(name)
+        return default if value is None else value
+
+    def _write_output(self, output: dict[str, Any]) -> None:
+        output = scrub(output, self.secrets)
+        text = json.dumps(output, ensure_ascii=False)
+        if self.job_directory is None:
+            sys.stdout.write(text)
+            return
+        out_dir = Path(self.job_directory) / "output"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "output.json").write_text(text, encoding="utf-8")
+
+    # cortexutils' own report()/error() write with the platform encoding and echo secrets.
+    def error(self, message: str, ensure_ascii: bool = False) -> None:  # noqa: ARG002
+        self._write_output(
+            {"success": False, "input": _redacted_input(self._input), "errorMessage": message}
+        )
+        sys.exit(1)
+
+    def check_data_type(self) -> None:
+        if self.DATA_TYPES and self.data_type not in self.DATA_TYPES:
+            raise SocflowError(
+                f"data type '{self.data_type}' is not supported; use one of: "
+                + ", ".join(self.DATA_TYPES)
+            )
+
+    def run(self) -> None:
+        try:
+            self.check_data_type()
+            self._run_checked()
+        except SocflowError as exc:
+            self.error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - last line of defence: Cortex needs an output
+            self.error(f"Unexpected error: {type(exc).__name__}: {exc}")
+
+    def _run_checked(self) -> None:
+        raise NotImplementedError
+
+
+class SocflowAnalyzer(_SocflowWorker, Analyzer):
+    """Base for analyzers: implement ``analyze() -> dict`` (the ``full`` report)."""
+
+    def __init__(self, job_directory: str | None = None) -> None:
+        Analyzer.__init__(self, job_directory, secret_phrases=SECRET_PHRASES)
+
+    def analyze(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _run_checked(self) -> None:
+        full = self.analyze()
+        if not isinstance(full, dict):
+            raise SocflowError("internal error: the analyzer produced no report object")
+        self._write_output(
+            {
+                "success": True,
+                "summary": self.summary(full),
+                "artifacts": self.artifacts(full),
+                "operations": self.operations(full),
+                "full": full,
+            }
+        )
+
+    def artifacts(self, raw: Any) -> list[dict[str, Any]]:
+        return []
+
+
+class SocflowResponder(_SocflowWorker, Responder):
+    """Base for responders: implement ``respond() -> dict`` and ``operations(full)``."""
+
+    def __init__(self, job_directory: str | None = None) -> None:
+        Responder.__init__(self, job_directory, secret_phrases=SECRET_PHRASES)
+
+    def respond(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _run_checked(self) -> None:
+        full = self.respond()
+        self._write_output(
+            {"success": True, "full": full, "operations": self.operations(full)}
+        )
+
+
+def _job_directory_from_argv() -> str:
+    return sys.argv[1] if len(sys.argv) > 1 else "/job"
+
+
+def _fail_before_worker(job_directory: str, message: str) -> None:
+    """The input could not even be loaded: still leave Cortex a readable output.json."""
+    out = Path(job_directory) / "output"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "output.json").write_text(
+            json.dumps({"success": False, "input": None, "errorMessage": message}),
+            encoding="utf-8",
+        )
+    except OSError as exc:
+        print(f"socflow: cannot write output.json: {exc}", file=sys.stderr)
+
+
+def run_worker(worker_cls: type[_SocflowWorker]) -> None:
+    """Entry point of every analyzer/responder script (process, docker and kubernetes runners)."""
+    job_directory = _job_directory_from_argv()
+    input_path = Path(job_directory) / "input" / "input.json"
+    if input_path.is_file():
+        try:
+            json.loads(input_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            _fail_before_worker(job_directory, f"input/input.json is not valid JSON: {exc}")
+            return
+    try:
+        worker = worker_cls(job_directory)  # type: ignore[call-arg]
+    except SystemExit:
+        return  # cortexutils already wrote the error (e.g. TLP/PAP above the maximum)
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("SOCFLOW_DEBUG"):
+            traceback.print_exc()
+        _fail_before_worker(job_directory, f"cannot start the worker: {type(exc).__name__}: {exc}")
+        return
+    try:
+        worker.run()
+    except SystemExit:
+        pass

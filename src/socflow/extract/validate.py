@@ -1,0 +1,127 @@
+"""Is this candidate really an indicator? IP classes and domain validation (pure, cached).
+
+Domains are checked against the ICANN section of the Public Suffix List shipped inside the
+``publicsuffixlist`` package, so nothing is downloaded at run time. An unknown top-level label
+(``.local``, ``.exe``, ``.properties``) is never a domain.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from functools import lru_cache
+
+from publicsuffixlist import PSLFILE
+
+from ..models import IpClass
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_DOCUMENTATION = tuple(
+    ipaddress.ip_network(n)
+    for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32", "3fff::/20")
+)
+_BENCHMARK = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:2::/48"))
+
+# Top-level labels that are also everyday file extensions: ``setup.py`` or ``backup.zip`` in a log
+# line is a file name far more often than a host, so such two-label names count as domains only
+# where the position says "host" (a URL host, an e-mail domain, a structured host field).
+FILE_LIKE_TLDS = frozenset({"zip", "mov", "py", "sh", "md", "rs", "pm", "so", "ps", "ts", "run"})
+
+
+def _load_icann_tlds() -> frozenset[str]:
+    tlds: set[str] = set()
+    in_icann = False
+    with open(PSLFILE, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if "===BEGIN ICANN DOMAINS===" in line:
+                in_icann = True
+            elif "===END ICANN DOMAINS===" in line:
+                break
+            elif in_icann and line and not line.startswith("//"):
+                top = line.lstrip("!*.").rsplit(".", 1)[-1]
+                tlds.add(top.lower())
+                try:
+                    tlds.add(top.encode("idna").decode("ascii").lower())
+                except UnicodeError:
+                    pass
+    return frozenset(tlds)
+
+
+ICANN_TLDS = _load_icann_tlds()
+
+
+@lru_cache(maxsize=65536)
+def classify_ip(value: str) -> IpClass | None:
+    """The class of an IPv4/IPv6 address, or None when ``value`` is not an address."""
+    try:
+        ip = ipaddress.ip_address(value.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return IpClass.LOOPBACK
+    if ip.is_link_local:
+        return IpClass.LINK_LOCAL
+    if ip.is_multicast:
+        return IpClass.MULTICAST
+    if any(ip in net for net in _DOCUMENTATION if net.version == ip.version):
+        return IpClass.DOCUMENTATION
+    if ip.version == 4 and ip in _CGNAT:
+        return IpClass.CGNAT
+    if any(ip in net for net in _BENCHMARK if net.version == ip.version):
+        return IpClass.RESERVED
+    if ip.is_unspecified or ip.is_reserved:
+        return IpClass.RESERVED
+    if ip.is_private:
+        return IpClass.PRIVATE
+    if not ip.is_global:
+        return IpClass.RESERVED
+    return IpClass.PUBLIC
+
+
+def is_public_ip(value: str) -> bool:
+    return classify_ip(value) is IpClass.PUBLIC
+
+
+def _valid_label(label: str) -> bool:
+    return (
+        0 < len(label) <= 63
+        and not label.startswith("-")
+        and not label.endswith("-")
+        and all(c.isalnum() or c == "-" for c in label)
+    )
+
+
+@lru_cache(maxsize=262144)
+def is_domain(value: str, *, host_position: bool = False) -> bool:
+    """True when ``value`` (lower-case, no trailing dot) is a syntactically valid public name.
+
+    ``host_position`` is True where the surrounding syntax already says "this is a host"
+    (URL authority, e-mail domain); only then are file-extension-like TLDs accepted.
+    """
+    if not value or len(value) > 253 or not value.isascii():
+        return False
+    labels = value.split(".")
+    if len(labels) < 2:
+        return False
+    tld = labels[-1]
+    if tld not in ICANN_TLDS or tld.isdigit():
+        return False
+    if not all(_valid_label(label) for label in labels):
+        return False
+    if len(labels) == 2 and tld in FILE_LIKE_TLDS and not host_position:
+        return False
+    return True
+
+
+def registered_domain(value: str) -> str:
+    """``a.b.example.co.uk`` → ``example.co.uk`` (the name a registrar sold)."""
+    from publicsuffixlist import PublicSuffixList
+
+    return _psl(PublicSuffixList).privatesuffix(value) or value
+
+
+@lru_cache(maxsize=1)
+def _psl(cls):  # type: ignore[no-untyped-def]
+    return cls(only_icann=True)
