@@ -1,0 +1,1 @@
+"""Cortex analyzers: one module per analyzer, each a thin SocflowAnalyzer subclass."""

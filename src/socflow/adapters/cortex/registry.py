@@ -1,0 +1,24 @@
+"""Which class runs which flavor.
+
+Every flavor JSON carries ``"config": {"service": "<key>"}``; Cortex merges it into
+``input.json``, so one container image (or one entry script) can pick the worker from the job
+itself. Keys map to ``"module:Class"`` strings so nothing is imported until it is needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+WORKERS: dict[str, str] = {
+    "LogIOC": "socflow.adapters.cortex.analyzers.logioc:LogIocAnalyzer",
+}
+
+
+def load_worker(service: str) -> type:
+    try:
+        target = WORKERS[service]
+    except KeyError:
+        known = ", ".join(sorted(WORKERS))
+        raise LookupError(f"unknown service {service!r} in config.service (known: {known})") from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Cortex responders: one module per responder, each a thin SocflowResponder subclass."""
