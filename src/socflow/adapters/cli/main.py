@@ -21,6 +21,7 @@ from ...errors import SocflowError
 # name -> (module under socflow.adapters.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "extract": ("extract", "extract", "Extract indicators (IPs, domains, URLs, …) from logs or text."),
+    "blocklist": ("blocklist", "blocklist", "Block-list service firewalls poll, fed by the Block responder."),
 }
 
 

@@ -1,0 +1,62 @@
+"""Typed configuration of the block-list service, built once by the CLI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from ...errors import ConfigError
+from ...policy import BlockPolicy
+
+MIN_TOKEN_LENGTH = 16
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | int | None) -> int | None:
+    """``"3600"``, ``"90m"``, ``"12h"``, ``"7d"`` → seconds; ``0``/``"never"``/None → None."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        return text or None
+    if text.strip().lower() in ("", "0", "never", "none"):
+        return None
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(f"duration {text!r} is not understood (use e.g. 3600, 90m, 12h, 7d, never)")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()] or None
+
+
+class ServiceSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    db_path: Path
+    token: SecretStr
+    allowlist: tuple[str, ...] = ()
+    widest_v4: int = Field(24, ge=0, le=32)
+    widest_v6: int = Field(48, ge=0, le=128)
+    default_ttl_seconds: int | None = Field(None, ge=1)
+    max_ttl_seconds: int | None = Field(None, ge=1)
+    edl_user: str | None = None
+    edl_password: SecretStr | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _token_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
+            raise ValueError(f"the API token must be at least {MIN_TOKEN_LENGTH} characters")
+        return value
+
+    def policy(self) -> BlockPolicy:
+        return BlockPolicy(allowlist=self.allowlist, widest_v4=self.widest_v4, widest_v6=self.widest_v6)
+
+
+def read_allowlist(path: Path) -> list[str]:
+    """One IP, CIDR or domain per line; ``#`` starts a comment."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read allowlist {path}: {exc}") from None
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]

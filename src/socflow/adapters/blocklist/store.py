@@ -1,0 +1,231 @@
+"""SQLite store of block-list entries and their audit trail.
+
+One short-lived connection per operation (the web server calls us from a thread pool), WAL mode so
+firewalls polling the lists never wait for a writer, and every write inside ``BEGIN IMMEDIATE`` so
+two responders adding the same value at once serialise instead of racing. ``synchronous=FULL``
+makes a committed entry survive a crash or restart of the service.
+
+Expired entries are filtered out of every read by time, and deleted (with an ``expire`` audit row)
+by the next write or list read — so they leave the lists on their own, even if nobody purges.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ...errors import ConfigError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    requested_by TEXT NOT NULL DEFAULT '',
+    case_ref TEXT,
+    alert_ref TEXT,
+    observable_ref TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (type, value)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    action TEXT NOT NULL,
+    type TEXT NOT NULL,
+    value TEXT NOT NULL,
+    actor TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+"""
+
+_ENTRY_COLUMNS = (
+    "type, value, reason, requested_by, case_ref, alert_ref, observable_ref, "
+    "created_at, updated_at, expires_at"
+)
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    type: str
+    value: str
+    reason: str = ""
+    requested_by: str = ""
+    case_ref: str | None = None
+    alert_ref: str | None = None
+    observable_ref: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    expires_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("created_at", "updated_at", "expires_at"):
+            out[key] = iso(out[key])
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    at: float
+    action: str
+    type: str
+    value: str
+    actor: str
+    detail: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["at"] = iso(self.at)
+        return out
+
+
+class BlockStore:
+    """Entries keyed by (type, value); values must already be normalised by the block policy."""
+
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connection() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > SCHEMA_VERSION:
+                    raise ConfigError(f"{self.path} was written by a newer socflow (schema {version})")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open the block-list database {self.path}: {exc}") from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _audit(self, conn: sqlite3.Connection, now: float, action: str, type_: str, value: str,
+               actor: str, **detail: Any) -> None:
+        conn.execute(
+            "INSERT INTO audit (at, action, type, value, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
+            (now, action, type_, value, actor, json.dumps(detail, sort_keys=True)),
+        )
+
+    def _purge(self, conn: sqlite3.Connection, now: float) -> None:
+        rows = conn.execute(
+            "SELECT type, value, expires_at FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?",
+            (now,),
+        ).fetchall()
+        for type_, value, expires_at in rows:
+            self._audit(conn, now, "expire", type_, value, "socflow", expired_at=iso(expires_at))
+        if rows:
+            conn.execute("DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+
+    @staticmethod
+    def _row(conn: sqlite3.Connection, type_: str, value: str) -> Entry | None:
+        row = conn.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE type = ? AND value = ?", (type_, value)
+        ).fetchone()
+        return Entry(*row) if row else None
+
+    def add(self, entry: Entry, ttl_seconds: float | None) -> tuple[str, Entry]:
+        """Insert or keep ``entry``; returns ``added``, ``extended`` (later expiry) or ``exists``.
+
+        Adding twice is harmless: the first request's metadata is kept and the expiry only ever
+        moves later (``ttl_seconds=None`` means "never expires", which wins over any date).
+        """
+        with self._write() as conn:
+            now = self.clock()
+            self._purge(conn, now)
+            expires = None if ttl_seconds is None else now + ttl_seconds
+            current = self._row(conn, entry.type, entry.value)
+            if current is None:
+                conn.execute(
+                    f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (entry.type, entry.value, entry.reason, entry.requested_by, entry.case_ref,
+                     entry.alert_ref, entry.observable_ref, now, now, expires),
+                )
+                self._audit(conn, now, "add", entry.type, entry.value, entry.requested_by,
+                            reason=entry.reason, case_ref=entry.case_ref, alert_ref=entry.alert_ref,
+                            observable_ref=entry.observable_ref, expires_at=iso(expires))
+                return "added", self._row(conn, entry.type, entry.value)  # type: ignore[return-value]
+            if current.expires_at is not None and (expires is None or expires > current.expires_at):
+                conn.execute(
+                    "UPDATE entries SET expires_at = ?, updated_at = ? WHERE type = ? AND value = ?",
+                    (expires, now, entry.type, entry.value),
+                )
+                self._audit(conn, now, "extend", entry.type, entry.value, entry.requested_by,
+                            reason=entry.reason, previous=iso(current.expires_at), expires_at=iso(expires))
+                return "extended", self._row(conn, entry.type, entry.value)  # type: ignore[return-value]
+            return "exists", current
+
+    def remove(self, type_: str, value: str, *, actor: str, reason: str = "") -> bool:
+        """Delete one entry; False when it was not there (removing twice is harmless)."""
+        with self._write() as conn:
+            now = self.clock()
+            self._purge(conn, now)
+            gone = conn.execute(
+                "DELETE FROM entries WHERE type = ? AND value = ?", (type_, value)
+            ).rowcount
+            if gone:
+                self._audit(conn, now, "remove", type_, value, actor, reason=reason)
+            return bool(gone)
+
+    def active(self, type_: str | None = None) -> list[Entry]:
+        """Unexpired entries, ordered by type then value; purges expired ones first."""
+        with self._write() as conn:
+            self._purge(conn, self.clock())
+        with self._connection() as conn:
+            query = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE (expires_at IS NULL OR expires_at > ?)"
+            args: list[Any] = [self.clock()]
+            if type_:
+                query += " AND type = ?"
+                args.append(type_)
+            rows = conn.execute(query + " ORDER BY type, value", args).fetchall()
+        return [Entry(*row) for row in rows]
+
+    def last_change(self, type_: str) -> float | None:
+        with self._connection() as conn:
+            row = conn.execute("SELECT MAX(at) FROM audit WHERE type = ?", (type_,)).fetchone()
+        return row[0] if row else None
+
+    def audit(self, *, limit: int = 100, after_id: int = 0) -> list[AuditEvent]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT id, at, action, type, value, actor, detail FROM audit WHERE id > ? "
+                "ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        return [AuditEvent(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
