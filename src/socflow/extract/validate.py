@@ -21,10 +21,14 @@ _DOCUMENTATION = tuple(
 )
 _BENCHMARK = (ipaddress.ip_network("198.18.0.0/15"), ipaddress.ip_network("2001:2::/48"))
 
-# Top-level labels that are also everyday file extensions: ``setup.py`` or ``backup.zip`` in a log
-# line is a file name far more often than a host, so such two-label names count as domains only
-# where the position says "host" (a URL host, an e-mail domain, a structured host field).
-FILE_LIKE_TLDS = frozenset({"zip", "mov", "py", "sh", "md", "rs", "pm", "so", "ps", "ts", "run"})
+# Top-level labels that are also everyday file extensions (``setup.py``, ``backup.zip``,
+# ``workers2.properties``, ``Safari.app``): in a log line such a name is a file far more often than
+# a host, so it counts as a domain only where the position says "host" (a URL host, an e-mail
+# domain). ``.cc`` and ``.pl`` stay out of this list: they are busy country-code domains.
+FILE_LIKE_TLDS = frozenset({
+    "app", "cab", "data", "download", "java", "map", "md", "mov", "pid", "pm", "properties",
+    "ps", "py", "rs", "run", "save", "sh", "so", "zip",
+})
 
 
 def _load_icann_tlds() -> frozenset[str]:
@@ -110,7 +114,7 @@ def is_domain(value: str, *, host_position: bool = False) -> bool:
         return False
     if not all(_valid_label(label) for label in labels):
         return False
-    if len(labels) == 2 and tld in FILE_LIKE_TLDS and not host_position:
+    if tld in FILE_LIKE_TLDS and not host_position:
         return False
     return True
 

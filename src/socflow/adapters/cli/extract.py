@@ -1,0 +1,116 @@
+"""``socflow extract``: indicators from logs or text, as a table or JSON."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import click
+from rich.table import Table
+
+from ...extract import ExtractConfig
+from ...models import IocType
+from ...pipeline import ExtractResult, extract_paths
+from ...read import expand_paths
+from .common import byte_progress, console, warn, write_json
+
+TYPE_NAMES = [t.value for t in IocType]
+
+
+@click.command("extract")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write JSON to this file.")
+@click.option("--type", "types", multiple=True, type=click.Choice(TYPE_NAMES),
+              help="Only these indicator types (repeatable).")
+@click.option("--include-private", is_flag=True, help="Keep private, loopback and reserved IPs.")
+@click.option("--allow", "allowlist", multiple=True, metavar="CIDR|DOMAIN",
+              help="Never report this network or domain (repeatable).")
+@click.option("--format", "fmt", default="auto", show_default=True,
+              type=click.Choice(["auto", "access", "syslog", "json", "plain"]),
+              help="Log format (auto-detected per file).")
+@click.option("--max-line-bytes", type=click.IntRange(min=256), default=1 << 20,
+              show_default=True, help="Longer lines are truncated (and counted).")
+@click.option("--samples", type=click.IntRange(0, 100), default=3, show_default=True,
+              help="Sample lines kept per indicator.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Rows per type in the table (JSON has all).")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
+def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tuple[str, ...],
+            include_private: bool, allowlist: tuple[str, ...], fmt: str, max_line_bytes: int,
+            samples: int, limit: int, progress: bool) -> int:
+    """Extract indicators (IPs, domains, URLs, e-mails, hashes, CVEs, failed-login usernames)
+    from PATHS: files, .gz/.bz2, directories, globs, or - for stdin."""
+    try:
+        config = ExtractConfig(
+            types=frozenset(IocType(t) for t in types) if types else frozenset(IocType),
+            include_private=include_private, allowlist=allowlist, format=fmt,
+            max_line_bytes=max_line_bytes, max_samples=samples,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(_first_error(exc)) from None
+    files = expand_paths(paths)
+    total = sum(os.path.getsize(p) for p in files if p != "-")
+    with byte_progress(total or None, progress and not as_json) as advance:
+        result = extract_paths(files, config, progress=advance)
+    if as_json or output:
+        write_json(result.to_dict(), output)
+    else:
+        _print_tables(result, limit)
+    return _report_problems(result)
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
+    return str(exc)
+
+
+def _print_tables(result: ExtractResult, limit: int) -> None:
+    by_type: dict[IocType, list] = {}
+    for ioc in result.iocs:
+        by_type.setdefault(ioc.type, []).append(ioc)
+    if not by_type:
+        console.print("No indicators found.")
+    for kind, iocs in by_type.items():
+        table = Table(title=f"{kind.value} ({len(iocs)})", title_justify="left")
+        for col in ("value", "count", "first seen", "last seen", "contexts"):
+            table.add_column(col, overflow="fold", justify="right" if col == "count" else "left")
+        for ioc in iocs[:limit]:
+            table.add_row(
+                ioc.value, str(ioc.count),
+                _when(ioc.first_seen), _when(ioc.last_seen),
+                ", ".join(sorted(ioc.contexts)),
+            )
+        if len(iocs) > limit:
+            table.caption = f"{len(iocs) - limit} more (use --json or --limit)"
+        console.print(table)
+    sources = Table(title="sources", title_justify="left")
+    for col in ("source", "format", "lines", "bytes", "invalid UTF-8", "truncated"):
+        sources.add_column(col, justify="left" if col in ("source", "format") else "right")
+    for s in result.stats:
+        sources.add_row(s.source, s.format, str(s.lines), str(s.bytes), str(s.invalid_utf8),
+                        str(s.truncated))
+    console.print(sources)
+
+
+def _when(ts: datetime | None) -> str:
+    return ts.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def _report_problems(result: ExtractResult) -> int:
+    failed = False
+    for s in result.stats:
+        if s.invalid_utf8:
+            warn(f"{s.source}: {s.invalid_utf8} lines with invalid UTF-8 (decoded with U+FFFD)")
+        if s.truncated:
+            warn(f"{s.source}: {s.truncated} lines longer than the cap were truncated")
+        for error in s.errors:
+            warn(error)
+            failed = True
+    if result.counters.dropped_over_limit:
+        warn(f"{result.counters.dropped_over_limit} indicators over the tracking limit were "
+             "not reported")
+    return 1 if failed else 0

@@ -1,0 +1,79 @@
+"""YAML that remembers where each value came from, so errors can say ``file:line: key: problem``.
+
+PyYAML's composer gives every node a start mark; we build plain Python data from the node tree
+and keep a map from the key path (``("rules", 2, "window")``) to the 1-based line number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ..errors import ConfigError
+
+Path_ = tuple[Any, ...]
+
+
+def load(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
+    """Parse ``text``; return the data and a ``{key path: line}`` map. Raise ConfigError."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    lines: dict[Path_, int] = {}
+    data = _build(node, (), lines, source) if node is not None else None
+    return data, lines
+
+
+def load_file(path: str | Path) -> tuple[Any, dict[Path_, int]]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return load(text, str(path))
+
+
+def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = yaml.SafeLoader(None).construct_object(key_node)  # type: ignore[arg-type]
+            if key in out:
+                raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
+            lines[(*path, key)] = key_node.start_mark.line + 1
+            out[key] = _build(value_node, (*path, key), lines, source)
+            lines[(*path, key)] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(item, (*path, i), lines, source) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader(None).construct_object(node)  # type: ignore[arg-type]
+
+
+def line_of(lines: dict[Path_, int], loc: Sequence[Any]) -> int | None:
+    """The line of the deepest known prefix of ``loc`` (pydantic locations may go deeper)."""
+    loc = tuple(loc)
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return lines.get(())
+
+
+def config_error(exc: ValidationError, source: str, lines: dict[Path_, int], prefix: Path_ = ()) -> ConfigError:
+    """One message per problem: ``file:line: rules[2].window: reason``."""
+    messages = []
+    for err in exc.errors(include_url=False):
+        loc = (*prefix, *(p for p in err["loc"] if not str(p).startswith("function-")))
+        line = line_of(lines, loc)
+        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+        msg = err["msg"].removeprefix("Value error, ")
+        messages.append(f"{source}:{line}: {key or '(top level)'}: {msg}" if line else f"{source}: {key}: {msg}")
+    return ConfigError("; ".join(messages[:5]) + (f" (and {len(messages) - 5} more)" if len(messages) > 5 else ""))

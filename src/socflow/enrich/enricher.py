@@ -1,0 +1,173 @@
+"""The façade adapters use: ``build_enricher(config).verdicts(ioc_type, value)``.
+
+Order of a lookup: a local answer (private IP, blacklist snapshot) → the shared SQLite cache →
+the shared rate ledger → the service. Verdicts are cached with a TTL chosen by their level;
+"not found" is cached too (negative caching), so a second job for an unknown hash makes no call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import InputError, NotFoundError, SocflowError
+from ..models import IocType, Verdict
+from .base import Deadline, Provider, envelope
+from .config import EnrichConfig, ProviderSettings
+from .http import ServiceClient
+from .indicators import canonical
+from .ratelimit import RateLedger
+from .store import VerdictCache, open_db
+
+# name -> (module, class, auth header builder); modules are imported only when configured.
+PROVIDERS: dict[str, tuple[str, str]] = {
+    "virustotal": ("socflow.enrich.virustotal", "VirusTotal"),
+    "abuseipdb": ("socflow.enrich.abuseipdb", "AbuseIPDB"),
+    "otx": ("socflow.enrich.otx", "OTX"),
+}
+
+
+def _auth_headers(name: str, key: str) -> dict[str, str]:
+    header = {"virustotal": "x-apikey", "abuseipdb": "Key", "otx": "X-OTX-API-KEY"}[name]
+    headers = {"Accept": "application/json"}
+    if key:
+        headers[header] = key
+    return headers
+
+
+@dataclasses.dataclass
+class ServiceUsage:
+    calls: int = 0
+    cache_hits: int = 0
+    local_answers: int = 0
+    throttled: int = 0
+    failures: int = 0
+
+
+class Enricher:
+    """Cached, rate-limited lookups against every configured provider."""
+
+    def __init__(self, config: EnrichConfig) -> None:
+        self.config = config
+        self._conn = open_db(config.cache_path, busy_seconds=min(10.0, config.budget_seconds))
+        self.cache = VerdictCache(self._conn)
+        self.ledger = RateLedger(self._conn)
+        self.providers: dict[str, Provider] = {}
+        self._usage: dict[str, ServiceUsage] = {}
+        for name, settings in config.provider_settings().items():
+            self.providers[name] = self._build(name, settings)
+            self._usage[name] = ServiceUsage()
+
+    def _build(self, name: str, settings: ProviderSettings) -> Provider:
+        module_name, cls_name = PROVIDERS[name]
+        module = importlib.import_module(module_name)
+        client = ServiceClient(
+            name, module.TITLE, settings, self.config, self.ledger,
+            _auth_headers(name, settings.key()), module.error_text,
+        )
+        return getattr(module, cls_name)(settings, client)  # type: ignore[no-any-return]
+
+    def provider(self, name: str) -> Provider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise InputError(f"provider {name!r} is not configured") from None
+
+    def deadline(self) -> Deadline:
+        return Deadline(self.config.budget_seconds)
+
+    def lookup(self, name: str, ioc_type: IocType, value: str) -> Verdict:
+        """One provider's verdict on one indicator (cached; raises socflow.errors subclasses)."""
+        provider = self.provider(name)
+        if ioc_type not in provider.supported:
+            raise InputError(f"{provider.title} cannot look up {ioc_type.value} indicators")
+        try:
+            value = canonical(ioc_type, value)
+        except ValueError:
+            raise InputError(f"{value!r} is not a valid {ioc_type.value}") from None
+        usage = self._usage[name]
+        raw = provider.local_answer(ioc_type, value)
+        if raw is not None:
+            usage.local_answers += 1
+            return provider.normalise(raw)
+        cached = self.cache.get(provider.title, ioc_type.value, value)
+        if cached is not None:
+            usage.cache_hits += 1
+            return dataclasses.replace(provider.normalise(cached), from_cache=True)
+        raw = self._fetch(provider, ioc_type, value)
+        verdict = provider.normalise(raw)
+        ttl = provider.settings.cache_ttl.seconds_for(verdict.level.value, bool(raw.get("found")))
+        self.cache.put(provider.title, ioc_type.value, value, raw, verdict.level.value, ttl)
+        return verdict
+
+    def _fetch(self, provider: Provider, ioc_type: IocType, value: str) -> dict[str, Any]:
+        try:
+            return provider.fetch(ioc_type, value, self.deadline())
+        except NotFoundError:
+            return envelope(provider.title, ioc_type, value, None, found=False)
+
+    def verdicts(self, ioc_type: IocType, value: str) -> list[Verdict]:
+        """Every configured provider that supports ``ioc_type``; the first failure is raised."""
+        return [
+            self.lookup(name, ioc_type, value)
+            for name, provider in self.providers.items()
+            if ioc_type in provider.supported
+        ]
+
+    def try_verdicts(
+        self, ioc_type: IocType, value: str
+    ) -> list[Verdict | SocflowError]:
+        """Like :meth:`verdicts`, but a failing provider gives its error instead of raising."""
+        out: list[Verdict | SocflowError] = []
+        for name, provider in self.providers.items():
+            if ioc_type in provider.supported:
+                try:
+                    out.append(self.lookup(name, ioc_type, value))
+                except SocflowError as exc:
+                    out.append(exc)
+        return out
+
+    def usage(self) -> dict[str, dict[str, Any]]:
+        """Calls made, cache hits and quota use per provider (for CLI summaries and the bridge)."""
+        report: dict[str, dict[str, Any]] = {}
+        for name, provider in self.providers.items():
+            stats = provider.client.stats  # type: ignore[attr-defined]
+            usage = self._usage[name]
+            usage.calls, usage.throttled, usage.failures = stats.calls, stats.throttled, stats.failures
+            quota = []
+            for bucket, limits in provider.settings.limits.items():
+                for lim in limits:
+                    used = self.ledger.used(f"{name}:{bucket}", lim.per_seconds)
+                    quota.append({"bucket": bucket, "limit": lim.limit, "per_seconds": lim.per_seconds,
+                                  "used": used, "remaining": max(0, lim.limit - used)})
+            report[name] = {"title": provider.title, **dataclasses.asdict(usage), "quota": quota}
+        return report
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            session = provider.client._session  # type: ignore[attr-defined]
+            if session is not None:
+                session.close()
+        self._conn.close()
+
+    def __enter__(self) -> Enricher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def build_enricher(config: EnrichConfig) -> Enricher:
+    return Enricher(config)
+
+
+def supported_services(ioc_type: IocType, names: Iterable[str] | None = None) -> list[str]:
+    """Which registered providers can look up ``ioc_type`` (imports their modules)."""
+    out = []
+    for name in names or PROVIDERS:
+        module = importlib.import_module(PROVIDERS[name][0])
+        if ioc_type in module.SUPPORTED:
+            out.append(name)
+    return out

@@ -1,0 +1,197 @@
+"""VirusTotal API v3: one GET per report (relationships only when asked), pure verdict rules.
+
+Verdict (``VT:GetReport="<malicious>/<engines>"``): *engines* are those that gave an opinion
+(harmless + malicious + suspicious + undetected; timeouts and unsupported types do not count).
+malicious when malicious engines >= ``malicious_threshold`` (default 3); suspicious when at least
+one engine says malicious or suspicious; safe when engines ran and none flagged it; info when
+VirusTotal does not know the indicator or no engine ran.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from ..errors import NotFoundError
+from ..models import IocType, Level, Verdict
+from .base import Deadline, Taxonomy, envelope, verdict_from
+from .config import VirusTotalSettings
+from .http import ServiceClient
+from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip, vt_url_id
+
+NAME, TITLE, NAMESPACE = "virustotal", "VirusTotal", "VT"
+SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, *HASHES})
+OPINIONS = ("harmless", "malicious", "suspicious", "undetected")
+RELATIONSHIPS = {
+    "ip_addresses": ("resolutions",),
+    "domains": ("resolutions",),
+    "urls": ("contacted_domains", "contacted_ips"),
+    "files": ("contacted_domains", "contacted_ips", "contacted_urls"),
+}
+GUI_KIND = {"ip_addresses": "ip-address", "domains": "domain", "urls": "url", "files": "file"}
+
+
+def collection(ioc_type: IocType) -> str:
+    if ioc_type in IP_TYPES:
+        return "ip_addresses"
+    if ioc_type is IocType.DOMAIN:
+        return "domains"
+    return "urls" if ioc_type is IocType.URL else "files"
+
+
+def object_id(ioc_type: IocType, value: str) -> str:
+    return vt_url_id(value) if ioc_type is IocType.URL else value
+
+
+def error_text(body: Any) -> str:
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return f"{err.get('code', '')}: {err.get('message', '')}".strip(": ")
+    return ""
+
+
+def stats_of(raw: dict[str, Any]) -> dict[str, int]:
+    data = raw.get("data") or {}
+    attrs = (data.get("data") or {}).get("attributes") or {}
+    stats = attrs.get("last_analysis_stats", attrs.get("stats")) or {}
+    return {k: int(v) for k, v in stats.items() if isinstance(v, (int, float))}
+
+
+def normalise(raw: dict[str, Any], settings: VirusTotalSettings | None = None) -> Verdict:
+    """Pure: the envelope of a VirusTotal object (or analysis) to a Verdict."""
+    threshold = (settings or VirusTotalSettings()).malicious_threshold
+    if raw.get("local"):
+        return verdict_from(raw, Level.INFO, None, f"{raw['local']} address, not looked up")
+    if not raw.get("found"):
+        return verdict_from(raw, Level.INFO, None, "not known to VirusTotal")
+    stats = stats_of(raw)
+    malicious, suspicious = stats.get("malicious", 0), stats.get("suspicious", 0)
+    engines = sum(stats.get(k, 0) for k in OPINIONS)
+    if engines == 0:
+        return verdict_from(raw, Level.INFO, 0.0, "no engine has analysed it yet")
+    if malicious >= threshold:
+        level = Level.MALICIOUS
+    elif malicious or suspicious:
+        level = Level.SUSPICIOUS
+    else:
+        level = Level.SAFE
+    summary = f"{malicious}/{engines} engines flag it as malicious"
+    if suspicious:
+        summary += f", {suspicious} as suspicious"
+    return verdict_from(raw, level, float(malicious), summary)
+
+
+def taxonomy_value(verdict: Verdict) -> str:
+    raw = verdict.raw
+    if raw.get("local"):
+        return f"{raw['local']} address"
+    if not raw.get("found"):
+        return "not found"
+    stats = stats_of(raw)
+    return f"{stats.get('malicious', 0)}/{sum(stats.get(k, 0) for k in OPINIONS)}"
+
+
+def taxonomies(verdict: Verdict, predicate: str = "GetReport") -> list[Taxonomy]:
+    return [Taxonomy(verdict.level, NAMESPACE, predicate, taxonomy_value(verdict))]
+
+
+def _iso(epoch: Any) -> str | None:
+    if not isinstance(epoch, (int, float)):
+        return None
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+
+
+def details(raw: dict[str, Any]) -> dict[str, Any]:
+    """Template-friendly facts: counts, the engines that flagged it, context, link."""
+    obj = (raw.get("data") or {}).get("data") or {}
+    attrs = obj.get("attributes") or {}
+    results = attrs.get("last_analysis_results", attrs.get("results")) or {}
+    flagged = sorted(
+        (
+            {"engine": name, "category": r.get("category"), "result": r.get("result")}
+            for name, r in results.items()
+            if isinstance(r, dict) and r.get("category") in ("malicious", "suspicious")
+        ),
+        key=lambda r: (r["category"] != "malicious", r["engine"]),
+    )
+    kind = collection(IocType(raw["type"]))
+    context_keys = ("as_owner", "asn", "country", "network", "registrar", "creation_date",
+                    "meaningful_name", "type_description", "size", "title", "last_final_url")
+    return {
+        "stats": stats_of(raw),
+        "flagged_by": flagged,
+        "reputation": attrs.get("reputation"),
+        "votes": attrs.get("total_votes"),
+        "tags": attrs.get("tags") or [],
+        "categories": attrs.get("categories") or {},
+        "threat_label": (attrs.get("popular_threat_classification") or {}).get("suggested_threat_label"),
+        "context": {k: attrs[k] for k in context_keys if attrs.get(k) not in (None, "", [])},
+        "last_analysis": _iso(attrs.get("last_analysis_date") or attrs.get("date")),
+        "link": f"https://www.virustotal.com/gui/{GUI_KIND[kind]}/{obj['id']}" if obj.get("id") else None,
+        "relationships": raw.get("relationships") or {},
+    }
+
+
+def related(raw: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(thehive data type, value, relationship) for every related object fetched."""
+    out: list[tuple[str, str, str]] = []
+    for rel, body in (raw.get("relationships") or {}).items():
+        for item in body.get("data") or [] if isinstance(body, dict) else []:
+            attrs, kind = item.get("attributes") or {}, item.get("type")
+            if rel == "resolutions":
+                host, ip = attrs.get("host_name"), attrs.get("ip_address")
+                if raw["type"] == IocType.DOMAIN.value and ip:
+                    out.append(("ip", ip, rel))
+                elif host:
+                    out.append(("domain", host, rel))
+            elif kind == "domain":
+                out.append(("domain", item.get("id", ""), rel))
+            elif kind == "ip_address":
+                out.append(("ip", item.get("id", ""), rel))
+            elif kind == "url" and attrs.get("url"):
+                out.append(("url", attrs["url"], rel))
+    return [r for r in dict.fromkeys(out) if r[1]]
+
+
+class VirusTotal:
+    name, title, supported = NAME, TITLE, SUPPORTED
+
+    def __init__(self, settings: VirusTotalSettings, client: ServiceClient) -> None:
+        self.settings, self.client = settings, client
+
+    def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
+        if ioc_type in IP_TYPES and not is_public_ip(value):
+            return envelope(TITLE, ioc_type, value, None, found=False, local=ip_scope(value))
+        return None
+
+    def fetch(self, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
+        coll, oid = collection(ioc_type), object_id(ioc_type, value)
+        body = self.client.request("GET", f"/{coll}/{oid}", deadline).body
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            body = {"data": {}}
+        rels = self._relationships(coll, oid, deadline) if self.settings.relationships else {}
+        return envelope(TITLE, ioc_type, value, body, relationships=rels)
+
+    def _relationships(self, coll: str, oid: str, deadline: Deadline) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for rel in RELATIONSHIPS[coll]:
+            try:
+                answer = self.client.request(
+                    "GET", f"/{coll}/{oid}/{rel}", deadline, params={"limit": 20}, accept=(403,)
+                )
+            except NotFoundError:
+                continue
+            found[rel] = {"error": "premium API only"} if answer.status == 403 else answer.body
+        return found
+
+    def normalise(self, raw: dict[str, Any]) -> Verdict:
+        return normalise(raw, self.settings)
+
+    def taxonomies(self, verdict: Verdict) -> list[Taxonomy]:
+        return taxonomies(verdict)
+
+    def details(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return details(raw)
+
+
+__all__ = ["VirusTotal", "normalise", "taxonomies", "details", "related"]

@@ -1,0 +1,205 @@
+"""Classify one token (a whitespace/punctuation-delimited piece of a line) into indicators.
+
+Logs repeat themselves, so the extractor classifies each distinct token once and caches the
+answer; the regexes below therefore run on short strings, not on whole files. Every pattern is
+written to run in linear time on adversarial input: lookbehinds stop matches from starting inside
+a run of word characters, and possessive quantifiers stop backtracking.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import unquote, urlsplit
+
+from ..models import IocType
+from .validate import classify_ip, is_domain
+
+# (type, normalised value, qualifier) — qualifier "query-string" marks hashes that sit in a
+# query string parameter (usually a session id); the extractor decides whether to keep them.
+Found = tuple[IocType, str, str]
+QUERY_STRING = "query-string"
+
+DELIMITERS = b"\"'<>[](){},;|\\`\x00"
+DELIMITER_TABLE = bytes.maketrans(DELIMITERS, b" " * len(DELIMITERS))
+MAX_TOKEN = 1 << 16  # longer tokens are classified in pieces: linear time whatever comes in
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4 = re.compile(
+    r"(?:(?<=//)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.\d)"
+)
+_IPV6 = re.compile(
+    r"(?<![\w:.%])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)([0-9A-Fa-f:]{2,39}+)"
+    r"(?:%[\w.-]{1,16}+)?(?!\w|:|\.\w)"
+)
+_IPV4_MAPPED = re.compile(r"(?<![\w:])::ffff:(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.\d)",
+                          re.IGNORECASE)
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(
+    r"(?:(?<=//)|(?<![\w.@%/-]))((?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)"
+    r"(?![\w-]|\.[\w-])"
+)
+_URL = re.compile(r"(?<![\w.+-])(?=((?:https?|ftp|sftp|wss?)://[^\s\"'<>\x00]++))",
+                  re.IGNORECASE)
+_MAIL = re.compile(
+    r"(?<![\w.%+/:-])([A-Za-z0-9._%+-]{1,64}+@(?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++"
+    r"[A-Za-z][A-Za-z0-9-]{0,62}+)(?![\w-]|\.[\w-])"
+)
+_HASH = re.compile(
+    r"(?<![0-9A-Za-z_])([0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32})(?![0-9A-Za-z_])"
+)
+_CVE = re.compile(r"(?<![\w-])(CVE-\d{4}-\d{4,7})(?!\d)", re.IGNORECASE)
+_HASH_TYPES = {32: IocType.MD5, 40: IocType.SHA1, 64: IocType.SHA256}
+HASH_PARAMETERS = frozenset(
+    {"md5", "sha1", "sha256", "hash", "filehash", "file_hash", "checksum", "sha", "digest"}
+)
+_URL_TRAILING = ".,;:!?)]}'\"*"
+_HASHY = re.compile(rb"[0-9a-fA-F]{32}")
+
+
+def classify_token(token: bytes) -> tuple[Found, ...]:
+    """Every indicator inside ``token``; an empty tuple (the usual answer) when there is none."""
+    if b"." not in token and b":" not in token and b"@" not in token and b"%" not in token:
+        if len(token) < 13:
+            return ()
+        if not _HASHY.search(token) and b"cve-" not in token.lower():
+            return ()
+    if len(token) > MAX_TOKEN:
+        return tuple(
+            dict.fromkeys(
+                f for i in range(0, len(token), MAX_TOKEN)
+                for f in classify_text(token[i : i + MAX_TOKEN].decode("utf-8", "replace"))
+            )
+        )
+    return tuple(dict.fromkeys(classify_text(token.decode("utf-8", "replace"))))
+
+
+def classify_text(text: str, *, decoded: bool = False) -> list[Found]:
+    found: list[Found] = []
+    if "://" in text:
+        found.extend(_urls(text))
+    if "@" in text:
+        found.extend(_mails(text))
+    if "." in text:
+        found.extend(_ipv4s(text))
+        found.extend(_domains(text))
+    if text.count(":") >= 2:
+        found.extend(_ipv6s(text))
+    if len(text) >= 32:
+        found.extend(_hashes(text))
+    if len(text) >= 13 and ("CVE-" in text or "cve-" in text.lower()):
+        found.extend((IocType.CVE, m.upper(), "") for m in _CVE.findall(text))
+    if not decoded and "%" in text:
+        found.extend(_percent_decoded(text))
+    return found
+
+
+def _percent_decoded(text: str) -> list[Found]:
+    """``u=http%3A%2F%2Fevil.com`` hides ``http://evil.com``: decode (twice, for double encoding)."""
+    found: list[Found] = []
+    # Decode each query parameter on its own: an encoded URL ends where its parameter ends.
+    for part in _QUERY_SEPARATORS.split(text):
+        if "%" not in part:
+            continue
+        plain = unquote(unquote(part))
+        if plain != part:
+            for piece in plain.translate(_STR_DELIMITERS).split():
+                found.extend(classify_text(piece, decoded=True))
+    return found
+
+
+_QUERY_SEPARATORS = re.compile(r"[?&;]")
+_STR_DELIMITERS = str.maketrans(DELIMITERS.decode("latin-1"), " " * len(DELIMITERS))
+
+
+def _urls(text: str) -> list[Found]:
+    found: list[Found] = []
+    for raw in _URL.findall(text):
+        url = _trim_url(raw)
+        try:
+            parts = urlsplit(url)
+            host = (parts.hostname or "").rstrip(".")
+        except ValueError:
+            continue
+        host_found = _host(host)
+        if host_found is None:
+            continue
+        found.append((IocType.URL, url, ""))
+        found.append(host_found)
+    return found
+
+
+def _trim_url(url: str) -> str:
+    while url and url[-1] in _URL_TRAILING:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
+def _host(host: str) -> Found | None:
+    """The indicator a URL's host names: a domain (file-like TLDs accepted here) or an IP."""
+    if not host:
+        return None
+    ip_class = classify_ip(host)
+    if ip_class is not None:
+        ip = ipaddress.ip_address(host)
+        return (IocType.IPV6 if ip.version == 6 else IocType.IPV4, ip.compressed, "")
+    host = host.lower()
+    return (IocType.DOMAIN, host, "") if is_domain(host, host_position=True) else None
+
+
+def _mails(text: str) -> list[Found]:
+    found: list[Found] = []
+    for mail in _MAIL.findall(text):
+        local, _, domain = mail.rpartition("@")
+        domain = domain.lower()
+        if local.strip(".") and is_domain(domain, host_position=True):
+            found.append((IocType.MAIL, f"{local}@{domain}".lower(), ""))
+    return found
+
+
+def _ipv4s(text: str) -> list[Found]:
+    found = [(IocType.IPV4, ip, "") for ip in _IPV4.findall(text)]
+    if "::" in text:
+        found.extend((IocType.IPV4, ip, "") for ip in _IPV4_MAPPED.findall(text))
+    return found
+
+
+def _ipv6s(text: str) -> list[Found]:
+    found: list[Found] = []
+    for candidate in _IPV6.findall(text):
+        if "::" not in candidate and candidate.count(":") != 7:
+            continue
+        try:
+            ip = ipaddress.IPv6Address(candidate)
+        except ValueError:
+            continue
+        if ip.is_unspecified or ip.ipv4_mapped:
+            continue
+        found.append((IocType.IPV6, ip.compressed, ""))
+    return found
+
+
+def _domains(text: str) -> list[Found]:
+    found: list[Found] = []
+    for name in _DOMAIN.findall(text):
+        name = name.lower()
+        if is_domain(name):
+            found.append((IocType.DOMAIN, name, ""))
+    return found
+
+
+def _hashes(text: str) -> list[Found]:
+    found: list[Found] = []
+    for m in _HASH.finditer(text):
+        value = m.group(1)
+        if value.isdigit() or value.isalpha():
+            continue  # long decimal ids and words are not digests
+        qualifier = ""
+        if m.start() > 0 and text[m.start() - 1] == "=":
+            key = re.split(r"[?&;/\s]", text[: m.start() - 1])[-1].lower()
+            if key not in HASH_PARAMETERS:
+                qualifier = QUERY_STRING
+        found.append((_HASH_TYPES[len(value)], value.lower(), qualifier))
+    return found

@@ -1,0 +1,69 @@
+"""Apache/nginx access logs: Combined and Common Log Format (optionally with a vhost prefix)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from ..models import Event
+from .base import LogFormat, parse_clf_time
+
+_LINE = re.compile(
+    r'(?:(?P<vhost>[\w.:-]+) )?(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] '
+    r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<size>\S+)'
+    r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?'
+)
+
+
+class AccessLog(LogFormat):
+    name = "access"
+    default_context = "access-log"
+
+    def detect(self, line: str) -> bool:
+        return _LINE.match(line) is not None
+
+    def parse(self, line: str) -> Event:
+        m = _LINE.match(line)
+        if not m:
+            return Event(raw=line, fmt=self.name, message=line)
+        method, url, _proto = _split_request(m["request"])
+        user = m["user"]
+        return Event(
+            raw=line,
+            fmt=self.name,
+            timestamp=parse_clf_time(m["time"]),
+            host=m["vhost"] or "",
+            client_ip=m["client"],
+            user="" if user == "-" else user,
+            method=method,
+            url=url,
+            status=int(m["status"]) if m["status"].isdigit() else None,
+            referer="" if m["referer"] in (None, "-") else m["referer"],
+            user_agent="" if m["agent"] in (None, "-") else m["agent"],
+            message=m["request"],
+        )
+
+    def timestamp(self, line: str) -> datetime | None:
+        start = line.find("[")
+        return parse_clf_time(line[start + 1 :]) if start >= 0 else None
+
+    def context_of(self, line: bytes, token: bytes) -> str:
+        if line.startswith(token + b" "):
+            return "http-client"
+        parts = line.split(b'"')
+        if len(parts) >= 2 and token in parts[1]:
+            return "url-in-request"
+        if len(parts) >= 4 and token in parts[3]:
+            return "http-referer"
+        if len(parts) >= 6 and token in parts[5]:
+            return "http-user-agent"
+        return self.default_context
+
+
+def _split_request(request: str) -> tuple[str, str, str]:
+    parts = request.split(" ")
+    if len(parts) == 3:
+        return parts[0], parts[1], parts[2]
+    if len(parts) == 2:
+        return parts[0], parts[1], ""
+    return "", request, ""

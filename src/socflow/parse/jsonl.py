@@ -1,0 +1,134 @@
+"""JSON lines: Suricata eve.json, nginx/Apache JSON access logs, any JSON object per line.
+
+Indicators are searched in every string value (keys are never indicators); the dotted key path
+gives the context, e.g. ``src_ip`` → ``network-source``, ``dns.rrname`` → ``dns-query``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from ..models import Event
+from .base import LogFormat, parse_clf_time, parse_iso_time
+
+KEY_CONTEXTS = {
+    "src_ip": "network-source", "source.ip": "network-source",
+    "dest_ip": "network-destination", "destination.ip": "network-destination",
+    "remote_addr": "http-client", "client_ip": "http-client", "clientip": "http-client",
+    "client.ip": "http-client", "x_forwarded_for": "http-forwarded-for",
+    "http_x_forwarded_for": "http-forwarded-for",
+    "http.hostname": "http-host", "host": "http-host", "server_name": "http-host",
+    "http.url": "url-in-request", "request": "url-in-request", "request_uri": "url-in-request",
+    "uri": "url-in-request", "url.original": "url-in-request",
+    "http.http_refer": "http-referer", "http_referer": "http-referer", "referer": "http-referer",
+    "http.http_user_agent": "http-user-agent", "http_user_agent": "http-user-agent",
+    "user_agent": "http-user-agent",
+    "dns.rrname": "dns-query", "dns.query.rrname": "dns-query", "dns.rdata": "dns-answer",
+    "dns.answers.rdata": "dns-answer", "dns.grouped.a": "dns-answer",
+    "dns.grouped.aaaa": "dns-answer", "dns.grouped.cname": "dns-answer",
+    "tls.sni": "tls-sni", "tls.subject": "tls-certificate", "tls.issuerdn": "tls-certificate",
+    "fileinfo.md5": "file-hash", "fileinfo.sha1": "file-hash", "fileinfo.sha256": "file-hash",
+    "fileinfo.filename": "file-name", "email.from": "mail-sender", "email.to": "mail-recipient",
+    "smtp.mail_from": "mail-sender", "smtp.rcpt_to": "mail-recipient",
+    "alert.signature": "ids-alert",
+}
+_TIME_KEYS = ("timestamp", "@timestamp", "time", "time_iso8601", "time_local", "ts", "date")
+_MAX_DEPTH = 32
+
+
+def _walk(node: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
+    """(dotted path, string value) for every string in a JSON document (arrays keep the path)."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _walk(value, f"{path}.{key}" if path else str(key), depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value, path, depth + 1)
+    elif isinstance(node, str):
+        yield path, node
+
+
+def _get(doc: dict[str, Any], *paths: str) -> Any:
+    for path in paths:
+        node: Any = doc
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node not in (None, "", "-"):
+            return node
+    return None
+
+
+def _time(doc: dict[str, Any]) -> datetime | None:
+    value = _get(doc, *_TIME_KEYS)
+    if isinstance(value, str):
+        return parse_iso_time(value) or parse_clf_time(value)
+    if isinstance(value, (int, float)) and value > 0:
+        from datetime import timezone
+
+        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc)
+    return None
+
+
+def _load(line: str | bytes) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+class JsonLines(LogFormat):
+    name = "json"
+    default_context = "json-field"
+
+    def detect(self, line: str) -> bool:
+        return line.lstrip().startswith("{") and _load(line) is not None
+
+    def parse(self, line: str) -> Event:
+        doc = _load(line)
+        if doc is None:
+            return Event(raw=line, fmt=self.name, message=line)
+        method = _get(doc, "http.http_method", "request_method", "method") or ""
+        url = _get(doc, "http.url", "request_uri", "uri", "url.original") or ""
+        request = _get(doc, "request")
+        if isinstance(request, str) and not url:
+            parts = request.split(" ")
+            method, url = (parts[0], parts[1]) if len(parts) >= 2 else (method, request)
+        status = _get(doc, "http.status", "status", "response.status_code")
+        message = _get(doc, "alert.signature", "message", "msg") or ""
+        return Event(
+            raw=line,
+            fmt=self.name,
+            timestamp=_time(doc),
+            host=str(_get(doc, "http.hostname", "host", "hostname", "server_name") or ""),
+            program=str(_get(doc, "event_type", "program", "app") or ""),
+            client_ip=str(_get(doc, "src_ip", "remote_addr", "client_ip", "clientip",
+                               "source.ip") or ""),
+            user=str(_get(doc, "remote_user", "user", "user.name", "username") or ""),
+            method=str(method),
+            url=str(url),
+            status=int(status) if str(status).isdigit() else None,
+            user_agent=str(_get(doc, "http.http_user_agent", "http_user_agent", "user_agent")
+                           or ""),
+            referer=str(_get(doc, "http.http_refer", "http_referer", "referer") or ""),
+            message=str(message),
+            fields=doc,
+        )
+
+    def timestamp(self, line: str) -> datetime | None:
+        doc = _load(line)
+        return _time(doc) if doc else None
+
+    def segments(self, line: bytes) -> list[tuple[bytes, str]] | None:
+        doc = _load(line)
+        if doc is None:  # not JSON after all: search the raw text
+            return [(line, "text")]
+        return [
+            (value.encode("utf-8", "replace"), KEY_CONTEXTS.get(path, self.default_context))
+            for path, value in _walk(doc)
+        ]

@@ -1,0 +1,132 @@
+"""Syslog: RFC 3164 (auth.log, /var/log/secure, messages), its ISO-timestamp variant, RFC 5424.
+
+OpenSSH, PAM, su and sudo messages are recognised so that failed and invalid logins yield the
+username and the source address with a precise context (``ssh-failed-login-source`` …).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from ..models import Event, IocType
+from .base import Finding, LogFormat, parse_bsd_time, parse_iso_time
+
+_BSD = re.compile(
+    r"(?:<\d{1,3}>)?(?P<ts>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<host>\S+) "
+    r"(?P<prog>[^:\[\s]+)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)"
+)
+_ISO = re.compile(
+    r"(?:<\d{1,3}>)?(?P<ts>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) "
+    r"(?P<host>\S+) (?P<prog>[^:\[\s]+)(?:\[(?P<pid>\d+)\])?: ?(?P<msg>.*)"
+)
+_RFC5424 = re.compile(
+    r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<prog>\S+) (?P<pid>\S+) (?P<msgid>\S+) "
+    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)"
+)
+_VARIANTS = (("rfc3164", _BSD), ("iso", _ISO), ("rfc5424", _RFC5424))
+
+# (regex, {group: (IocType or None, context)}, auth outcome) — None type: an address.
+_USER = r"(?P<user>\S+?)"
+_AUTH_PATTERNS: tuple[tuple[re.Pattern[str], dict[str, str], str], ...] = (
+    (re.compile(r"Failed (?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased) for "
+                r"(?:invalid user )?" + _USER + r" from (?P<ip>\S+)"),
+     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
+    (re.compile(r"(?<!for )[Ii]nvalid user " + _USER + r" from (?P<ip>\S+)"),
+     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
+    (re.compile(r"(?:Disconnected from|Connection closed by|Received disconnect from) "
+                r"(?:authenticating|invalid) user " + _USER + r" (?P<ip>[0-9a-fA-F.:]+)"),
+     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
+    (re.compile(r"maximum authentication attempts exceeded for (?:invalid user )?" + _USER +
+                r" from (?P<ip>\S+)"),
+     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
+    (re.compile(r"authentication failure;.*?\bruser=(?P<ruser>\S*).*?\brhost=(?P<ip>\S*)"
+                r"(?:.*?\buser=(?P<user>\S+))?"),
+     {"user": "pam-auth-failure", "ruser": "pam-auth-failure-requester",
+      "ip": "pam-auth-failure-source"}, "failed"),
+    (re.compile(r"FAILED SU \(to (?P<target>\S+)\) " + _USER + r" on"),
+     {"user": "su-failed"}, "failed"),
+    (re.compile(r"(?:^|: )" + _USER + r" : (?:\d+ incorrect password attempts?|"
+                r"user NOT in sudoers|a password is required)"),
+     {"user": "sudo-failed"}, "failed"),
+    (re.compile(r"Accepted (?:password|publickey|keyboard-interactive(?:/pam)?|hostbased) for "
+                + _USER + r" from (?P<ip>\S+)"),
+     {"ip": "ssh-accepted-login-source"}, "accepted"),
+    (re.compile(r"client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"), {"ip": "smtp-client"}, ""),
+)
+_TRIGGERS = (b"Failed ", b"nvalid user", b"authentication failure", b"FAILED SU",
+             b"incorrect password", b"NOT in sudoers", b"password is required", b"Accepted ",
+             b"client=", b"maximum authentication")
+_NOT_A_USER = {"", "-", "(unknown)", "unknown"}
+
+
+def _match(line: str) -> tuple[str, re.Match[str]] | None:
+    for variant, rx in _VARIANTS:
+        m = rx.match(line)
+        if m:
+            return variant, m
+    return None
+
+
+def auth_findings(message: str) -> tuple[list[Finding], str, str, str]:
+    """Usernames and addresses of login attempts in ``message``: (findings, outcome, ip, user)."""
+    from ..extract.validate import classify_ip  # local: validate is a sibling stage
+
+    findings: list[Finding] = []
+    outcome = ip_seen = user_seen = ""
+    for rx, groups, result in _AUTH_PATTERNS:
+        m = rx.search(message)
+        if not m:
+            continue
+        outcome = outcome or result
+        for group, context in groups.items():
+            value = (m.group(group) or "").strip()
+            if group == "ip":
+                value = value.rstrip(".,;:")
+                if classify_ip(value) is None:
+                    continue
+                ip_seen = ip_seen or value
+                kind = IocType.IPV6 if ":" in value else IocType.IPV4
+                findings.append((kind, value, context))
+            elif value not in _NOT_A_USER:
+                if group == "user":
+                    user_seen = user_seen or value
+                if result in ("failed", "invalid"):
+                    findings.append((IocType.USERNAME, value, context))
+    return findings, outcome, ip_seen, user_seen
+
+
+class Syslog(LogFormat):
+    name = "syslog"
+    default_context = "syslog"
+    finding_triggers = _TRIGGERS
+
+    def detect(self, line: str) -> bool:
+        return _match(line) is not None
+
+    def parse(self, line: str) -> Event:
+        found = _match(line)
+        if not found:
+            return Event(raw=line, fmt=self.name, message=line)
+        variant, m = found
+        ts_text = m["ts"]
+        ts = parse_bsd_time(ts_text) if variant == "rfc3164" else parse_iso_time(ts_text)
+        message = m["msg"]
+        fields: dict[str, object] = {"variant": variant, "pid": m["pid"]}
+        ip = user = ""
+        if any(t.decode() in message for t in _TRIGGERS):
+            _, outcome, ip, user = auth_findings(message)
+            if outcome:
+                fields["auth"] = outcome
+        return Event(raw=line, fmt=self.name, timestamp=ts, host=m["host"], program=m["prog"],
+                     client_ip=ip, user=user, message=message, fields=fields)
+
+    def timestamp(self, line: str) -> datetime | None:
+        found = _match(line)
+        if not found:
+            return None
+        variant, m = found
+        return parse_bsd_time(m["ts"]) if variant == "rfc3164" else parse_iso_time(m["ts"])
+
+    def findings(self, line: bytes) -> list[Finding]:
+        return auth_findings(line.decode("utf-8", "replace"))[0]

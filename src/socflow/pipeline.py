@@ -1,0 +1,120 @@
+"""Wire the stages for adapters: read → parse (detect) → extract. No I/O of its own beyond
+what the read stage does for the paths it is given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+from .extract import ExtractConfig, ExtractCounters, Extractor
+from .models import Event, Ioc
+from .parse import PARSERS, LogFormat, detect_format
+from .read import ReadStats, expand_paths, read_batches
+from .read.sources import decode
+
+ProgressCallback = Callable[[int], None]  # called with bytes read since the last call
+
+
+@dataclass
+class ExtractResult:
+    iocs: list[Ioc]
+    stats: list[ReadStats]
+    counters: ExtractCounters = field(default_factory=ExtractCounters)
+
+    def to_dict(self) -> dict[str, Any]:
+        by_type: dict[str, list[dict[str, Any]]] = {}
+        for ioc in self.iocs:
+            by_type.setdefault(ioc.type.value, []).append(ioc.to_dict())
+        return {
+            "iocs": by_type,
+            "totals": {kind: len(items) for kind, items in by_type.items()},
+            "sources": [s.to_dict() for s in self.stats],
+            "not_reported": self.counters.to_dict(),
+        }
+
+
+def resolve_format(name: str | None) -> LogFormat | None:
+    if name is None or name == "auto":
+        return None
+    try:
+        return PARSERS[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown log format {name!r}; choose one of: auto, {', '.join(PARSERS)}"
+        ) from None
+
+
+def _formatted_batches(
+    path: str, stats: ReadStats, config: ExtractConfig
+) -> tuple[LogFormat, Iterator[list[bytes]]]:
+    """Batches of ``path`` and the format of its first lines (or the forced one)."""
+    batches = read_batches(path, stats, max_line_bytes=config.max_line_bytes)
+    first = next(batches, [])
+    fmt = resolve_format(config.format) or PARSERS[detect_format([decode(x) for x in first[:50]])]
+    stats.format = fmt.name
+
+    def chained() -> Iterator[list[bytes]]:
+        if first:
+            yield first
+        yield from batches
+
+    return fmt, chained()
+
+
+def extract_paths(
+    paths: Sequence[str],
+    config: ExtractConfig | None = None,
+    progress: ProgressCallback | None = None,
+) -> ExtractResult:
+    """Indicators from files, globs, directories and ``-`` (stdin), streamed."""
+    config = config or ExtractConfig()
+    resolve_format(config.format)
+    extractor = Extractor(config)
+    all_stats = []
+    for path in expand_paths(paths):
+        stats = ReadStats(source=path)
+        all_stats.append(stats)
+        fmt, batches = _formatted_batches(path, stats, config)
+        seen = 0
+        for batch in batches:
+            extractor.feed(batch, fmt)
+            if progress:
+                progress(stats.bytes - seen)
+                seen = stats.bytes
+    return ExtractResult(extractor.results(), all_stats, extractor.counters)
+
+
+def extract_text(text: str, config: ExtractConfig | None = None) -> ExtractResult:
+    """Indicators from a pasted text (an analyst's note, a log excerpt)."""
+    config = config or ExtractConfig()
+    data = text.encode("utf-8", "surrogateescape")
+    lines = data.split(b"\n")
+    stats = ReadStats(source="<text>", bytes=len(data), lines=len(lines))
+    fmt = resolve_format(config.format) or PARSERS[detect_format([decode(x) for x in lines[:50]])]
+    stats.format = fmt.name
+    cap = config.max_line_bytes
+    for i, line in enumerate(lines):
+        if len(line) > cap:
+            lines[i] = line[:cap]
+            stats.truncated += 1
+    extractor = Extractor(config)
+    extractor.feed(lines, fmt)
+    return ExtractResult(extractor.results(), [stats], extractor.counters)
+
+
+def iter_events(
+    path: str, fmt_name: str | None = None, max_line_bytes: int = 1 << 20,
+    stats: ReadStats | None = None,
+) -> Iterator[Event]:
+    """Parsed events of one source (for rule matching), format auto-detected per file."""
+    stats = stats or ReadStats(source=path)
+    config = ExtractConfig(max_line_bytes=max_line_bytes, format=fmt_name)
+    fmt, batches = _formatted_batches(path, stats, config)
+    parse = fmt.parse
+    for batch in batches:
+        for line in batch:
+            if line:
+                stats.events += 1
+                yield parse(decode(line))

@@ -1,0 +1,5 @@
+"""Read stage: turn paths, globs, directories, compressed files and stdin into byte lines."""
+
+from .sources import DEFAULT_MAX_LINE_BYTES, ReadStats, expand_paths, open_source, read_batches
+
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "ReadStats", "expand_paths", "open_source", "read_batches"]
