@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""Run every flavor inside the socflow image exactly as Cortex's runners do (used by CI).
+
+For each ``analyzers/*/*.json`` and ``responders/*/*.json``:
+
+* docker runner (spec A.7): job folder bind-mounted read-write at ``/job``, image ENTRYPOINT, **no
+  arguments**, job folder owned by the Cortex user (uid 1001) with mode 0700 like Cortex creates it,
+  ``--network=none`` unless the flavor calls a service; then the host network, with every ``*_url``
+  item pointed at a local address, so nothing reaches a real service;
+* kubernetes runner (spec A.8): argument ``/job``, ``input/`` read-only, ``output/`` writable.
+
+Each output must be one Cortex accepts and must equal what the flavor's own script produces under
+the process runner for the same job; flavors that call no service must succeed. Finally the image
+is started without a job folder, the classic "job directory not shared" mistake, and its logs must
+say so. Usage: ``container_jobs.py --image IMAGE [--engine podman|docker]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS))
+
+from deploy.jobs import (  # noqa: E402
+    SampleJob, closed_port_url, comparable, flavor_paths, sample_job, write_job_folder,
+)
+from support.cortexjob import assert_cortex_accepts, run_job  # noqa: E402
+
+CORTEX_UID = 1001
+RUN_TIMEOUT = 120
+
+
+def prepare(job: SampleJob, job_dir: Path) -> None:
+    write_job_folder(job, job_dir)
+    for path in [job_dir, *job_dir.rglob("*")]:
+        os.chown(path, CORTEX_UID, CORTEX_UID)
+    job_dir.chmod(0o700)
+
+
+def run_container(engine: str, image: str, job_dir: Path, network: str, k8s: bool) -> tuple[dict, str]:
+    if k8s:
+        mounts = ["-v", f"{job_dir}/input:/job/input:ro", "-v", f"{job_dir}/output:/job/output"]
+        args = ["/job"]
+    else:
+        mounts, args = ["-v", f"{job_dir}:/job"], []
+    cmd = [engine, "run", "--rm", f"--network={network}", *mounts, image, *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL)
+    out = job_dir / "output" / "output.json"
+    if not out.is_file() or out.stat().st_size == 0:
+        raise AssertionError(f"no output.json (rc {proc.returncode}): {proc.stderr.strip()[-400:]}")
+    return json.loads(out.read_text(encoding="utf-8")), proc.stderr
+
+
+def check_flavor(engine: str, image: str, path: Path, work: Path) -> list[str]:
+    lines = []
+    tmp = work / path.stem
+    tmp.mkdir()
+    job = sample_job(path, closed_port_url(), tmp)
+    network = "host" if job.calls_services else "none"
+    expected = run_job(
+        path, data=job.data, data_type=job.data_type, file=job.file, config=job.config,
+        filename=job.file.name if job.file else None, content_type="text/plain",
+    ).output
+    for runner, k8s in (("docker", False), ("kubernetes", True)):
+        job_dir = Path(tempfile.mkdtemp(prefix=f"cortex-job-{runner}-", dir=work))
+        job_dir.rmdir()
+        prepare(job, job_dir)
+        started = time.monotonic()
+        output, _ = run_container(engine, image, job_dir, network, k8s)
+        assert_cortex_accepts(output)
+        if comparable(output) != comparable(expected):
+            raise AssertionError(
+                f"{runner}: output differs from the process runner:\n  image:   "
+                f"{json.dumps(comparable(output))[:600]}\n  process: {json.dumps(comparable(expected))[:600]}"
+            )
+        if not job.calls_services and output["success"] is not True:
+            raise AssertionError(f"{runner}: failed: {output.get('errorMessage')}")
+        lines.append(
+            f"ok  {path.stem:28} {runner:10} network={network:4} success={output['success']!s:5} "
+            f"{time.monotonic() - started:.1f}s"
+        )
+    return lines
+
+
+def check_unshared_job_folder(engine: str, image: str) -> str:
+    proc = subprocess.run(
+        [engine, "run", "--rm", "--network=none", image],
+        capture_output=True, text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    if "not shared with the container" not in proc.stderr:
+        raise AssertionError(f"no clear message without /job: {proc.stderr.strip()[-400:]}")
+    return "ok  no /job mounted: the container logs say the job folder is not shared"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--engine", default="podman")
+    opts = parser.parse_args()
+    paths = flavor_paths()
+    if not paths:
+        print("container_jobs: no flavor JSON found", file=sys.stderr)
+        return 1
+    failed = 0
+    work = Path(tempfile.mkdtemp(prefix="socflow-ctr-jobs-"))
+    try:
+        for path in paths:
+            try:
+                print("\n".join(check_flavor(opts.engine, opts.image, path, work)), flush=True)
+            except (AssertionError, subprocess.TimeoutExpired) as exc:
+                failed += 1
+                print(f"FAIL {path.stem}: {exc}", flush=True)
+        try:
+            print(check_unshared_job_folder(opts.engine, opts.image))
+        except (AssertionError, subprocess.TimeoutExpired) as exc:
+            failed += 1
+            print(f"FAIL unshared job folder: {exc}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"container_jobs: {len(paths)} flavor(s), {failed} failure(s)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

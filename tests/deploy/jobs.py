@@ -1,0 +1,112 @@
+"""Sample Cortex jobs for any flavor, so deploy tests stay generic over the flavors that exist.
+
+``sample_job`` picks an observable for the flavor's first supported data type, fills required
+configuration items with dummy values and points every ``*_url`` item at ``service_url`` (a local
+fake, or a closed local port), so no job ever reaches a real service.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from support.cortexjob import ANALYZERS, RESPONDERS, build_config
+
+REPO = ANALYZERS.parent
+LOG_SAMPLE = (
+    "Nov 22 10:01:02 web1 sshd[811]: Failed password for root from 203.0.113.10 port 52113 ssh2\n"
+    '198.51.100.7 - - [22/Nov/2026:10:01:03 +0000] "GET http://evil.example.com/x.php HTTP/1.1" 404 1\n'
+)
+_ENTITY = {"_id": "~4096", "_createdAt": 1763805662000, "tlp": 2, "pap": 2, "tags": []}
+SAMPLES: dict[str, Any] = {
+    "ip": "203.0.113.10",
+    "domain": "example.com",
+    "fqdn": "www.example.com",
+    "url": "http://www.example.com/login.php",
+    "hash": "44d88612fea8a8f36de82e1278abb02f",
+    "mail": "phisher@example.com",
+    "other": LOG_SAMPLE,
+    "thehive:case_artifact": {**_ENTITY, "_type": "case_artifact", "dataType": "ip",
+                              "data": "203.0.113.10", "message": "", "ioc": True},
+    "thehive:alert": {**_ENTITY, "_type": "alert", "title": "Brute force", "description": "x",
+                      "severity": 2, "type": "socflow", "source": "ci", "sourceRef": "r1"},
+    "thehive:case": {**_ENTITY, "_type": "case", "number": 7, "title": "Brute force",
+                     "description": "x", "severity": 2, "status": "New"},
+}
+_DUMMY = {"string": "ci-dummy-value", "text": "ci-dummy-value", "number": 1, "boolean": False}
+
+
+@dataclass
+class SampleJob:
+    flavor: dict[str, Any]
+    path: Path
+    responder: bool
+    data_type: str
+    data: Any
+    file: Path | None
+    config: dict[str, Any]
+
+    @property
+    def calls_services(self) -> bool:
+        return any(i["name"].endswith("_url") for i in self.flavor.get("configurationItems", []))
+
+
+def flavor_paths() -> list[Path]:
+    return sorted([*ANALYZERS.glob("*/*.json"), *RESPONDERS.glob("*/*.json")])
+
+
+def closed_port_url() -> str:
+    """An http URL on 127.0.0.1 where nothing listens (connection refused, instantly)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def sample_job(path: Path, service_url: str, tmp: Path) -> SampleJob:
+    flavor = json.loads(path.read_text(encoding="utf-8"))
+    responder = path.parent.parent == RESPONDERS
+    types = [t for t in flavor.get("dataTypeList", []) if t in SAMPLES or t == "file"]
+    if not types:
+        raise AssertionError(f"{path}: no sample observable for dataTypeList {flavor.get('dataTypeList')}")
+    data_type = types[0]
+    file = None
+    if data_type == "file":
+        file = tmp / "sample.log"
+        file.write_text(LOG_SAMPLE, encoding="utf-8")
+    config: dict[str, Any] = {}
+    for item in flavor.get("configurationItems", []):
+        name = item["name"]
+        if name.endswith("_url"):
+            config[name] = service_url
+        elif item.get("required") and item.get("defaultValue") is None:
+            value = _DUMMY[item["type"]]
+            config[name] = [value] if item.get("multi") else value
+    config.update(check_tlp=True, max_tlp=2, check_pap=True, max_pap=2)
+    return SampleJob(flavor, path, responder, data_type, SAMPLES.get(data_type), file, config)
+
+
+def write_job_folder(job: SampleJob, job_dir: Path) -> None:
+    """``input/input.json`` (+ attachment) as Cortex writes it (spec A.5); empty ``output/``."""
+    (job_dir / "input").mkdir(parents=True)
+    (job_dir / "output").mkdir()
+    body: dict[str, Any] = {}
+    if job.file is not None:
+        (job_dir / "input" / "attachment4711").write_bytes(job.file.read_bytes())
+        body.update(file="attachment4711", filename=job.file.name, contentType="text/plain")
+    else:
+        body["data"] = job.data
+    body.update(dataType=job.data_type, tlp=2, pap=2, message="", parameters={},
+                config=build_config(job.flavor, job.config, job.responder))
+    (job_dir / "input" / "input.json").write_text(
+        json.dumps(body, separators=(",", ":"), ensure_ascii=False), encoding="utf-8"
+    )
+
+
+def comparable(output: dict[str, Any]) -> dict[str, Any]:
+    """The parts of an output that must not depend on how the job was started."""
+    keys = ("success", "summary", "artifacts", "operations", "errorMessage")
+    return {k: output.get(k) for k in keys}
