@@ -100,7 +100,7 @@ class Ioc:
     count: int = 0
     first_seen: datetime | None = None
     last_seen: datetime | None = None
-    contexts: set[str] = field(default_factory=set)
+    contexts: dict[str, int] = field(default_factory=dict)  # context -> lines seen in it
     samples: list[str] = field(default_factory=list)
     ip_class: IpClass | None = None
 
@@ -112,6 +112,7 @@ class Ioc:
             "first_seen": self.first_seen.isoformat() if self.first_seen else None,
             "last_seen": self.last_seen.isoformat() if self.last_seen else None,
             "contexts": sorted(self.contexts),
+            "context_counts": dict(sorted(self.contexts.items())),
             "samples": list(self.samples),
             "ip_class": self.ip_class.value if self.ip_class else None,
         }

@@ -44,7 +44,7 @@ class _Batch:
     counts: dict[Key, int] = field(default_factory=dict)
     first: dict[Key, int] = field(default_factory=dict)
     last: dict[Key, int] = field(default_factory=dict)
-    contexts: set[tuple[Key, str]] = field(default_factory=set)
+    contexts: dict[tuple[Key, str], int] = field(default_factory=dict)
 
 
 class Extractor:
@@ -108,9 +108,11 @@ class Extractor:
 
     @staticmethod
     def _count(key: Key, context: str, idx: int, batch: _Batch) -> None:
+        contexts = batch.contexts
+        pair = (key, context)
+        contexts[pair] = contexts.get(pair, 0) + 1
         last = batch.last.get(key)
-        if last == idx:  # once per line
-            batch.contexts.add((key, context))
+        if last == idx:  # an indicator counts once per line
             return
         if last is None:
             batch.first[key] = idx
@@ -118,7 +120,6 @@ class Extractor:
         else:
             batch.counts[key] += 1
         batch.last[key] = idx
-        batch.contexts.add((key, context))
 
     # -- per batch -------------------------------------------------------------------------
     def _merge(self, batch: _Batch, lines: list[bytes], fmt: LogFormat) -> None:
@@ -149,10 +150,10 @@ class Extractor:
                 sample = decode(lines[batch.first[key]])[:2048]
                 if sample not in ioc.samples:
                     ioc.samples.append(sample)
-        for key, context in batch.contexts:
+        for (key, context), seen in batch.contexts.items():
             ioc = self._iocs.get(key)
             if ioc is not None:
-                ioc.contexts.add(context)
+                ioc.contexts[context] = ioc.contexts.get(context, 0) + seen
 
     # -- results ---------------------------------------------------------------------------
     def results(self) -> list[Ioc]:
