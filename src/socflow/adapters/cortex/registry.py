@@ -11,6 +11,8 @@ import importlib
 
 WORKERS: dict[str, str] = {
     "LogIOC": "socflow.adapters.cortex.analyzers.logioc:LogIocAnalyzer",
+    "VirusTotal_GetReport": "socflow.adapters.cortex.analyzers.virustotal:VirusTotalGetReport",
+    "VirusTotal_Scan": "socflow.adapters.cortex.analyzers.virustotal:VirusTotalScan",
 }
 
 

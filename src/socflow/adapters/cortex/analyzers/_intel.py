@@ -1,0 +1,145 @@
+"""What the threat-intel analyzers share: job config → EnrichConfig, observable → indicator,
+verdict → Cortex report. Each analyzer module only names its provider and its settings.
+
+Time: one job may take at most ``time_budget`` seconds of lookups and waits, and never more than
+80 % of Cortex's ``jobTimeout``, so a slow service ends as a clean ``success:false`` long before
+Cortex kills the process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from ....enrich import EnrichConfig, build_enricher
+from ....enrich.config import CacheTtl, RateLimit
+from ....enrich.indicators import ioc_type_of, sha256_file
+from ....errors import ConfigError, InputError
+from ....models import IocType, Verdict
+from ..base import SocflowAnalyzer
+
+HOUR = 3600.0
+DEFAULT_CACHE = "/var/tmp/socflow/intel-cache.sqlite"
+JOB_SHARE = 0.8
+
+
+def validated(model: type[BaseModel], what: str, **values: Any) -> Any:
+    """Build a settings model; a bad value becomes one ConfigError line naming the item."""
+    try:
+        return model(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or what
+        raise ConfigError(f"{what} configuration: {where}: {first['msg']}") from None
+
+
+class IntelAnalyzer(SocflowAnalyzer):
+    """Base of the VirusTotal/AbuseIPDB/OTX analyzers. Subclasses set PROVIDER and ``settings()``."""
+
+    PROVIDER: ClassVar[str]
+    TITLE: ClassVar[str]
+    SECRET_CONFIG = frozenset({"key", "api_key"})
+
+    # -- configuration ---------------------------------------------------------------------
+    def settings(self) -> BaseModel:
+        raise NotImplementedError
+
+    def api_key(self) -> str:
+        key = self.config("key") or self.config("api_key")
+        if not isinstance(key, str) or not key.strip():
+            raise ConfigError(f"the 'key' configuration item ({self.TITLE} API key) is not set")
+        return key.strip()
+
+    def common(self) -> dict[str, Any]:
+        """Settings every provider takes from the same configuration items."""
+        ttl = validated(
+            CacheTtl, "cache TTL",
+            **{lvl: _hours(self.config(f"cache_ttl_{lvl}")) for lvl in ("malicious", "suspicious", "safe")},
+            info=_hours(self.config("cache_ttl_unknown")),
+            not_found=_hours(self.config("cache_ttl_unknown")),
+        )
+        return {"api_key": self.api_key(), "api_url": self.config("api_url"),
+                "timeout": self.config("timeout"), "cache_ttl": ttl}
+
+    def quota(self, bucket: str, per_minute: Any, per_day: Any) -> dict[str, list[RateLimit]]:
+        limits = [RateLimit(limit=int(n), per_seconds=s)
+                  for n, s in ((per_minute, 60.0), (per_day, 86400.0)) if n]
+        return {bucket: limits}
+
+    def enrich_config(self) -> EnrichConfig:
+        budget = float(self.config("time_budget", 120))
+        job_timeout = self.config("jobTimeout")
+        if isinstance(job_timeout, (int, float)) and job_timeout > 0:
+            budget = min(budget, job_timeout * 60 * JOB_SHARE)
+        cache = self.config("cache_path", DEFAULT_CACHE)
+        proxies = {k: v for k, v in (("http", self.http_proxy), ("https", self.https_proxy)) if v}
+        ca_bundle = None
+        if self.job_directory and (Path(self.job_directory) / "input" / "cacerts").is_file():
+            ca_bundle = Path(self.job_directory) / "input" / "cacerts"
+        return validated(
+            EnrichConfig, "job",
+            **{self.PROVIDER: self.settings()},
+            cache_path=Path(cache) if cache else None,
+            budget_seconds=budget, proxies=proxies, ca_bundle=ca_bundle,
+            user_agent="socflow-cortex/1.0",
+        )
+
+    # -- the job ---------------------------------------------------------------------------
+    def indicator(self) -> tuple[IocType, str]:
+        if self.data_type == "file":
+            path = self.get_param("file")
+            if not path:
+                raise InputError("the file observable is missing from the job folder")
+            return IocType.SHA256, sha256_file(path)
+        data = self.get_data()
+        if not isinstance(data, str):
+            raise InputError("the observable value must be a string")
+        return ioc_type_of(self.data_type, data), data.strip()
+
+    def analyze(self) -> dict[str, Any]:
+        config = self.enrich_config()
+        ioc_type, value = self.indicator()
+        with build_enricher(config) as enricher:
+            verdict = self.lookup(enricher, ioc_type, value)
+            provider = enricher.provider(self.PROVIDER)
+            return self.full_report(verdict, provider, enricher.usage()[self.PROVIDER])
+
+    def lookup(self, enricher: Any, ioc_type: IocType, value: str) -> Verdict:
+        return enricher.lookup(self.PROVIDER, ioc_type, value)  # type: ignore[no-any-return]
+
+    def taxonomy_list(self, provider: Any, verdict: Verdict) -> list[Any]:
+        return provider.taxonomies(verdict)  # type: ignore[no-any-return]
+
+    def full_report(self, verdict: Verdict, provider: Any, usage: dict[str, Any]) -> dict[str, Any]:
+        raw = verdict.raw
+        return {
+            "service": verdict.service,
+            "indicator": verdict.indicator,
+            "type": raw.get("type"),
+            "level": verdict.level.value,
+            "score": verdict.score,
+            "summary": verdict.summary,
+            "found": bool(raw.get("found")),
+            "local": raw.get("local") or None,
+            "from_cache": verdict.from_cache,
+            "fetched_at": datetime.fromtimestamp(verdict.fetched_at, tz=timezone.utc).isoformat(),
+            "taxonomies": [
+                {"level": t.level.value, "namespace": t.namespace, "predicate": t.predicate, "value": t.value}
+                for t in self.taxonomy_list(provider, verdict)
+            ],
+            "details": provider.details(raw) if raw.get("found") else {},
+            "usage": {k: usage[k] for k in ("calls", "cache_hits", "quota")},
+        }
+
+    def summary(self, raw: Any) -> dict[str, Any]:
+        return {"taxonomies": [
+            self.build_taxonomy(t["level"], t["namespace"], t["predicate"], t["value"])
+            for t in raw.get("taxonomies", [])
+        ]}
+
+
+def _hours(value: Any) -> float | None:
+    return None if value is None else float(value) * HOUR

@@ -1,0 +1,51 @@
+"""Socflow_VirusTotal_GetReport and Socflow_VirusTotal_Scan (rules in socflow.enrich.virustotal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ....enrich.config import VirusTotalSettings
+from ....enrich.virustotal import related
+from ._intel import IntelAnalyzer, validated
+
+
+class VirusTotalGetReport(IntelAnalyzer):
+    PROVIDER, TITLE = "virustotal", "VirusTotal"
+    DATA_TYPES = ("ip", "domain", "fqdn", "url", "hash", "file")
+
+    def settings(self) -> VirusTotalSettings:
+        return validated(  # type: ignore[no-any-return]
+            VirusTotalSettings, "VirusTotal", **self.common(),
+            limits=self.quota("api", self.config("quota_per_minute", 4), self.config("quota_per_day", 500)),
+            malicious_threshold=self.config("malicious_threshold"),
+            relationships=self.config("relationships"),
+            poll_interval=self.config("poll_interval"),
+            scan_max_wait=self.config("max_wait"),
+        )
+
+    def artifacts(self, raw: Any) -> list[dict[str, Any]]:
+        found = related({"type": raw.get("type"), "relationships": raw.get("details", {}).get("relationships")})
+        return [self.build_artifact(dtype, value, tags=[f"vt:{rel}"], message=f"VirusTotal {rel}")
+                for dtype, value, rel in found]
+
+
+class VirusTotalScan(VirusTotalGetReport):
+    DATA_TYPES = ("file", "url")
+
+    def analyze(self) -> dict[str, Any]:
+        from ....enrich import build_enricher
+        from ....enrich.vtscan import scan_file, scan_url
+
+        config = self.enrich_config()
+        with build_enricher(config) as enricher:
+            provider = enricher.provider(self.PROVIDER)
+            if self.data_type == "file":
+                verdict = scan_file(provider, self.get_param("file"), enricher.deadline())
+            else:
+                verdict = scan_url(provider, self.get_data(), enricher.deadline())
+            return self.full_report(verdict, provider, enricher.usage()[self.PROVIDER])
+
+    def taxonomy_list(self, provider: Any, verdict: Any) -> list[Any]:
+        from ....enrich.virustotal import taxonomies
+
+        return taxonomies(verdict, predicate="Scan")
