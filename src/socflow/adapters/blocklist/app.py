@@ -6,7 +6,6 @@ dry run, 422 refused by the block policy (``{"status": "refused", "refusal": <co
 FastAPI runs them in its thread pool and the store serialises writers in SQLite.
 """
 
-from __future__ import annotations
 
 import base64
 import hmac
