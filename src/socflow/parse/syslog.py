@@ -46,7 +46,7 @@ _AUTH_PATTERNS: tuple[tuple[re.Pattern[str], dict[str, str], str], ...] = (
       "ip": "pam-auth-failure-source"}, "failed"),
     (re.compile(r"FAILED SU \(to (?P<target>\S+)\) " + _USER + r" on"),
      {"user": "su-failed"}, "failed"),
-    (re.compile(r"(?:^|: )" + _USER + r" : (?:\d+ incorrect password attempts?|"
+    (re.compile(r"(?:^|:)\s+" + _USER + r" : (?:\d+ incorrect password attempts?|"
                 r"user NOT in sudoers|a password is required)"),
      {"user": "sudo-failed"}, "failed"),
     (re.compile(r"Accepted (?:password|publickey|keyboard-interactive(?:/pam)?|hostbased) for "

@@ -127,8 +127,10 @@ def _split_blocks(
 ) -> Iterator[list[bytes]]:
     carry = b""
     skipping = False  # inside the unread rest of a truncated line
+    # read1: one underlying read per call, so a corrupt compressed stream loses only its tail.
+    read = getattr(stream, "read1", stream.read)
     while True:
-        block = stream.read(block_bytes)
+        block = read(block_bytes)
         if not block:
             break
         stats.bytes += len(block)

@@ -1,0 +1,255 @@
+"""Reading files in blocks of whole lines from a checkpoint, once or following them.
+
+A :class:`Checkpoint` names a file by device, inode and a hash of its first bytes, and says how far
+it was read. Resuming checks all three: a rotated file (new inode), a truncated one (smaller than
+the offset) or a replaced one (first bytes differ) is read again from the start. Offsets of
+compressed files count decompressed bytes (resuming re-reads and skips them).
+
+:class:`Follower` tails files across rotation (the old file is drained before the new one is
+opened) and truncation, like ``tail -F``; an unterminated last line waits for its newline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from ..errors import InputError
+from .sources import BLOCK_BYTES, DEFAULT_MAX_LINE_BYTES, STDIN, ReadStats, open_source
+
+HEAD_BYTES = 256
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    source: str
+    device: int
+    inode: int
+    offset: int
+    head: str
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Whole lines (``data`` ends at a newline, or at end of file in once mode) and the offset after them."""
+
+    data: bytes
+    offset: int
+    truncated: int = 0
+
+
+def source_key(path: str) -> str:
+    return STDIN if path == STDIN else os.path.realpath(path)
+
+
+def head_of(path: str, size: int | None = None) -> str:
+    """``<n>:<sha1 of the first n bytes>`` (n ≤ 256, as far as the file goes); raw bytes, not decompressed."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(HEAD_BYTES if size is None else min(HEAD_BYTES, size))
+    except OSError:
+        return "0:"
+    return f"{len(data)}:{hashlib.sha1(data).hexdigest()}"
+
+
+def _head_matches(path: str, head: str) -> bool:
+    n = int(head.split(":", 1)[0] or 0)
+    return head_of(path, n) == head
+
+
+def resume_offset(path: str, checkpoint: Checkpoint | None) -> int:
+    """Where to start reading ``path``: the checkpoint's offset if it is still the same file, else 0."""
+    if checkpoint is None or path == STDIN:
+        return 0
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0
+    same = (st.st_dev, st.st_ino) == (checkpoint.device, checkpoint.inode) and _head_matches(path, checkpoint.head)
+    return checkpoint.offset if same else 0
+
+
+def split_lines(stream: BinaryIO, start: int, *, block: int = BLOCK_BYTES,
+                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, final: bool = True) -> Iterator[Chunk]:
+    """Blocks of whole lines from ``stream`` (already positioned at ``start``).
+
+    Over-long lines are cut at ``max_line_bytes`` (counted in ``Chunk.truncated``); with ``final``
+    the unterminated tail at end of stream is returned too, else it is left for the next call.
+    """
+    offset, carry, skipping = start, b"", False
+    while True:
+        data = stream.read(block)
+        if not data:
+            break
+        if skipping:
+            cut = data.find(b"\n")
+            if cut < 0:
+                offset += len(data)
+                continue
+            offset += cut + 1
+            data, skipping = data[cut + 1:], False
+        buf = carry + data if carry else data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            if len(buf) > max_line_bytes:  # a line longer than the cap: keep its start, skip the rest
+                yield Chunk(buf[:max_line_bytes] + b"\n", offset + len(buf), truncated=1)
+                offset += len(buf)
+                carry, skipping = b"", True
+            else:
+                carry = buf
+            continue
+        whole, carry = buf[: cut + 1], buf[cut + 1:]
+        offset += len(whole)
+        yield _capped(whole, offset, max_line_bytes)
+    if carry and final:
+        yield _capped(carry + b"\n", offset + len(carry), max_line_bytes)
+
+
+def _capped(data: bytes, offset: int, cap: int) -> Chunk:
+    if len(data) <= cap or max(len(line) for line in data.split(b"\n")) <= cap:
+        return Chunk(data, offset)
+    lines = data.split(b"\n")
+    cut = sum(1 for line in lines if len(line) > cap)
+    return Chunk(b"\n".join(line[:cap] for line in lines), offset, truncated=cut)
+
+
+def read_from(path: str, checkpoint: Checkpoint | None, stats: ReadStats, *, block: int = BLOCK_BYTES,
+              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Chunk]:
+    """Read ``path`` (file, .gz, .bz2 or ``-``) once, from where its checkpoint says."""
+    start = resume_offset(path, checkpoint)
+    stream = open_source(path, stats)
+    try:
+        _skip(stream, start, path, stats)
+        for chunk in split_lines(stream, start, block=block, max_line_bytes=max_line_bytes):
+            stats.bytes += len(chunk.data)
+            stats.truncated += chunk.truncated
+            yield chunk
+    except (OSError, EOFError, ValueError) as exc:
+        stats.errors.append(f"{path}: read failed: {exc}")
+    finally:
+        if path != STDIN:
+            stream.close()
+
+
+def _skip(stream: BinaryIO, start: int, path: str, stats: ReadStats) -> None:
+    if not start:
+        return
+    if not stats.compression:
+        stream.seek(start)
+        return
+    left = start
+    while left:
+        got = len(stream.read(min(left, BLOCK_BYTES)))
+        if not got:
+            raise InputError(f"{path}: shorter than its checkpoint")
+        left -= got
+
+
+def checkpoint_for(path: str, offset: int) -> Checkpoint | None:
+    if path == STDIN:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return Checkpoint(source_key(path), st.st_dev, st.st_ino, offset, head_of(path))
+
+
+@dataclass
+class _Tail:
+    path: str
+    fh: BinaryIO
+    device: int
+    inode: int
+    offset: int
+    head: str
+    pending: bytes = b""
+
+
+class Follower:
+    """``tail -F`` for plain files: :meth:`poll` returns what was appended since the last call."""
+
+    def __init__(self, paths: Sequence[str], checkpoints: dict[str, Checkpoint | None], *,
+                 block: int = BLOCK_BYTES, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self.block, self.max_line_bytes = block, max_line_bytes
+        self.tails: dict[str, _Tail | None] = {}
+        for path in paths:
+            if path == STDIN:
+                raise InputError("--follow needs files, not stdin")
+            self.tails[path] = self._open(path, checkpoints.get(source_key(path)))
+        self.rotations = 0
+        self.truncations = 0
+
+    def _open(self, path: str, checkpoint: Checkpoint | None) -> _Tail | None:
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 - kept open while followed
+        except OSError:
+            return None  # not there yet; retried at each poll
+        st = os.fstat(fh.fileno())
+        start = resume_offset(path, checkpoint)
+        if start > st.st_size:
+            start = 0
+        fh.seek(start)
+        data = os.pread(fh.fileno(), HEAD_BYTES, 0)
+        return _Tail(path, fh, st.st_dev, st.st_ino, start, f"{len(data)}:{hashlib.sha1(data).hexdigest()}")
+
+    def poll(self) -> Iterator[tuple[str, Chunk]]:
+        for path, tail in list(self.tails.items()):
+            if tail is None:
+                tail = self.tails[path] = self._open(path, None)
+                if tail is None:
+                    continue
+            yield from ((path, c) for c in self._read(tail))
+            if self._rotated(path, tail):
+                # drain what was written just before the rename, unterminated last line included
+                yield from ((path, c) for c in self._read(tail, final=True))
+                tail.fh.close()
+                self.rotations += 1
+                new = self.tails[path] = self._open(path, None)
+                if new is not None:
+                    yield from ((path, c) for c in self._read(new))
+
+    def _read(self, tail: _Tail, final: bool = False) -> Iterator[Chunk]:
+        try:
+            size = os.fstat(tail.fh.fileno()).st_size
+        except OSError:
+            return
+        if size < tail.offset:  # truncated in place (copytruncate)
+            self.truncations += 1
+            tail.fh.seek(0)
+            tail.offset, tail.pending = 0, b""
+            tail.head = head_of(tail.path)
+        for chunk in split_lines(tail.fh, tail.offset, block=self.block, max_line_bytes=self.max_line_bytes,
+                                 final=final):
+            tail.offset = chunk.offset
+            yield chunk
+        if not tail.head.startswith(f"{HEAD_BYTES}:"):  # the file was short when first seen
+            data = os.pread(tail.fh.fileno(), HEAD_BYTES, 0)
+            tail.head = f"{len(data)}:{hashlib.sha1(data).hexdigest()}"
+        tail.fh.seek(tail.offset)  # an unterminated tail is read again with its newline
+
+    @staticmethod
+    def _rotated(path: str, tail: _Tail) -> bool:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return False  # moved away, the new file is not there yet: keep reading the old one
+        return (st.st_dev, st.st_ino) != (tail.device, tail.inode)
+
+    def checkpoint(self, path: str) -> Checkpoint | None:
+        tail = self.tails.get(path)
+        if tail is None:
+            return None
+        return Checkpoint(source_key(path), tail.device, tail.inode, tail.offset, tail.head)
+
+    def close(self) -> None:
+        for tail in self.tails.values():
+            if tail:
+                tail.fh.close()
+
+    def wait(self, seconds: float) -> None:
+        time.sleep(seconds)

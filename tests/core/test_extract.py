@@ -1,0 +1,152 @@
+import ipaddress
+
+import pytest
+from hypothesis import assume, given, settings, strategies as st
+
+from socflow.extract import ExtractConfig, find_iocs
+from socflow.extract.refang import refang_str
+from socflow.extract.tokens import classify_token
+from socflow.models import IocType, IpClass
+from socflow.pipeline import extract_text
+
+T = IocType
+
+
+def found(text, **cfg):
+    result = extract_text(text, ExtractConfig(include_private=True, **cfg))
+    return {(i.type, i.value) for i in result.iocs}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("from 185.220.101.4 port 22", {(T.IPV4, "185.220.101.4")}),
+    ("Firefox rv:1.9.0.14 zlib/1.2.3.4 Chrome/120.0.6099.109", set()),
+    ("octets 999.1.1.1 and 01.02.03.04 and 1.2.3.4.5 and 1.2.3", set()),
+    ("end of sentence 8.8.4.4.", {(T.IPV4, "8.8.4.4")}),
+    ("[2001:4860:4860::8888]:53 and fe80::1%eth0", {(T.IPV6, "2001:4860:4860::8888"),
+                                                    (T.IPV6, "fe80::1")}),
+    ("mac 00:1a:2b:3c:4d:5e at 12:34:56", set()),
+    ("files report.pdf setup.exe workers2.properties backup.zip app.py host.local x.internal",
+     set()),
+    ("visit www.Example.co.uk/path today", {(T.DOMAIN, "www.example.co.uk")}),
+    ("GET /download/tool.exe?from=cdn.example.net", {(T.DOMAIN, "cdn.example.net")}),
+    ("ref=%2F%2Fevil.com%2Fx", {(T.DOMAIN, "evil.com")}),
+    ("u=http%3A%2F%2Fphish.example.net%2Flogin&sid=abc",
+     {(T.URL, "http://phish.example.net/login"), (T.DOMAIN, "phish.example.net")}),
+    ('see "https://evil.example.com/a?b=1", ok', {(T.URL, "https://evil.example.com/a?b=1"),
+                                                 (T.DOMAIN, "evil.example.com")}),
+    ("http://1.2.3.4:8080/x.sh", {(T.URL, "http://1.2.3.4:8080/x.sh"), (T.IPV4, "1.2.3.4")}),
+    ("mail John.Doe+tag@Mail.Example.com now", {(T.MAIL, "john.doe+tag@mail.example.com")}),
+    ("root@server1 and a@b", set()),
+    ("GET /x?PHPSESSID=5f4dcc3b5aa765d61d8327deb882cf99", set()),
+    ("md5=5f4dcc3b5aa765d61d8327deb882cf99", {(T.MD5, "5f4dcc3b5aa765d61d8327deb882cf99")}),
+    ("sha1 D3486AE9136E7856BC42212385EA797094475802",
+     {(T.SHA1, "d3486ae9136e7856bc42212385ea797094475802")}),
+    ("uuid 550e8400-e29b-41d4-a716-446655440000 digits 12345678901234567890123456789012", set()),
+    ("exploits cve-2021-44228 and CVE-2023-4966.", {(T.CVE, "CVE-2021-44228"),
+                                                   (T.CVE, "CVE-2023-4966")}),
+    ("hxxps://bad[.]example[.]org/x and 1.2.3[.]4 and c2.badcdn(dot)xyz and x[@]evil[.]com",
+     {(T.URL, "https://bad.example.org/x"), (T.DOMAIN, "bad.example.org"), (T.IPV4, "1.2.3.4"),
+      (T.DOMAIN, "c2.badcdn.xyz"), (T.MAIL, "x@evil.com")}),
+])
+def test_traps_and_true_indicators(text, expected):
+    assert found(text) == expected
+
+
+def test_usernames_only_from_failed_logins():
+    log = "\n".join([
+        "Oct 10 14:00:01 h sshd[1]: Failed password for invalid user oracle from 8.8.8.8 port 1 ssh2",
+        "Oct 10 14:00:02 h sshd[1]: Invalid user guest from 8.8.8.8 port 2",
+        "Oct 10 14:00:03 h sshd[1]: Failed password for root from 8.8.8.8 port 3 ssh2",
+        "Oct 10 14:00:04 h sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 "
+        "euid=0 tty=ssh ruser= rhost=8.8.8.8  user=admin",
+        "Oct 10 14:00:05 h su[2]: FAILED SU (to root) bob on pts/1",
+        "Oct 10 14:00:06 h sudo:    carol : 3 incorrect password attempts ; TTY=pts/0 ; USER=root",
+        "Oct 10 14:00:07 h sshd[1]: Accepted publickey for deploy from 8.8.8.8 port 4 ssh2",
+    ])
+    users = {v for t, v in found(log) if t is T.USERNAME}
+    assert users == {"oracle", "guest", "root", "admin", "bob", "carol"}
+    ip = next(i for i in extract_text(log).iocs if i.value == "8.8.8.8")
+    assert {"ssh-failed-login-source", "ssh-invalid-user-source",
+            "ssh-accepted-login-source"} <= set(ip.contexts)
+    assert ip.count == 5 and ip.first_seen.second == 1 and ip.last_seen.second == 7
+
+
+def test_access_log_contexts_counts_and_samples():
+    log = "\n".join(
+        f'8.8.8.8 - - [10/Oct/2026:13:55:{s:02d} +0000] "GET /r?u=http://evil.example.com/ HTTP/1.1"'
+        f' 200 5 "https://ref.example.org/" "curl/8"' for s in range(10))
+    res = {i.value: i for i in extract_text(log, ExtractConfig(max_samples=2)).iocs}
+    assert res["8.8.8.8"].contexts == {"http-client": 10} and res["8.8.8.8"].count == 10
+    assert "url-in-request" in res["evil.example.com"].contexts
+    assert "http-referer" in res["ref.example.org"].contexts
+    assert len(res["8.8.8.8"].samples) == 1  # identical sample lines are kept once
+    assert res["8.8.8.8"].first_seen.second == 0 and res["8.8.8.8"].last_seen.second == 9
+
+
+def test_private_allowlist_and_type_filters():
+    text = "10.0.0.1 8.8.8.8 1.1.1.1 good.example.com bad.example.net http://x.good.example.com/"
+    default = {v for _, v in {(i.type, i.value) for i in extract_text(text).iocs}}
+    assert "10.0.0.1" not in default and "8.8.8.8" in default
+    cfg = ExtractConfig(allowlist=("8.8.8.0/24", "good.example.com"), types=frozenset({T.IPV4, T.DOMAIN, T.URL}))
+    result = extract_text(text, cfg)
+    values = {i.value for i in result.iocs}
+    assert values == {"1.1.1.1", "bad.example.net"}
+    # 8.8.8.8, good.example.com, x.good.example.com and its URL
+    assert result.counters.excluded_allowlist == 4 and result.counters.excluded_private == 1
+
+
+def test_bad_allowlist_entry_is_a_config_error():
+    with pytest.raises(ValueError, match="not a valid IP or CIDR"):
+        ExtractConfig(allowlist=("10.0.0.0/99",))
+
+
+public_v4 = st.ip_addresses(v=4).filter(lambda ip: ip.is_global).map(str)
+separators = st.sampled_from([" ", "\t", " from ", "=", "[", "(", '"', ",", "; ", " client "])
+
+
+@settings(max_examples=300, deadline=None)
+@given(ip=public_v4, before=separators, after=st.sampled_from([" ", ":22", "]", ")", '"', ".", ",", ""]))
+def test_any_public_ipv4_is_found_whatever_surrounds_it(ip, before, after):
+    assert (T.IPV4, ip) in found(f"x{before}{ip}{after}")
+
+
+@settings(max_examples=200, deadline=None)
+@given(ip=public_v4, product=st.from_regex(r"[A-Za-z]{2,10}", fullmatch=True))
+def test_dotted_versions_after_a_product_name_are_never_ips(ip, product):
+    assert not any(t is T.IPV4 for t, _ in found(f"{product}/{ip} rv:{ip}"))
+
+
+labels = st.from_regex(r"[a-z][a-z0-9-]{0,20}[a-z0-9]", fullmatch=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(parts=st.lists(labels, min_size=1, max_size=3),
+       tld=st.sampled_from(["com", "org", "net", "io", "de", "top", "xyz", "co.uk"]),
+       defang=st.sampled_from(["{}", "[.]", "(.)", "(dot)", "[dot]"]))
+def test_defanged_domains_are_refanged_and_found(parts, tld, defang):
+    name = ".".join(parts + [tld])
+    assume("--" not in name)
+    fanged = name.replace(".", defang.format() if defang != "{}" else ".")
+    assert (T.DOMAIN, name) in found(f"c2 at {fanged} today")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=400))
+def test_classifier_never_raises_on_junk(data):
+    for kind, value, _ in classify_token(data):
+        assert isinstance(kind, T) and value
+        if kind in (T.IPV4, T.IPV6):
+            ipaddress.ip_address(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=500))
+def test_find_iocs_and_refang_never_raise(text):
+    refang_str(text)
+    for kind, value in find_iocs(text):
+        assert kind in T
+
+
+def test_find_iocs_for_event_fields():
+    assert find_iocs("GET /x?u=hxxp://evil[.]com/a HTTP/1.1") == [
+        (T.URL, "http://evil.com/a"), (T.DOMAIN, "evil.com")]
