@@ -45,7 +45,7 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.SafeLoader(None).construct_object(key_node)  # type: ignore[arg-type]
+            key = _scalar(key_node)
             if key in out:
                 raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
             lines[(*path, key)] = key_node.start_mark.line + 1
@@ -54,7 +54,14 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), lines, source) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader(None).construct_object(node)  # type: ignore[arg-type]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    """Resolve one scalar node the way ``yaml.safe_load`` would (ints, bools, nulls, dates…)."""
+    if not isinstance(node, yaml.ScalarNode):
+        raise ConfigError(f"line {node.start_mark.line + 1}: a mapping key must be a plain value")
+    return yaml.SafeLoader("").construct_object(node)
 
 
 def line_of(lines: dict[Path_, int], loc: Sequence[Any]) -> int | None:

@@ -218,7 +218,7 @@ class Follower:
             size = os.fstat(tail.fh.fileno()).st_size
         except OSError:
             return
-        if size < tail.offset:  # truncated in place (copytruncate)
+        if size < tail.offset or self._head_changed(tail):  # truncated in place (copytruncate)
             self.truncations += 1
             tail.fh.seek(0)
             tail.offset, tail.pending = 0, b""
@@ -231,6 +231,14 @@ class Follower:
             data = os.pread(tail.fh.fileno(), HEAD_BYTES, 0)
             tail.head = f"{len(data)}:{hashlib.sha1(data).hexdigest()}"
         tail.fh.seek(tail.offset)  # an unterminated tail is read again with its newline
+
+    @staticmethod
+    def _head_changed(tail: _Tail) -> bool:
+        n = int(tail.head.split(":", 1)[0] or 0)
+        if not n:
+            return False
+        data = os.pread(tail.fh.fileno(), n, 0)
+        return f"{len(data)}:{hashlib.sha1(data).hexdigest()}" != tail.head
 
     @staticmethod
     def _rotated(path: str, tail: _Tail) -> bool:

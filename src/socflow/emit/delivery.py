@@ -1,0 +1,133 @@
+"""Moving alerts from the outbox to a destination, with back-off and a dead-letter list.
+
+The destination is a :class:`Transport` (the TheHive adapter implements it). What a transport
+raises decides the alert's fate:
+
+* ``UnavailableError`` — the destination is down or slow: nothing more is sent now; every pending
+  alert waits ``backoff`` seconds (doubling per consecutive failure, capped, with jitter).
+* ``DeliveryError(permanent=True)`` — refused for good (a field rule, an unknown type): dead letter
+  with the reason.
+* ``DeliveryError(permanent=False)`` — this alert failed, others may pass (e.g. an answered 500):
+  retried later, dead-lettered after ``max_attempts``; three such failures in a row count as the
+  destination being down.
+* ``AuthError`` / ``ConfigError`` — nobody can be delivered until a person fixes the setup: raised.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import DeliveryError, UnavailableError
+from .outbox import Outbox
+
+
+@dataclass(frozen=True)
+class Sent:
+    thehive_id: str | None
+    duplicate: bool = False
+
+
+class Transport(Protocol):
+    def send(self, alert: dict[str, Any]) -> Sent: ...
+
+
+@dataclass
+class DeliveryReport:
+    delivered: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    retried: int = 0
+    unavailable: str = ""
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: "DeliveryReport") -> None:
+        self.delivered += other.delivered
+        self.duplicates += other.duplicates
+        self.dead += other.dead
+        self.retried += other.retried
+        self.unavailable = other.unavailable
+        self.errors.extend(other.errors)
+
+
+class Deliverer:
+    def __init__(self, outbox: Outbox, transport: Transport, *, backoff_base: float = 1.0,
+                 backoff_cap: float = 300.0, max_attempts: int = 20, batch: int = 100,
+                 clock: Callable[[], float] = time.time,
+                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+        self.outbox, self.transport = outbox, transport
+        self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
+        self.max_attempts, self.batch = max_attempts, batch
+        self.clock = clock
+        self.on_event = on_event or (lambda kind, data: None)
+        self.down_streak = 0
+
+    def backoff(self) -> float:
+        delay = min(self.backoff_cap, self.backoff_base * 2 ** max(0, self.down_streak - 1))
+        return delay * random.uniform(0.8, 1.0)
+
+    def run_once(self) -> DeliveryReport:
+        """One pass over the alerts that are due; stops early when the destination is down."""
+        report = DeliveryReport()
+        failed_in_row = 0
+        for alert in self.outbox.due(self.batch, self.clock()):
+            try:
+                sent = self.transport.send(alert.payload)
+            except UnavailableError as exc:
+                self.down_streak += 1
+                wait_until = self.clock() + self.backoff()
+                self.outbox.mark_retry(alert.id, str(exc), wait_until)
+                self.outbox.postpone_all(wait_until)
+                report.unavailable = str(exc)
+                report.retried += 1
+                self.on_event("unavailable", {"error": str(exc), "retry_in": round(wait_until - self.clock(), 1)})
+                break
+            except DeliveryError as exc:
+                if exc.permanent or alert.attempts + 1 >= self.max_attempts:
+                    self.outbox.mark_dead(alert.id, str(exc))
+                    report.dead += 1
+                    self.on_event("dead", {"sourceRef": alert.source_ref, "reason": str(exc)})
+                else:
+                    delay = min(self.backoff_cap, self.backoff_base * 2 ** alert.attempts)
+                    self.outbox.mark_retry(alert.id, str(exc), self.clock() + delay)
+                    report.retried += 1
+                    failed_in_row += 1
+                report.errors.append(str(exc))
+                if failed_in_row >= 3:
+                    self.down_streak += 1
+                    self.outbox.postpone_all(self.clock() + self.backoff())
+                    report.unavailable = str(exc)
+                    break
+                continue
+            failed_in_row = 0
+            self.down_streak = 0
+            note = "already in TheHive (duplicate answer)" if sent.duplicate else None
+            self.outbox.mark_delivered(alert.id, sent.thehive_id, note)
+            report.delivered += 1
+            report.duplicates += int(sent.duplicate)
+            self.on_event("delivered", {"sourceRef": alert.source_ref, "thehive_id": sent.thehive_id,
+                                        "duplicate": sent.duplicate})
+        return report
+
+    def run_until(self, deadline: float, stop: threading.Event | None = None) -> DeliveryReport:
+        """Deliver until nothing is pending, ``deadline`` (epoch seconds) passes or ``stop`` is set."""
+        total = DeliveryReport()
+        stop = stop or threading.Event()
+        while not stop.is_set():
+            report = self.run_once()
+            total.add(report)
+            next_due = self.outbox.next_due_at()
+            if next_due is None:
+                break
+            now = self.clock()
+            if next_due > deadline:
+                break
+            if next_due > now:
+                stop.wait(min(next_due - now, max(0.0, deadline - now)))
+            if self.clock() >= deadline:
+                break
+        return total
