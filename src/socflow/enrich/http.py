@@ -191,10 +191,12 @@ class ServiceClient:
             why = f"TLS certificate of {host} could not be verified (set the CA bundle / cacerts)"
         except requests.exceptions.ProxyError:
             why = "the proxy could not be reached or refused the connection"
-        except requests.exceptions.Timeout:
-            why = f"no answer from {host} within {per_try:.1f} s ({attempts} attempt(s))"
-        except requests.exceptions.ConnectionError as exc:
-            why = f"cannot talk to {host}: {_root_cause(exc)}"
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+            # read timeouts that urllib3 already retried arrive as ConnectionError
+            if isinstance(exc, requests.exceptions.Timeout) or "timed out" in str(exc):
+                why = f"no answer from {host} within {per_try:.1f} s ({attempts} attempt(s))"
+            else:
+                why = f"cannot talk to {host}: {_root_cause(exc)}"
         except requests.exceptions.RequestException as exc:
             why = f"request failed: {type(exc).__name__}"
         self.stats.failures += 1

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ....enrich import EnrichConfig, build_enricher
 from ....enrich.config import CacheTtl, RateLimit
 from ....enrich.indicators import ioc_type_of, sha256_file
-from ....errors import ConfigError, InputError
+from ....errors import ConfigError, InputError, PolicyError
 from ....models import IocType, Verdict
 from ..base import SocflowAnalyzer
 
@@ -99,7 +99,22 @@ class IntelAnalyzer(SocflowAnalyzer):
             raise InputError("the observable value must be a string")
         return ioc_type_of(self.data_type, data), data.strip()
 
+    def enforce_sharing_policy(self) -> None:
+        """TLP/PAP gate that holds even when the admin left check_tlp/check_pap unset.
+
+        Cortex stores unset items as null and null wins over the flavor's ``config`` defaults, so
+        cortexutils would then skip the check; for an external service "unset" means "checked".
+        """
+        for label, value in (("TLP", self.tlp), ("PAP", self.pap)):
+            low = label.lower()
+            if self.config(f"check_{low}", True) and value > self.config(f"max_{low}", 2):
+                raise PolicyError(
+                    f"{label} {value} is above max_{low} {self.config(f'max_{low}', 2)}: "
+                    f"the observable is not sent to {self.TITLE}"
+                )
+
     def analyze(self) -> dict[str, Any]:
+        self.enforce_sharing_policy()
         config = self.enrich_config()
         ioc_type, value = self.indicator()
         with build_enricher(config) as enricher:

@@ -36,6 +36,7 @@ class VirusTotalScan(VirusTotalGetReport):
         from ....enrich import build_enricher
         from ....enrich.vtscan import scan_file, scan_url
 
+        self.enforce_sharing_policy()
         config = self.enrich_config()
         with build_enricher(config) as enricher:
             provider = enricher.provider(self.PROVIDER)

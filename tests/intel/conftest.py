@@ -1,0 +1,64 @@
+"""Fixtures for the intel tests: fresh fakes per test, a private cache file, a job runner."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.cti import FakeAbuseIPDB, FakeOTX, FakeService, FakeVirusTotal
+from support.cortexjob import JobResult, assert_cortex_accepts, run_job
+
+
+@pytest.fixture
+def vt() -> Iterator[FakeVirusTotal]:
+    with FakeVirusTotal() as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def abuse() -> Iterator[FakeAbuseIPDB]:
+    with FakeAbuseIPDB() as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def otx() -> Iterator[FakeOTX]:
+    with FakeOTX() as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "intel-cache.sqlite"
+
+
+def job(flavor: str, fake: FakeService, cache: Path | None, data: Any = None, data_type: str = "ip",
+        *, file: Path | None = None, tlp: int = 2, env: dict[str, str] | None = None,
+        **config: Any) -> JobResult:
+    """Run a flavor the way Cortex does against ``fake``; the output must be one Cortex accepts."""
+    cfg = {"key": fake.key, "api_url": fake.url, "cache_path": str(cache) if cache else ""}  # type: ignore[attr-defined]
+    cfg.update(config)
+    result = run_job(flavor, data=data, data_type=data_type, config=cfg, file=file, tlp=tlp,
+                     env=env, timeout=60)
+    assert result.output_written, result.stdout + result.stderr
+    assert_cortex_accepts(result.output)
+    assert "Traceback" not in result.stdout + result.stderr
+    return result
+
+
+def taxonomies(result: JobResult) -> list[tuple[str, str, str, Any]]:
+    return [(t["level"], t["namespace"], t["predicate"], t["value"])
+            for t in result.output["summary"]["taxonomies"]]
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.elapsed = time.monotonic() - self.start
