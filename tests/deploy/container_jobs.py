@@ -6,7 +6,8 @@ For each ``analyzers/*/*.json`` and ``responders/*/*.json``:
 * docker runner (spec A.7): job folder bind-mounted read-write at ``/job``, image ENTRYPOINT, **no
   arguments**, job folder owned by the Cortex user (uid 1001) with mode 0700 like Cortex creates it,
   ``--network=none`` unless the flavor calls a service; then the host network, with every ``*_url``
-  item pointed at a local address, so nothing reaches a real service;
+  item pointed at a fresh loopback fake (``tests/fakes/cti.py``) or a closed local port, so
+  nothing reaches a real service;
 * kubernetes runner (spec A.8): argument ``/job``, ``input/`` read-only, ``output/`` writable.
 
 Each output must be one Cortex accepts and must equal what the flavor's own script produces under
@@ -31,7 +32,8 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
 from deploy.jobs import (  # noqa: E402
-    SampleJob, closed_port_url, comparable, flavor_paths, sample_job, write_job_folder,
+    SampleJob, comparable, fake_class_for, flavor_paths, sample_job, service_endpoint,
+    write_job_folder,
 )
 from support.cortexjob import assert_cortex_accepts, run_job  # noqa: E402
 
@@ -64,28 +66,32 @@ def check_flavor(engine: str, image: str, path: Path, work: Path) -> list[str]:
     lines = []
     tmp = work / path.stem
     tmp.mkdir()
-    job = sample_job(path, closed_port_url(), tmp)
+    flavor = json.loads(path.read_text(encoding="utf-8"))
+    with service_endpoint(flavor) as (url, key):
+        job = sample_job(path, url, tmp, key)
+        expected = run_job(
+            path, data=job.data, data_type=job.data_type, file=job.file, config=job.config,
+            filename=job.file.name if job.file else None, content_type="text/plain",
+        ).output
     network = "host" if job.calls_services else "none"
-    expected = run_job(
-        path, data=job.data, data_type=job.data_type, file=job.file, config=job.config,
-        filename=job.file.name if job.file else None, content_type="text/plain",
-    ).output
+    must_succeed = not job.calls_services or fake_class_for(flavor) is not None
     for runner, k8s in (("docker", False), ("kubernetes", True)):
         job_dir = Path(tempfile.mkdtemp(prefix=f"cortex-job-{runner}-", dir=work))
         job_dir.rmdir()
-        prepare(job, job_dir)
         started = time.monotonic()
-        output, _ = run_container(engine, image, job_dir, network, k8s)
+        with service_endpoint(flavor) as (url, key):
+            prepare(sample_job(path, url, tmp, key), job_dir)
+            output, _ = run_container(engine, image, job_dir, network, k8s)
         assert_cortex_accepts(output)
         if comparable(output) != comparable(expected):
             raise AssertionError(
                 f"{runner}: output differs from the process runner:\n  image:   "
                 f"{json.dumps(comparable(output))[:600]}\n  process: {json.dumps(comparable(expected))[:600]}"
             )
-        if not job.calls_services and output["success"] is not True:
+        if must_succeed and output["success"] is not True:
             raise AssertionError(f"{runner}: failed: {output.get('errorMessage')}")
         lines.append(
-            f"ok  {path.stem:28} {runner:10} network={network:4} success={output['success']!s:5} "
+            f"ok  {path.stem:30} {runner:10} network={network:4} success={output['success']!s:5} "
             f"{time.monotonic() - started:.1f}s"
         )
     return lines

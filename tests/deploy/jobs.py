@@ -1,14 +1,18 @@
 """Sample Cortex jobs for any flavor, so deploy tests stay generic over the flavors that exist.
 
 ``sample_job`` picks an observable for the flavor's first supported data type, fills required
-configuration items with dummy values and points every ``*_url`` item at ``service_url`` (a local
-fake, or a closed local port), so no job ever reaches a real service.
+configuration items with dummy values, points every ``*_url`` item at a local endpoint, empties
+``*_path`` items (no job touches state on the host) and sets ``*_interval`` items to 1 s. ``service_endpoint`` gives that
+endpoint: a fresh loopback fake from ``tests/fakes/cti.py`` when one is named like the flavor's
+``config.service`` (VirusTotal, AbuseIPDB, OTX), else a closed local port — never a real service.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,7 +70,37 @@ def closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def sample_job(path: Path, service_url: str, tmp: Path) -> SampleJob:
+def _fake_classes() -> list[type]:
+    try:
+        from fakes import cti
+    except ImportError:
+        return []
+    found, todo = [], [cti.FakeService]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if cls is not cti.FakeService:
+            found.append(cls)
+    return found
+
+
+def fake_class_for(flavor: dict[str, Any]) -> type | None:
+    service = str(flavor.get("config", {}).get("service", "")).lower()
+    return next((c for c in _fake_classes() if service.startswith(c.name.lower())), None)
+
+
+@contextmanager
+def service_endpoint(flavor: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """(base URL, API key) for one run: a fresh fake (own quota) or a closed port and no key."""
+    cls = fake_class_for(flavor)
+    if cls is None:
+        yield closed_port_url(), None
+        return
+    with cls() as fake:
+        yield fake.url, fake.key
+
+
+def sample_job(path: Path, service_url: str, tmp: Path, key: str | None = None) -> SampleJob:
     flavor = json.loads(path.read_text(encoding="utf-8"))
     responder = path.parent.parent == RESPONDERS
     types = [t for t in flavor.get("dataTypeList", []) if t in SAMPLES or t == "file"]
@@ -82,6 +116,12 @@ def sample_job(path: Path, service_url: str, tmp: Path) -> SampleJob:
         name = item["name"]
         if name.endswith("_url"):
             config[name] = service_url
+        elif name.endswith("_path"):
+            config[name] = ""
+        elif name.endswith("_interval") and item["type"] == "number":
+            config[name] = 1  # polling flavors (scans) stay quick against the fakes
+        elif key and "key" in name.lower() and item["type"] == "string":
+            config[name] = key
         elif item.get("required") and item.get("defaultValue") is None:
             value = _DUMMY[item["type"]]
             config[name] = [value] if item.get("multi") else value
