@@ -22,7 +22,7 @@ from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
 from ..classify.rules import Rule
 from ..parse import PARSERS, detect_format
-from ..read.follow import Checkpoint, Chunk, Follower, checkpoint_for, read_from, source_key
+from ..read.follow import Checkpoint, Chunk, Follower, checkpoint_for, read_from, resume_offset, source_key
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
 from .alert import AlertBuilder
 from .enrichment import enrich_alert
@@ -91,12 +91,10 @@ class Ingestor:
         stats = ReadStats(source=path)
         key = source_key(path)
         checkpoint = self.outbox.checkpoint(key)
-        src = SourceReport(source=path)
+        src = SourceReport(source=path, resumed_at=resume_offset(path, checkpoint))
         self.report.sources.append(src)
         last: Chunk | None = None
         for chunk in read_from(path, checkpoint, stats, max_line_bytes=self.max_line_bytes):
-            if last is None:
-                src.resumed_at = chunk.offset - len(chunk.data)
             last = chunk
             self.feed(src, chunk)
             if self._due():

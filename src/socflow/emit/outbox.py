@@ -177,6 +177,9 @@ class Outbox:
         self.db.execute("UPDATE alerts SET next_attempt_at = MAX(next_attempt_at, ?) WHERE state = 'pending'",
                         (next_attempt_at,))
 
+    def make_due(self) -> None:
+        self.db.execute("UPDATE alerts SET next_attempt_at = 0 WHERE state = 'pending'")
+
     def mark_dead(self, alert_id: int, reason: str) -> None:
         self.db.execute("UPDATE alerts SET state = 'dead', last_error = ?, attempts = attempts + 1"
                         " WHERE id = ?", (reason, alert_id))

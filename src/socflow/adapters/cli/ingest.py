@@ -1,0 +1,246 @@
+"""``socflow ingest``: logs → detections → (enriched) TheHive alerts, exactly once.
+
+Alerts always land in the durable outbox first (``<state dir>/outbox.sqlite``); with a TheHive URL
+and key they are then delivered. Without them they wait there for ``socflow alerts push``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ...emit.delivery import DeliveryReport
+from ...emit.ingest import IngestReport
+from ...errors import AuthError, ConfigError, SocflowError, UnavailableError
+from ...read import expand_paths
+from ...read.follow import Follower, source_key
+from ..thehive import bridge
+from ..thehive.config import BridgeConfig, apply_overrides, load_config
+from .common import byte_progress, console, err_console, warn, write_json
+
+log = logging.getLogger("socflow.ingest")
+
+
+@click.command("ingest")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Bridge config file (YAML).")
+@click.option("--thehive-url", envvar="SOCFLOW_THEHIVE_URL", help="TheHive base URL [env SOCFLOW_THEHIVE_URL].")
+@click.option("--thehive-key", envvar="SOCFLOW_THEHIVE_KEY", help="TheHive API key [env SOCFLOW_THEHIVE_KEY].")
+@click.option("--organisation", envvar="SOCFLOW_THEHIVE_ORG", help="TheHive organisation (X-Organisation).")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False), help="CA certificate(s) to verify TheHive's TLS.")
+@click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
+              help="Outbox and checkpoints [env SOCFLOW_STATE_DIR; default ~/.local/state/socflow].")
+@click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Extra rule file (repeatable), after the default rules.")
+@click.option("--follow", "-f", is_flag=True, help="Keep reading appended lines (rotation and truncation aware).")
+@click.option("--dry-run", is_flag=True, help="Print the alerts that would be sent; store and send nothing.")
+@click.option("--deliver-timeout", type=click.FloatRange(min=0), default=None,
+              help="Seconds a file run keeps retrying delivery at its end [default 60].")
+@click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
+def ingest(paths: tuple[str, ...], config_path: str | None, thehive_url: str | None, thehive_key: str | None,
+           organisation: str | None, ca_bundle: str | None, state_dir: str | None, rule_files: tuple[str, ...],
+           follow: bool, dry_run: bool, deliver_timeout: float | None, as_json: bool, progress: bool) -> int:
+    """Detect attacks in PATHS (files, globs, directories, .gz/.bz2, - for stdin) and turn them into
+    TheHive alerts: brute force, web attacks, scanners, suspicious domains, intel hits, error bursts."""
+    config = apply_overrides(load_config(config_path), thehive_url=thehive_url, thehive_key=thehive_key,
+                             organisation=organisation, ca_bundle=ca_bundle, state_dir=state_dir)
+    config.rules += list(rule_files)
+    if deliver_timeout is not None:
+        config.deliver_timeout = deliver_timeout
+    files = expand_paths(paths)
+    if not files:
+        raise ConfigError("no file to read in " + " ".join(paths))
+    if dry_run:
+        return _dry_run(config, files, as_json)
+    lock = bridge.lock_state(config)
+    try:
+        sender = bridge.build_sender(config)
+        enricher = bridge.build_enricher(config)
+        if follow:
+            return _follow(config, files, sender, enricher)
+        return _once(config, files, sender, enricher, as_json, progress)
+    finally:
+        lock.close()
+
+
+def _dry_run(config: BridgeConfig, files: list[str], as_json: bool) -> int:
+    alerts: list[dict[str, Any]] = []
+    with bridge.open_outbox(config, memory=True) as outbox:
+        ingestor = bridge.build_ingestor(config, outbox, enricher=bridge.build_enricher(config),
+                                         on_alert=lambda alert, new: alerts.append(alert) if new else None)
+        report = ingestor.run_files(files)
+    if as_json:
+        write_json({"alerts": alerts, "summary": _summary_dict(report, None, None)}, None)
+        return 0
+    click.echo(json.dumps(alerts, indent=2, ensure_ascii=False))
+    _print_summary(report, None, None, to_stderr=True)
+    return 0
+
+
+def _once(config: BridgeConfig, files: list[str], sender: Any, enricher: Any, as_json: bool,
+          progress: bool) -> int:
+    total = sum(os.path.getsize(p) for p in files if p != "-")
+    with bridge.open_outbox(config) as outbox:
+        with byte_progress(total or None, progress and not as_json) as advance:
+            ingestor = bridge.build_ingestor(config, outbox, enricher=enricher, on_progress=advance)
+            report = ingestor.run_files(files)
+        delivery = None
+        problem: SocflowError | None = None
+        if sender is not None:
+            deliverer = bridge.build_deliverer(outbox, sender, backoff_cap=10.0)
+            try:
+                delivery = deliverer.run_until(time.time() + config.deliver_timeout)
+            except (AuthError, ConfigError) as exc:
+                problem = exc
+        counts = outbox.counts()
+        if as_json:
+            write_json(_summary_dict(report, delivery, counts), None)
+        else:
+            _print_summary(report, delivery, counts)
+        _warn_read_errors(report)
+        if problem is not None:
+            raise problem
+        if sender is None and counts["pending"]:
+            warn(f"{counts['pending']} alert(s) wait in {outbox.path} (no TheHive configured; "
+                 "`socflow alerts list` shows them, `socflow alerts push` delivers them)")
+        elif delivery and delivery.unavailable and counts["pending"]:
+            raise UnavailableError(f"{delivery.unavailable}; {counts['pending']} alert(s) kept in the outbox "
+                                   "(the next `socflow ingest` or `socflow alerts push` delivers them)")
+        if delivery and delivery.dead:
+            warn(f"{delivery.dead} alert(s) refused by TheHive: `socflow alerts list --state dead` shows why")
+    return 0
+
+
+def _warn_read_errors(report: IngestReport) -> None:
+    for src in report.sources:
+        for error in src.errors:
+            warn(error)
+        if src.truncated:
+            warn(f"{src.source}: {src.truncated} over-long line(s) were cut")
+
+
+# ---- follow mode: structured logs, a sender thread, clean stop on SIGTERM/SIGINT
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": round(record.created, 3), "level": record.levelname.lower(), "event": record.getMessage()}
+        data.update(getattr(record, "data", {}))
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _setup_json_logs() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
+    log.log(level, event, extra={"data": data})
+
+
+def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) -> int:
+    _setup_json_logs()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with bridge.open_outbox(config) as outbox:
+        follower = Follower(files, {source_key(f): outbox.checkpoint(source_key(f)) for f in files},
+                            max_line_bytes=config.max_line_bytes)
+        ingestor = bridge.build_ingestor(
+            config, outbox, enricher=enricher,
+            on_alert=lambda a, new: _emit("alert", sourceRef=a["sourceRef"], title=a["title"], new=new))
+        thread = None
+        if sender is not None:
+            thread = threading.Thread(target=_deliver_forever, args=(config, sender, stop), daemon=True)
+            thread.start()
+        _emit("following", files=files, state_dir=str(bridge.state_dir(config)), thehive=config.thehive.url)
+        try:
+            ingestor.follow(follower, stop=stop.is_set)
+        finally:
+            follower.close()
+            stop.set()
+            if thread:
+                thread.join(timeout=config.thehive.timeout + 5)
+        _emit("stopped", counts=outbox.counts(), rotations=follower.rotations, truncations=follower.truncations)
+    return 0
+
+
+def _deliver_forever(config: BridgeConfig, sender: Any, stop: threading.Event) -> None:
+    with bridge.open_outbox(config) as outbox:  # its own connection: SQLite objects stay in their thread
+        deliverer = bridge.build_deliverer(
+            outbox, sender, backoff_cap=60.0,
+            on_event=lambda kind, data: _emit(kind, logging.WARNING if kind != "delivered" else logging.INFO, **data))
+        while not stop.is_set():
+            try:
+                deliverer.run_once()
+            except (AuthError, ConfigError) as exc:
+                _emit("delivery-stopped", logging.ERROR, error=str(exc), retry_in=60)
+                stop.wait(60)
+                continue
+            next_due = outbox.next_due_at()
+            wait = 1.0 if next_due is None else min(max(next_due - time.time(), 0.2), 60.0)
+            stop.wait(wait)
+
+
+# ---- summary
+def _summary_dict(report: IngestReport, delivery: DeliveryReport | None,
+                  counts: dict[str, int] | None) -> dict[str, Any]:
+    return {
+        "sources": [{"source": s.source, "format": s.format, "bytes": s.bytes, "lines": s.lines,
+                     "events_parsed": s.parsed, "resumed_at": s.resumed_at, "truncated": s.truncated,
+                     "errors": s.errors} for s in report.sources],
+        "events_by_format": dict(report.events_by_format()),
+        "alerts_by_rule": dict(report.alerts_by_rule),
+        "observables_by_type": dict(report.observables_by_type),
+        "new_alerts": report.new_alerts,
+        "already_in_outbox": report.already_known,
+        "delivery": None if delivery is None else {
+            "delivered": delivery.delivered, "duplicates": delivery.duplicates, "dead_lettered": delivery.dead,
+            "retried": delivery.retried, "unavailable": delivery.unavailable or None},
+        "outbox": counts,
+    }
+
+
+def _print_summary(report: IngestReport, delivery: DeliveryReport | None, counts: dict[str, int] | None,
+                   *, to_stderr: bool = False) -> None:
+    out = err_console if to_stderr else console
+    sources = Table(title="Sources", title_justify="left")
+    for col in ("source", "format", "lines", "events parsed", "bytes", "resumed at"):
+        sources.add_column(col, justify="left" if col in ("source", "format") else "right", overflow="fold")
+    for s in report.sources:
+        sources.add_row(s.source, s.format or "-", f"{s.lines:,}", f"{s.parsed:,}", f"{s.bytes:,}",
+                        f"{s.resumed_at:,}" if s.resumed_at else "")
+    out.print(sources)
+    alerts = Table(title=f"New alerts ({report.new_alerts}; {report.already_known} already known)",
+                   title_justify="left")
+    alerts.add_column("rule")
+    alerts.add_column("alerts", justify="right")
+    for rule, n in sorted(report.alerts_by_rule.items()):
+        alerts.add_row(rule, str(n))
+    out.print(alerts)
+    if report.observables_by_type:
+        obs = Table(title="Observables in new alerts", title_justify="left")
+        obs.add_column("type")
+        obs.add_column("count", justify="right")
+        for kind, n in sorted(report.observables_by_type.items()):
+            obs.add_row(kind, str(n))
+        out.print(obs)
+    if counts is not None:
+        box = Table(title="Outbox", title_justify="left")
+        for col in ("delivered now", "duplicates", "dead-lettered now", "pending", "delivered (all)", "dead (all)"):
+            box.add_column(col, justify="right")
+        d = delivery or DeliveryReport()
+        box.add_row(str(d.delivered), str(d.duplicates), str(d.dead), str(counts["pending"]),
+                    str(counts["delivered"]), str(counts["dead"]))
+        out.print(box)

@@ -1,0 +1,93 @@
+"""Assembling the bridge from its configuration: state dir, outbox, rules engine, sender, enricher.
+
+Shared by ``socflow ingest`` and ``socflow alerts`` so both find the same outbox and TheHive.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from ...classify import Engine, load_rule_files
+from ...classify.intel import AnyIntel, EnrichmentIntel, FeedIntel
+from ...emit.alert import AlertBuilder
+from ...emit.delivery import Deliverer
+from ...emit.ingest import Ingestor
+from ...emit.outbox import Outbox
+from ...errors import ConfigError
+from .config import BridgeConfig
+from .sender import TheHiveSender
+
+OUTBOX_FILE = "outbox.sqlite"
+
+
+def state_dir(config: BridgeConfig) -> Path:
+    if config.state_dir:
+        return Path(config.state_dir).expanduser()
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "socflow"
+
+
+def open_outbox(config: BridgeConfig, *, memory: bool = False) -> Outbox:
+    return Outbox(":memory:" if memory else state_dir(config) / OUTBOX_FILE)
+
+
+def lock_state(config: BridgeConfig) -> IO[Any]:
+    """One ``socflow ingest`` per state dir (two would read the same files twice). Released on exit."""
+    directory = state_dir(config)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        handle = open(directory / "ingest.lock", "w")  # noqa: SIM115 - held for the process lifetime
+    except OSError as exc:
+        raise ConfigError(f"state dir {directory}: {exc.strerror or exc}") from None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ConfigError(f"another socflow ingest is running with the state dir {directory}") from None
+    return handle
+
+
+def build_sender(config: BridgeConfig) -> TheHiveSender | None:
+    """None when no TheHive is configured (alerts stay in the outbox)."""
+    if not config.thehive.url:
+        if config.thehive.key():
+            raise ConfigError("a TheHive API key is set but no TheHive URL")
+        return None
+    return TheHiveSender(config.thehive)
+
+
+def build_enricher(config: BridgeConfig) -> Any | None:
+    if not config.enrichment.enabled:
+        return None
+    from ...enrich import build_enricher as build  # imported only when enrichment is on
+
+    if not config.enrichment.config.provider_settings():
+        raise ConfigError("enrichment.enabled is true but no provider (virustotal, abuseipdb, otx) is configured")
+    return build(config.enrichment.config)
+
+
+def build_ingestor(config: BridgeConfig, outbox: Outbox, *, enricher: Any | None = None,
+                   on_alert: Callable[[dict[str, Any], bool], None] | None = None,
+                   on_progress: Callable[[int], None] | None = None) -> Ingestor:
+    rules = [r for r in load_rule_files(config.rules, defaults=config.default_rules)
+             if r.id not in set(config.disable_rules)]
+    if not rules:
+        raise ConfigError("no detection rule is enabled")
+    sources: list[FeedIntel | EnrichmentIntel] = []
+    if config.intel_feeds:
+        sources.append(FeedIntel(config.intel_feeds))
+    if enricher is not None and config.enrichment.intel_rule:
+        sources.append(EnrichmentIntel(enricher))
+    intel = AnyIntel(sources) if sources else None
+    engine = Engine(rules, intel=intel, grace=config.window_grace)
+    return Ingestor(engine, AlertBuilder(config.alerts), outbox, enricher=enricher,
+                    intel_prefilter=intel.prefilter() if intel else None,
+                    max_line_bytes=config.max_line_bytes, on_alert=on_alert, on_progress=on_progress)
+
+
+def build_deliverer(outbox: Outbox, sender: TheHiveSender, **kwargs: Any) -> Deliverer:
+    return Deliverer(outbox, sender, **kwargs)

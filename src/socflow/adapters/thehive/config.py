@@ -1,0 +1,89 @@
+"""The bridge's configuration file (``socflow ingest --config FILE``), typed and validated once.
+
+Precedence: command-line flags, then ``SOCFLOW_*`` environment variables, then this file, then the
+defaults. Relative paths in the file (rule files, feeds, CA bundle, state dir) are relative to it.
+Errors name the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ...classify import yamlfile
+from ...emit.settings import AlertSettings
+from ...enrich.config import EnrichConfig
+from ...errors import ConfigError
+from .sender import TheHiveSettings
+
+
+class EnrichmentSettings(BaseModel):
+    """Enrichment before alerting (off unless ``enabled``): the intel layer's own settings below."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = False
+    intel_rule: bool = Field(default=True, description="let malicious verdicts fire the intel-hit rule")
+    config: EnrichConfig = Field(default_factory=EnrichConfig)
+
+
+class BridgeConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    thehive: TheHiveSettings = Field(default_factory=TheHiveSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    rules: list[str] = Field(default_factory=list, description="extra rule files, after the defaults")
+    default_rules: bool = True
+    disable_rules: list[str] = Field(default_factory=list)
+    intel_feeds: list[str] = Field(default_factory=list)
+    enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
+    state_dir: str | None = None
+    window_grace: int = Field(default=300, ge=0, le=86400, description="seconds late events may arrive")
+    max_line_bytes: int = Field(default=1 << 20, ge=256, le=64 << 20)
+    deliver_timeout: float = Field(default=60.0, ge=0, le=86400,
+                                   description="how long a file run keeps trying to deliver at its end")
+
+
+def _relative(base: Path, value: str | None) -> str | None:
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else base / path)
+
+
+def load_config(path: str | None) -> BridgeConfig:
+    if path is None:
+        return BridgeConfig()
+    data, lines = yamlfile.load_file(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the config file must be a mapping (thehive:, alerts:, rules:, …)")
+    try:
+        config = BridgeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise yamlfile.config_error(exc, path, lines) from None
+    base = Path(path).resolve().parent
+    config.rules = [_relative(base, r) or r for r in config.rules]
+    config.intel_feeds = [_relative(base, r) or r for r in config.intel_feeds]
+    config.state_dir = _relative(base, config.state_dir)
+    config.thehive.ca_bundle = _relative(base, config.thehive.ca_bundle)
+    return config
+
+
+def apply_overrides(config: BridgeConfig, **flags: Any) -> BridgeConfig:
+    """Flags (and the environment, which click folds into them) win over the file."""
+    th = config.thehive
+    if flags.get("thehive_url"):
+        th.url = TheHiveSettings(url=flags["thehive_url"]).url
+    if flags.get("thehive_key"):
+        th.api_key = TheHiveSettings(api_key=flags["thehive_key"]).api_key
+    if flags.get("organisation"):
+        th.organisation = flags["organisation"]
+    if flags.get("ca_bundle"):
+        th.ca_bundle = flags["ca_bundle"]
+    if flags.get("state_dir"):
+        config.state_dir = flags["state_dir"]
+    if th.ca_bundle and not Path(th.ca_bundle).is_file():
+        raise ConfigError(f"CA bundle {th.ca_bundle}: no such file")
+    return config
