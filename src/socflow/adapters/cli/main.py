@@ -24,6 +24,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "catalog": ("catalog", "catalog", "Write Cortex catalogs (analyzers/responders.json) for the image."),
     "doctor": ("doctor", "doctor", "Preflight checks for a Cortex/TheHive deployment of socflow."),
     "blocklist": ("blocklist", "blocklist", "Block-list service firewalls poll, fed by the Block responder."),
+    "ingest": ("ingest", "ingest", "Logs → detections → TheHive alerts, exactly once (outbox, follow)."),
+    "alerts": ("alerts", "alerts", "Alerts in the bridge's outbox: list, show, export, push."),
 }
 
 
