@@ -129,7 +129,8 @@ def catalog(output: Path, image: str, source: Path, as_json: bool) -> None:
         assert f.definition is not None
         table.add_row(f.name, f.kind[:-1], str(f.definition["config"].get("service")),
                       f"{image}:{VARIANTS['']}")
-    Console().print(table)
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)  # pipes: no truncation
     click.echo(
         "Add the catalog paths or URLs to analyzer.urls / responder.urls in Cortex's "
         "application.conf, then refresh the analyzers."

@@ -257,7 +257,8 @@ def _print_table(checks: list[Check]) -> None:
         table.add_column(column, overflow="fold")
     for c in checks:
         table.add_row(f"[{STATUS_STYLE[c.status]}]{c.status}[/]", c.name, c.detail, c.fix)
-    Console(width=160).print(table)
+    console = Console()
+    (console if console.is_terminal else Console(width=200)).print(table)  # pipes: no truncation
 
 
 @click.command("doctor")
