@@ -10,6 +10,7 @@ whose inputs were not given are reported as ``skip``; exit status 1 when any che
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -143,7 +144,7 @@ def _shared_check(job_dir: Path, docker_job_dir: Path, probe: str) -> Check:
             f"bind-mount the host folder {docker_job_dir} into Cortex at the same path and set "
             "job.directory = job.dockerDirectory to it",
         )
-    if job_dir.resolve() != docker_job_dir.resolve():
+    if os.path.abspath(job_dir) != os.path.abspath(docker_job_dir):  # symlinks count as two paths
         return Check(name, "warn", f"{job_dir} and {docker_job_dir} are the same folder under two paths",
                      "using one path inside and outside the Cortex container avoids mistakes")
     return Check(name, "ok", f"{job_dir} is job.directory and job.dockerDirectory")
