@@ -1,0 +1,123 @@
+"""One measurement in its own process (so peak RSS belongs to one tool). Prints one JSON object.
+
+    python bench/_runner.py run TOOL PATH...        in-process tool over files, line by line
+    python bench/_runner.py measure -- CMD...       an external command; RSS from RUSAGE_CHILDREN
+    python bench/_runner.py adversarial MAXLINE PATH...   socflow on each single-line file, timed
+
+Peer tools import only what they need, so this file also runs under the peers' venv.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+
+def _lines(paths: list[str]) -> Iterator[str]:
+    for path in paths:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            yield from fh
+
+
+def socflow_api(paths: list[str]) -> int:
+    from socflow.extract.config import ExtractConfig
+    from socflow.pipeline import extract_paths
+
+    return len(extract_paths(paths, ExtractConfig(include_private=True)).iocs)
+
+
+def cortexutils_lines(paths: list[str]) -> int:
+    """cortexutils' Extractor the way analyzers use it: check_iterable over the lines."""
+    from cortexutils.extractor import Extractor
+
+    extractor, found, batch = Extractor(), set(), []
+    for line in _lines(paths):
+        batch.append(line.rstrip("\n"))
+        if len(batch) == 10000:
+            found |= {(a["dataType"], a["data"]) for a in extractor.check_iterable(batch)}
+            batch = []
+    found |= {(a["dataType"], a["data"]) for a in extractor.check_iterable(batch)}
+    return len(found)
+
+
+def iocextract_lines(paths: list[str]) -> int:
+    import iocextract
+
+    found: set[str] = set()
+    for line in _lines(paths):
+        found.update(iocextract.extract_iocs(line, refang=True))
+    return len(found)
+
+
+def iocsearcher_lines(paths: list[str]) -> int:
+    from iocsearcher.searcher import Searcher
+
+    searcher, found = Searcher(), set()
+    for line in _lines(paths):
+        found |= {(i.name, i.value) for i in searcher.search_data(line)}
+    return len(found)
+
+
+TOOLS = {"socflow-api": socflow_api, "cortexutils": cortexutils_lines,
+         "iocextract": iocextract_lines, "iocsearcher": iocsearcher_lines}
+
+
+def _size(paths: list[str]) -> int:
+    import os
+
+    return sum(os.path.getsize(p) for p in paths)
+
+
+def run(tool: str, paths: list[str]) -> dict[str, object]:
+    start = time.perf_counter()
+    count = TOOLS[tool](paths)
+    seconds = time.perf_counter() - start
+    return {"tool": tool, "bytes": _size(paths), "seconds": seconds, "iocs": count,
+            "peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
+
+
+def measure(cmd: list[str]) -> dict[str, object]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    seconds = time.perf_counter() - start
+    return {"cmd": cmd, "seconds": seconds, "returncode": proc.returncode,
+            "stderr": proc.stderr.decode(errors="replace")[-500:],
+            "peak_rss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+
+
+def adversarial(max_line: int, paths: list[str]) -> list[dict[str, object]]:
+    from socflow.extract.config import ExtractConfig
+    from socflow.pipeline import extract_paths
+
+    config = ExtractConfig(include_private=True, max_line_bytes=max_line)
+    extract_paths(paths[:1], config)  # warm caches and imports once
+    out = []
+    for path in paths:
+        start = time.perf_counter()
+        result = extract_paths([path], config)
+        seconds = time.perf_counter() - start
+        truncated = sum(s.truncated for s in result.stats)
+        out.append({"path": path, "bytes": _size([path]), "seconds": seconds,
+                    "truncated": truncated, "iocs": len(result.iocs)})
+    return out
+
+
+def main(argv: list[str]) -> None:
+    mode, rest = argv[0], argv[1:]
+    if mode == "run":
+        result: object = run(rest[0], rest[1:])
+    elif mode == "measure":
+        result = measure(rest[1:] if rest[:1] == ["--"] else rest)
+    elif mode == "adversarial":
+        result = adversarial(int(rest[0]), rest[1:])
+    else:
+        raise SystemExit(f"_runner: unknown mode {mode!r}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

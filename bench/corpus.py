@@ -1,0 +1,110 @@
+"""Build (and cache) the speed corpus, its slices, and the adversarial single-line inputs.
+
+The corpus is one file per log format in a directory under ``bench/out/`` (git-ignored), mixed by
+byte share. Values come from large pools with Zipf-like reuse (a few scanners and domains
+dominate, a long tail appears once), request paths carry unique ids, timestamps advance.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from synth import FORMATS, Synth, generate  # noqa: E402
+from synth.core import bench_pools  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+NOTES = ROOT / "tests" / "eval" / "logs" / "incident_notes.txt"
+SHARE = {"apache_combined": 0.22, "nginx_combined": 0.10, "apache_common": 0.05,
+         "nginx_json": 0.12, "auth": 0.12, "syslog3164": 0.12, "syslog5424": 0.08, "eve": 0.16,
+         "plain": 0.03}
+VERSION = 1  # bump when the generator changes so cached corpora are rebuilt
+MB = 1 << 20
+
+
+def _write_format(path: Path, fmt: str, target: int, seed: int) -> None:
+    if fmt == "plain":
+        notes = NOTES.read_text(encoding="utf-8")
+        with open(path, "w", encoding="utf-8") as fh:
+            written = 0
+            while written < target:
+                written += fh.write(notes)
+        return
+    rng = random.Random(seed)
+    synth = Synth(seed, bench_pools(rng), zipf=1.1, mean_gap_s=0.05)
+    lines = generate(fmt, synth, trap_every=97)
+    written = 0
+    with open(path, "w", encoding="utf-8") as fh:
+        while written < target:
+            chunk = "\n".join(next(lines)[0] for _ in range(200)) + "\n"
+            written += len(chunk.encode("utf-8"))
+            fh.write(chunk)
+
+
+def build_corpus(size_mb: float, seed: int = 7) -> Path:
+    """A directory of ~``size_mb`` MiB of logs, one file per format; reused when already built."""
+    out = OUT / f"corpus-{size_mb:g}mb-v{VERSION}"
+    marker = out / ".complete"
+    if marker.exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    for index, (fmt, share) in enumerate(SHARE.items()):
+        filename = "notes.txt" if fmt == "plain" else FORMATS[fmt][0]
+        _write_format(out / filename, fmt, int(size_mb * MB * share), seed + index)
+    marker.write_text(json.dumps({"size_mb": size_mb, "seed": seed}))
+    return out
+
+
+def corpus_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_file() and not p.name.startswith("."))
+
+
+def total_bytes(paths: list[Path]) -> int:
+    return sum(p.stat().st_size for p in paths)
+
+
+def build_slice(corpus: Path, size_mb: float) -> Path:
+    """The first ``size_mb`` MiB of ``corpus``, each file cut in proportion at a line boundary."""
+    out = corpus.parent / f"{corpus.name}-slice{size_mb:g}mb"
+    marker = out / ".complete"
+    if marker.exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    files = corpus_files(corpus)
+    ratio = min(1.0, size_mb * MB / total_bytes(files))
+    for path in files:
+        keep = int(path.stat().st_size * ratio)
+        with open(path, "rb") as src:
+            data = src.read(keep)
+        cut = data.rfind(b"\n") + 1
+        (out / path.name).write_bytes(data[:cut])
+    marker.write_text("ok")
+    return out
+
+
+ADVERSARIAL = {  # name -> repeating unit of a single huge line
+    "a. repeated": b"a.",
+    "1. repeated": b"1.",
+    "hex run": b"0123456789abcdef",
+    "@ run": b"@",
+}
+
+
+def build_adversarial(sizes_kb: list[int]) -> list[tuple[str, int, Path]]:
+    """(pattern, size in KiB, file) for every pattern and size: one line, no newline inside."""
+    out_dir = OUT / "adversarial"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    items = []
+    for name, unit in ADVERSARIAL.items():
+        for kb in sizes_kb:
+            path = out_dir / f"{name.replace(' ', '_').replace('@', 'at')}-{kb}k.txt"
+            if not path.exists() or path.stat().st_size != kb * 1024 + 1:
+                body = (unit * (kb * 1024 // len(unit) + 1))[: kb * 1024]
+                path.write_bytes(body + b"\n")
+            items.append((name, kb, path))
+    return items

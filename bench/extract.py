@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Extraction speed: socflow vs cortexutils' Extractor, iocextract, iocsearcher and grep.
+
+    .venv/bin/python bench/extract.py --setup-peers     # once: peer tools into bench/out/.venv-peers
+    .venv/bin/python bench/extract.py                   # 200 MiB mixed corpus, all tables
+    .venv/bin/python bench/extract.py --quick           # small smoke run
+
+Every tool runs in its own subprocess over the same files (one per log format, built and cached in
+bench/out/, never committed); peak RSS is that process's ru_maxrss. Slow peers run on a slice and
+are extrapolated (the table says so). Also: peak RSS at two input sizes, and time vs size for
+single huge lines of adversarial text (linear time check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import corpus  # noqa: E402
+
+RUNNER = str(HERE / "_runner.py")
+PEERS_VENV = corpus.OUT / ".venv-peers"
+PEER_PACKAGES = ["psutil>=5.9", "iocextract>=1.16", "iocsearcher>=2.0", "requests>=2.31",
+                 "cortexutils==2.2.1"]
+IPV4_RE = r"([0-9]{1,3}\.){3}[0-9]{1,3}"
+MB = 1_000_000
+TARGET_MBPS, TARGET_RSS_MB = 40.0, 150.0
+
+
+def setup_peers() -> None:
+    if not (PEERS_VENV / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
+    subprocess.run([str(PEERS_VENV / "bin" / "pip"), "install", "--quiet", *PEER_PACKAGES],
+                   check=True)
+
+
+def peer_python(module: str) -> str | None:
+    """The interpreter that has ``module``: the peers' venv first, then this one."""
+    for python in (PEERS_VENV / "bin" / "python", Path(sys.executable)):
+        if python.exists() and subprocess.run([str(python), "-c", f"import {module}"],
+                                              capture_output=True).returncode == 0:
+            return str(python)
+    return None
+
+
+def _child(args: list[str]) -> object:
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(args[:4])} failed: {proc.stderr.strip()[-400:]}")
+    return json.loads(proc.stdout)
+
+
+def run_tool(tool: str, python: str, files: list[Path]) -> dict:
+    return _child([python, RUNNER, "run", tool, *map(str, files)])  # type: ignore[return-value]
+
+
+def measure(cmd: list[str]) -> dict:
+    result = _child([sys.executable, RUNNER, "measure", "--", *cmd])
+    if result["returncode"] not in (0, 1):  # grep exits 1 when nothing matched
+        raise SystemExit(f"bench: {cmd[0]} exited {result['returncode']}: {result['stderr']}")
+    return result  # type: ignore[return-value]
+
+
+def _row(name: str, result: dict, nbytes: int, full_bytes: int, note: str) -> dict:
+    mbps = nbytes / MB / result["seconds"]
+    return {"tool": name, "input_mb": round(nbytes / MB, 1), "seconds": round(result["seconds"], 2),
+            "mb_per_s": round(mbps, 2), "full_corpus_s": round(full_bytes / MB / mbps, 1),
+            "peak_rss_mb": round(result["peak_rss_kb"] / 1024, 1), "iocs": result.get("iocs"),
+            "note": note}
+
+
+def speed_table(files: list[Path], slice_files: list[Path]) -> list[dict]:
+    full, part = corpus.total_bytes(files), corpus.total_bytes(slice_files)
+    socflow_cli = str(Path(sys.executable).parent / "socflow")
+    rows = [_row("socflow (API, one process)", run_tool("socflow-api", sys.executable, files),
+                 full, full, "all types, include_private"),
+            _row("socflow extract --json (CLI)",
+                 measure([socflow_cli, "extract", "--json", "--include-private", "--no-progress",
+                          *map(str, files)]), full, full, "process start + JSON output included"),
+            _row("grep -oE IPv4 regex (ceiling)",
+                 measure(["env", "LC_ALL=C", "grep", "-ohE", IPV4_RE, *map(str, files)]),
+                 full, full, "one regex, no validation")]
+    for tool, module, use_slice in (("cortexutils", "cortexutils", False),
+                                    ("iocextract", "iocextract", True),
+                                    ("iocsearcher", "iocsearcher", True)):
+        python = peer_python(module)
+        if python is None:
+            rows.append({"tool": tool, "note": "not installed: run with --setup-peers"})
+            continue
+        chosen = slice_files if use_slice else files
+        note = "slice, extrapolated to the full corpus" if use_slice else "full corpus"
+        label = {"cortexutils": "cortexutils Extractor (check_iterable over lines)",
+                 "iocextract": "iocextract.extract_iocs per line",
+                 "iocsearcher": "iocsearcher Searcher.search_data per line"}[tool]
+        rows.append(_row(label, run_tool(tool, python, chosen), corpus.total_bytes(chosen),
+                         full, note))
+    return rows
+
+
+def rss_table(files: list[Path], small_files: list[Path], full_row: dict) -> list[dict]:
+    small = run_tool("socflow-api", sys.executable, small_files)
+    return [{"input_mb": round(corpus.total_bytes(small_files) / MB, 1),
+             "peak_rss_mb": round(small["peak_rss_kb"] / 1024, 1)},
+            {"input_mb": full_row["input_mb"], "peak_rss_mb": full_row["peak_rss_mb"]}]
+
+
+def adversarial_table(sizes_kb: list[int]) -> list[dict]:
+    items = corpus.build_adversarial(sizes_kb)
+    max_line = max(sizes_kb) * 1024 * 2
+    results = _child([sys.executable, RUNNER, "adversarial", str(max_line),
+                      *(str(path) for _, _, path in items)])
+    rows = []
+    for (name, kb, _), res in zip(items, results):  # type: ignore[arg-type]
+        rows.append({"pattern": name, "line_kb": kb, "seconds": round(res["seconds"], 3),
+                     "mb_per_s": round(res["bytes"] / MB / res["seconds"], 2),
+                     "truncated": res["truncated"], "iocs": res["iocs"]})
+    return rows
+
+
+def verdicts(speed: list[dict], rss: list[dict], adv: list[dict]) -> list[str]:
+    api = speed[0]
+    out = [f"socflow API {api['mb_per_s']} MB/s (target >= {TARGET_MBPS}): "
+           + ("met" if api["mb_per_s"] >= TARGET_MBPS else "MISSED")]
+    worst = max(r["peak_rss_mb"] for r in rss)
+    growth = rss[-1]["peak_rss_mb"] - rss[0]["peak_rss_mb"]
+    out.append(f"peak RSS {worst} MB at most, +{growth:.1f} MB from {rss[0]['input_mb']} to "
+               f"{rss[-1]['input_mb']} MB input (target <= {TARGET_RSS_MB}): "
+               + ("met" if worst <= TARGET_RSS_MB else "MISSED"))
+    for pattern in dict.fromkeys(r["pattern"] for r in adv):
+        rows = [r for r in adv if r["pattern"] == pattern]
+        per_kb = [r["seconds"] / r["line_kb"] for r in rows]
+        ratio = per_kb[-1] / per_kb[0] if per_kb[0] else float("inf")
+        out.append(f"adversarial {pattern!r}: time per KB at {rows[-1]['line_kb']} KB is "
+                   f"{ratio:.2f}x that at {rows[0]['line_kb']} KB (linear if ~1, target < 2): "
+                   + ("met" if ratio < 2 else "MISSED"))
+    return out
+
+
+def render(data: dict) -> str:
+    lines = [f"corpus: {data['corpus_mb']} MB in {data['files']} files ({data['corpus_dir']}); "
+             f"slice for slow tools: {data['slice_mb']} MB", "",
+             "| tool | input MB | seconds | MB/s | full corpus (s) | peak RSS MB | distinct IOCs | note |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in data["speed"]:
+        if "seconds" not in r:
+            lines.append(f"| {r['tool']} | | | | | | | {r['note']} |")
+            continue
+        lines.append(f"| {r['tool']} | {r['input_mb']} | {r['seconds']} | {r['mb_per_s']} | "
+                     f"{r['full_corpus_s']} | {r['peak_rss_mb']} | {r['iocs'] or ''} | {r['note']} |")
+    lines += ["", "| socflow input MB | peak RSS MB |", "|---:|---:|"]
+    lines += [f"| {r['input_mb']} | {r['peak_rss_mb']} |" for r in data["rss"]]
+    lines += ["", "| single line of | size KB | seconds | MB/s | truncated | IOCs |",
+              "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {r['pattern']} | {r['line_kb']} | {r['seconds']} | {r['mb_per_s']} | "
+              f"{r['truncated']} | {r['iocs']} |" for r in data["adversarial"]]
+    return "\n".join(lines + [""] + data["verdicts"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=float, help="corpus size in MiB (default 200)")
+    parser.add_argument("--slice-mb", type=float, help="slice for slow peers in MiB (default 20)")
+    parser.add_argument("--rss-small-mb", type=float, help="smaller input for the RSS check (50)")
+    parser.add_argument("--adv-kb", type=str, help="adversarial line sizes in KiB, comma-separated")
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--out", type=Path, help="cache directory (default bench/out)")
+    parser.add_argument("--setup-peers", action="store_true", help="install peer tools first")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    args = parser.parse_args()
+    quick = {"size_mb": 4, "slice_mb": 1, "rss_small_mb": 1, "adv_kb": "16,32,64,128"}
+    full = {"size_mb": 200, "slice_mb": 20, "rss_small_mb": 50, "adv_kb": "1024,2048,4096,8192"}
+    for key, value in (quick if args.quick else full).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.out:
+        corpus.OUT = args.out
+    if args.setup_peers:
+        setup_peers()
+    corpus_dir = corpus.build_corpus(args.size_mb)
+    files = corpus.corpus_files(corpus_dir)
+    slice_files = corpus.corpus_files(corpus.build_slice(corpus_dir, args.slice_mb))
+    small_files = corpus.corpus_files(corpus.build_slice(corpus_dir, args.rss_small_mb))
+    speed = speed_table(files, slice_files)
+    data = {"corpus_dir": str(corpus_dir), "files": len(files),
+            "corpus_mb": round(corpus.total_bytes(files) / MB, 1),
+            "slice_mb": round(corpus.total_bytes(slice_files) / MB, 1), "speed": speed,
+            "rss": rss_table(files, small_files, speed[0]),
+            "adversarial": adversarial_table([int(x) for x in args.adv_kb.split(",")]),
+            "cpu_count": os.cpu_count()}
+    data["verdicts"] = verdicts(data["speed"], data["rss"], data["adversarial"])
+    print(json.dumps(data, indent=2) if args.json else render(data))
+
+
+if __name__ == "__main__":
+    main()
