@@ -19,5 +19,9 @@ test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 	$(BIN)/lint-imports
 
+bench: $(STAMP)
+	$(BIN)/python bench/evaluate.py
+	$(BIN)/python bench/extract.py --setup-peers
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info
