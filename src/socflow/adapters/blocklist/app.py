@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ... import __version__
 from ...policy import EntryType
@@ -30,6 +31,7 @@ log = logging.getLogger("socflow.blocklist")
 ListType = Literal["ip", "domain", "url"]
 InputType = Literal["ip", "domain", "fqdn", "hostname", "url"]
 MAX_TTL = 10 * 365 * 86400
+_TEXT: dict[str, Any] = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
 class EntryIn(BaseModel):
@@ -81,7 +83,7 @@ class Refused(BaseModel):
 
 
 class Problem(BaseModel):
-    status: Literal["invalid", "unauthorized"]
+    status: Literal["invalid", "unauthorized", "not-found", "error"]
     reason: str
 
 
@@ -132,6 +134,13 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @app.exception_handler(Unauthorized)
     def _on_unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
         return unauthorized(str(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status = {401: "unauthorized", 404: "not-found"}.get(
+            exc.status_code, "invalid" if exc.status_code < 500 else "error")
+        return JSONResponse(Problem(status=status, reason=str(exc.detail)).model_dump(),  # type: ignore[arg-type]
+                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
     @app.exception_handler(RequestValidationError)
     def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -186,7 +195,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 responses=responses, tags=["entries"])
     def remove_entry(
         value: Annotated[str, Query(min_length=1, max_length=2100)],
-        type: Annotated[InputType | None, Query()] = None,  # noqa: A002 - the API's word
+        type: Annotated[InputType, Query()] = None,  # type: ignore[assignment]  # noqa: A002
         requested_by: Annotated[str, Query(max_length=200)] = "",
         reason: Annotated[str, Query(max_length=1000)] = "",
         dry_run: bool = False,
@@ -206,7 +215,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     @app.get("/api/v1/entries", dependencies=auth, response_model=EntryList,
              responses=responses, tags=["entries"])
-    def list_entries(type: Annotated[ListType | None, Query()] = None) -> Any:  # noqa: A002
+    def list_entries(type: Annotated[ListType, Query()] = None) -> Any:  # type: ignore[assignment]  # noqa: A002
         """Every active (unexpired) entry, with its metadata."""
         entries = [EntryOut(**e.to_dict()) for e in store.active(type)]
         return EntryList(count=len(entries), entries=entries)
@@ -237,17 +246,19 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if not hmac.compare_digest(given, expected.encode("utf-8")):
             raise Unauthorized("the lists need HTTP basic authentication")
 
-    @app.get("/edl/{list_type}.md5", response_class=PlainTextResponse, tags=["lists"],
-             dependencies=[Depends(check_edl_auth)])
-    def edl_md5(list_type: EntryType, keep_scheme: bool = False) -> str:
+    @app.get("/edl/{list_type}.md5", tags=["lists"],
+             dependencies=[Depends(check_edl_auth)],
+             responses={200: _TEXT, 400: {"model": Problem}, 401: {"model": Problem}})
+    def edl_md5(list_type: EntryType, keep_scheme: bool = False) -> Response:
         """MD5 of the list, for consumers that poll a checksum before the list (Cisco FMC)."""
         body = formats.render(list_type.value, (e.value for e in store.active(list_type.value)),
                               keep_scheme=keep_scheme)
-        return formats.md5(body) + "\n"
+        return PlainTextResponse(formats.md5(body) + "\n")
 
-    @app.get("/edl/{list_type}", response_class=PlainTextResponse, tags=["lists"],
+    @app.get("/edl/{list_type}", tags=["lists"],
              dependencies=[Depends(check_edl_auth)],
-             responses={200: {"content": {"text/plain": {}}}, 304: {"description": "unchanged"}})
+             responses={200: _TEXT, 304: {"description": "unchanged"},
+                        400: {"model": Problem}, 401: {"model": Problem}})
     def edl(request: Request, list_type: EntryType, keep_scheme: bool = False) -> Response:
         """One entry per line (Palo Alto EDL, FortiGate threat feed, pfSense/OPNsense URL table)."""
         body = formats.render(list_type.value, (e.value for e in store.active(list_type.value)),
