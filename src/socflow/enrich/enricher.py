@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Iterable
+import ipaddress
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import InputError, NotFoundError, SocflowError
@@ -67,7 +68,7 @@ class Enricher:
             name, module.TITLE, settings, self.config, self.ledger,
             _auth_headers(name, settings.key()), module.error_text,
         )
-        return getattr(module, cls_name)(settings, client)  # type: ignore[no-any-return]
+        return getattr(module, cls_name)(settings, client, self.cache)  # type: ignore[no-any-return]
 
     def provider(self, name: str) -> Provider:
         try:
@@ -87,24 +88,44 @@ class Enricher:
             value = canonical(ioc_type, value)
         except ValueError:
             raise InputError(f"{value!r} is not a valid {ioc_type.value}") from None
-        usage = self._usage[name]
         raw = provider.local_answer(ioc_type, value)
         if raw is not None:
-            usage.local_answers += 1
+            self._usage[name].local_answers += 1
             return provider.normalise(raw)
-        cached = self.cache.get(provider.title, ioc_type.value, value)
+        return self._through_cache(
+            provider, ioc_type.value, value, lambda d: self._fetch(provider, ioc_type, value, d)
+        )
+
+    def lookup_block(self, name: str, network: str) -> Verdict:
+        """A provider's verdict on a whole network (AbuseIPDB check-block), cached like lookups."""
+        provider = self.provider(name)
+        fetch_block = getattr(provider, "fetch_block", None)
+        if fetch_block is None:
+            raise InputError(f"{provider.title} cannot check networks")
+        key = network.strip()
+        try:
+            key = str(ipaddress.ip_network(key, strict=False))
+        except ValueError:
+            pass  # fetch_block explains what is wrong with it
+        return self._through_cache(provider, "cidr", key, lambda d: fetch_block(key, d))
+
+    def _through_cache(
+        self, provider: Provider, kind: str, key: str, fetch: Callable[[Deadline], dict[str, Any]]
+    ) -> Verdict:
+        cached = self.cache.get(provider.title, kind, key)
         if cached is not None:
-            usage.cache_hits += 1
+            self._usage[provider.name].cache_hits += 1
             return dataclasses.replace(provider.normalise(cached), from_cache=True)
-        raw = self._fetch(provider, ioc_type, value)
+        raw = fetch(self.deadline())
         verdict = provider.normalise(raw)
-        ttl = provider.settings.cache_ttl.seconds_for(verdict.level.value, bool(raw.get("found")))
-        self.cache.put(provider.title, ioc_type.value, value, raw, verdict.level.value, ttl)
+        if not raw.get("local"):
+            ttl = provider.settings.cache_ttl.seconds_for(verdict.level.value, bool(raw.get("found")))
+            self.cache.put(provider.title, kind, key, raw, verdict.level.value, ttl)
         return verdict
 
-    def _fetch(self, provider: Provider, ioc_type: IocType, value: str) -> dict[str, Any]:
+    def _fetch(self, provider: Provider, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
         try:
-            return provider.fetch(ioc_type, value, self.deadline())
+            return provider.fetch(ioc_type, value, deadline)
         except NotFoundError:
             return envelope(provider.title, ioc_type, value, None, found=False)
 

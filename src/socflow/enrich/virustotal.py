@@ -156,7 +156,7 @@ def related(raw: dict[str, Any]) -> list[tuple[str, str, str]]:
 class VirusTotal:
     name, title, supported = NAME, TITLE, SUPPORTED
 
-    def __init__(self, settings: VirusTotalSettings, client: ServiceClient) -> None:
+    def __init__(self, settings: VirusTotalSettings, client: ServiceClient, cache: Any = None) -> None:
         self.settings, self.client = settings, client
 
     def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:

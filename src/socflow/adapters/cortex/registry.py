@@ -13,6 +13,9 @@ WORKERS: dict[str, str] = {
     "LogIOC": "socflow.adapters.cortex.analyzers.logioc:LogIocAnalyzer",
     "VirusTotal_GetReport": "socflow.adapters.cortex.analyzers.virustotal:VirusTotalGetReport",
     "VirusTotal_Scan": "socflow.adapters.cortex.analyzers.virustotal:VirusTotalScan",
+    "AbuseIPDB_Check": "socflow.adapters.cortex.analyzers.abuseipdb:AbuseIPDBCheck",
+    "AbuseIPDB_CheckBlock": "socflow.adapters.cortex.analyzers.abuseipdb:AbuseIPDBCheckBlock",
+    "OTX_Query": "socflow.adapters.cortex.analyzers.otx:OTXQuery",
 }
 
 

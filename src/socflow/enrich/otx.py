@@ -1,0 +1,140 @@
+"""AlienVault OTX DirectConnect v1: the ``general`` section only (one call per indicator).
+
+Verdict from the pulse count: >= ``malicious_pulses`` malicious, >= 1 suspicious, 0 safe; an
+indicator OTX whitelists (non-empty ``validation``) is safe whatever its pulses, as the OTX SDK's
+own ``is_malicious`` example treats it; unknown to OTX (404) is info.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+from urllib.parse import quote
+
+from ..models import IocType, Level, Verdict
+from .base import Deadline, Taxonomy, envelope, verdict_from
+from .config import OTXSettings
+from .http import ServiceClient
+from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip
+
+NAME, TITLE, NAMESPACE = "otx", "OTX", "OTX"
+SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, *HASHES})
+KEEP_PULSES = 20
+
+
+def slug(ioc_type: IocType, value: str) -> str:
+    """OTX's indicator type in the URL path. Domains and FQDNs both use ``domain``: telling a
+    hostname from a registered domain needs the Public Suffix List, which the analyzer's cold
+    start cannot afford, and OTX's ``domain`` section aggregates its sub-domains anyway."""
+    if ioc_type is IocType.IPV4:
+        return "IPv4"
+    if ioc_type is IocType.IPV6:
+        return "IPv6"
+    if ioc_type is IocType.DOMAIN:
+        return "domain"
+    return "url" if ioc_type is IocType.URL else "file"
+
+
+def error_text(body: Any) -> str:
+    return str(body.get("detail", "")) if isinstance(body, dict) else ""
+
+
+def _general(raw: dict[str, Any]) -> dict[str, Any]:
+    data = raw.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def pulse_count(raw: dict[str, Any]) -> int:
+    info = _general(raw).get("pulse_info") or {}
+    try:
+        return int(info.get("count") or 0)
+    except (TypeError, ValueError):
+        return len(info.get("pulses") or [])
+
+
+def normalise(raw: dict[str, Any], settings: OTXSettings | None = None) -> Verdict:
+    """Pure: an OTX ``general`` envelope to a Verdict."""
+    settings = settings or OTXSettings()
+    if raw.get("local"):
+        return verdict_from(raw, Level.INFO, None, f"{raw['local']} address, not looked up")
+    if not raw.get("found"):
+        return verdict_from(raw, Level.INFO, None, "not known to OTX")
+    pulses = pulse_count(raw)
+    validation = _general(raw).get("validation") or []
+    if validation:
+        names = ", ".join(sorted({str(v.get("name") or v.get("source")) for v in validation if isinstance(v, dict)}))
+        return verdict_from(raw, Level.SAFE, float(pulses), f"whitelisted by OTX ({names}), {pulses} pulse(s)")
+    if pulses >= settings.malicious_pulses:
+        level = Level.MALICIOUS
+    elif pulses:
+        level = Level.SUSPICIOUS
+    else:
+        level = Level.SAFE
+    return verdict_from(raw, level, float(pulses), f"in {pulses} OTX pulse(s)")
+
+
+def taxonomies(verdict: Verdict) -> list[Taxonomy]:
+    raw = verdict.raw
+    if raw.get("local"):
+        return [Taxonomy(Level.INFO, NAMESPACE, "Pulses", f"{raw['local']} address")]
+    if not raw.get("found"):
+        return [Taxonomy(Level.INFO, NAMESPACE, "Pulses", "not found")]
+    out = [Taxonomy(verdict.level, NAMESPACE, "Pulses", pulse_count(raw))]
+    if _general(raw).get("validation"):
+        out.append(Taxonomy(Level.INFO, NAMESPACE, "Whitelisted", "true"))
+    return out
+
+
+def details(raw: dict[str, Any]) -> dict[str, Any]:
+    general = _general(raw)
+    info = general.get("pulse_info") or {}
+    pulses = [p for p in info.get("pulses") or [] if isinstance(p, dict)]
+    tags = Counter(t for p in pulses for t in p.get("tags") or [] if isinstance(t, str))
+    families = Counter(m.get("display_name") for p in pulses for m in p.get("malware_families") or []
+                       if isinstance(m, dict) and m.get("display_name"))
+    return {
+        "pulse_count": pulse_count(raw),
+        "pulses": [
+            {"id": p.get("id"), "name": p.get("name"), "created": p.get("created"),
+             "modified": p.get("modified"), "tags": p.get("tags") or [], "TLP": p.get("TLP"),
+             "references": p.get("references") or [],
+             "link": f"https://otx.alienvault.com/pulse/{p['id']}" if p.get("id") else None}
+            for p in pulses[:KEEP_PULSES]
+        ],
+        "tags": [t for t, _ in tags.most_common(20)],
+        "malware_families": [m for m, _ in families.most_common(10)],
+        "references": (info.get("references") or [])[:20],
+        "validation": general.get("validation") or [],
+        "context": {k: general[k] for k in ("asn", "country_name", "reputation", "alexa")
+                    if general.get(k) not in (None, "", [])},
+    }
+
+
+class OTX:
+    name, title, supported = NAME, TITLE, SUPPORTED
+
+    def __init__(self, settings: OTXSettings, client: ServiceClient, cache: Any = None) -> None:
+        self.settings, self.client = settings, client
+
+    def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
+        if ioc_type in IP_TYPES and not is_public_ip(value):
+            return envelope(TITLE, ioc_type, value, None, found=False, local=ip_scope(value))
+        return None
+
+    def fetch(self, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
+        path = f"/api/v1/indicators/{slug(ioc_type, value)}/{quote(value, safe='')}/general"
+        body = self.client.request("GET", path, deadline).body
+        if isinstance(body, dict):
+            info = body.get("pulse_info")
+            if isinstance(info, dict) and isinstance(info.get("pulses"), list):
+                info["pulses"] = info["pulses"][:KEEP_PULSES]  # popular indicators carry thousands
+        return envelope(TITLE, ioc_type, value, body if isinstance(body, dict) else {})
+
+    def normalise(self, raw: dict[str, Any]) -> Verdict:
+        return normalise(raw, self.settings)
+
+    def taxonomies(self, verdict: Verdict) -> list[Taxonomy]:
+        return taxonomies(verdict)
+
+    def details(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return details(raw)
