@@ -83,6 +83,7 @@ def extract_paths(
             if progress:
                 progress(stats.bytes - seen)
                 seen = stats.bytes
+        extractor.end_source()
     return ExtractResult(extractor.results(), all_stats, extractor.counters)
 
 

@@ -3,14 +3,16 @@
 Per line the hot path is: split into tokens (C), drop tokens already known to hold nothing
 (a bounded set, C), classify the few new tokens (cached), and count each indicator once per line.
 Timestamps, contexts of positional fields and sample lines are only computed for the lines where
-an indicator is first or last seen in a batch, so their cost follows the number of distinct
-indicators, not the number of lines.
+an indicator is first seen (and, for last seen, once per source), so their cost follows the
+number of distinct indicators, not the number of lines.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from ..models import Ioc, IocType, IpClass
 from ..parse.base import LogFormat
@@ -23,6 +25,7 @@ from .validate import classify_ip
 Key = tuple[IocType, str]
 _CACHE_LIMIT = 200_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
+_HEX_COLON = b"0123456789abcdefABCDEF:"
 
 
 @dataclass
@@ -45,6 +48,7 @@ class _Batch:
     first: dict[Key, int] = field(default_factory=dict)
     last: dict[Key, int] = field(default_factory=dict)
     contexts: dict[tuple[Key, str], int] = field(default_factory=dict)
+    tokens: dict[bytes, list[int]] = field(default_factory=dict)  # token -> [count, first, last]
 
 
 class Extractor:
@@ -55,45 +59,85 @@ class Extractor:
         self._iocs: dict[Key, Ioc] = {}
         self._noise: set[bytes] = set()
         self._hits: dict[bytes, tuple[Found, ...]] = {}
+        self._pending_last: dict[Key, tuple[bytes, LogFormat]] = {}
         self.counters = ExtractCounters()
 
     # -- hot path --------------------------------------------------------------------------
     def feed(self, lines: list[bytes], fmt: LogFormat) -> None:
+        lines = fmt.prepare(lines)
         if needs_refang(b"\n".join(lines)):
             lines = [refang(line) if needs_refang(line) else line for line in lines]
         batch = _Batch()
-        triggers = fmt.finding_triggers
-        whole_line = type(fmt).segments is LogFormat.segments
-        positional = type(fmt).context_of is not LogFormat.context_of
-        for idx, line in enumerate(lines):
-            if whole_line:
-                self._scan(line, idx, fmt.default_context, line if positional else None, fmt, batch)
-            else:
-                for text, context in fmt.segments(line) or ():
-                    self._scan(text, idx, context, None, fmt, batch)
-            if triggers and any(t in line for t in triggers):
-                for kind, value, context in fmt.findings(line):
-                    self._count((kind, value), context, idx, batch)
+        self._scan_lines(lines, batch)
+        self._resolve_tokens(batch, lines, fmt)
+        triggers = _trigger_regex(fmt.finding_triggers)
+        if triggers and triggers.search(b"\n".join(lines)):
+            tokens_found = set(batch.counts)
+            for idx, line in enumerate(lines):
+                if triggers.search(line):
+                    for kind, value, context in fmt.findings(line):
+                        self._count((kind, value), context, idx, batch, tokens_found)
         self._merge(batch, lines, fmt)
 
-    def _scan(
-        self, text: bytes, idx: int, context: str, line: bytes | None, fmt: LogFormat,
-        batch: _Batch,
-    ) -> None:
-        tokens = set(text.translate(DELIMITER_TABLE).split())
-        tokens -= self._noise
-        for token in tokens:
-            found = self._hits.get(token)
-            if found is None:
-                found = self._classify(token)
-                if not found:
-                    continue
-            ctx = fmt.context_of(line, token) if line is not None else context
+    def _scan_lines(self, lines: list[bytes], batch: _Batch) -> None:
+        """Per line: distinct tokens not known as noise; remember where hit tokens are."""
+        noise, hits, seen, table = self._noise, self._hits, batch.tokens, DELIMITER_TABLE
+        classify = self._classify
+        for idx, line in enumerate(lines):
+            # difference() walks the few tokens of the line; "-=" would walk the noise set.
+            for token in set(line.translate(table).split()).difference(noise):
+                record = seen.get(token)
+                if record is not None:
+                    record[0] += 1
+                    record[2] = idx
+                elif token in hits:
+                    seen[token] = [1, idx, idx]
+                elif (
+                    # Inline filter for tokens that cannot hold an indicator (numbers, clock
+                    # times, words): no classifier call, straight into the noise set.
+                    len(token) < 32
+                    and b"." not in token
+                    and b"@" not in token
+                    and b"%" not in token
+                    and b"-" not in token
+                    and not (
+                        (b"::" in token or token.count(b":") == 7)
+                        and not token.translate(None, _HEX_COLON)  # could be IPv6
+                    )
+                ):
+                    if len(noise) >= _CACHE_LIMIT:
+                        noise.clear()
+                    noise.add(token)
+                elif classify(token):
+                    seen[token] = [1, idx, idx]
+
+    def _resolve_tokens(self, batch: _Batch, lines: list[bytes], fmt: LogFormat) -> None:
+        """Turn the batch's hit tokens into indicator counts; the context of a token is taken
+        from the line where it first appears in the batch (positional formats only)."""
+        positional = type(fmt).context_of is not LogFormat.context_of
+        for token, (count, first, last) in batch.tokens.items():
+            found = self._hits.get(token) or classify_token(token)
+            context = fmt.context_of(lines[first], token) if positional else fmt.default_context
+            if context is None:
+                continue
             for kind, value, qualifier in found:
-                if qualifier == QUERY_STRING and not self.config.hashes_in_query_strings:
-                    self.counters.query_string_hashes += 1
+                if not self._wanted(qualifier, count):
                     continue
-                self._count((kind, value), qualifier or ctx, idx, batch)
+                key = (kind, value)
+                pair = (key, qualifier or context)
+                batch.contexts[pair] = batch.contexts.get(pair, 0) + count
+                if key in batch.counts:
+                    batch.counts[key] += count
+                    batch.first[key] = min(batch.first[key], first)
+                    batch.last[key] = max(batch.last[key], last)
+                else:
+                    batch.counts[key], batch.first[key], batch.last[key] = count, first, last
+
+    def _wanted(self, qualifier: str, count: int = 1) -> bool:
+        if qualifier == QUERY_STRING and not self.config.hashes_in_query_strings:
+            self.counters.query_string_hashes += count
+            return False
+        return True
 
     def _classify(self, token: bytes) -> tuple[Found, ...]:
         found = classify_token(token)
@@ -107,30 +151,28 @@ class Extractor:
         return found
 
     @staticmethod
-    def _count(key: Key, context: str, idx: int, batch: _Batch) -> None:
-        contexts = batch.contexts
+    def _count(
+        key: Key, context: str, idx: int, batch: _Batch, already_counted: set[Key] | frozenset[Key] = frozenset()
+    ) -> None:
+        """Count an indicator found by a format (once per line); an address the token scan
+        already counted only gains the context."""
         pair = (key, context)
-        contexts[pair] = contexts.get(pair, 0) + 1
-        last = batch.last.get(key)
-        if last == idx:  # an indicator counts once per line
+        batch.contexts[pair] = batch.contexts.get(pair, 0) + 1
+        if key in already_counted:
             return
-        if last is None:
-            batch.first[key] = idx
-            batch.counts[key] = 1
-        else:
+        if key not in batch.counts:
+            batch.counts[key], batch.first[key], batch.last[key] = 1, idx, idx
+        elif batch.last[key] != idx:
             batch.counts[key] += 1
-        batch.last[key] = idx
+            batch.last[key] = idx
+        batch.first[key] = min(batch.first[key], idx)
 
     # -- per batch -------------------------------------------------------------------------
     def _merge(self, batch: _Batch, lines: list[bytes], fmt: LogFormat) -> None:
-        times: dict[int, datetime | None] = {}
-
-        def time_of(idx: int) -> datetime | None:
-            if idx not in times:
-                times[idx] = fmt.timestamp(decode(lines[idx]))
-            return times[idx]
-
+        """Fold the batch into the running indicators. Timestamps are parsed when an indicator
+        is new (first seen) and, for last seen, once per source in ``end_source``."""
         max_samples = self.config.max_samples
+        pending = self._pending_last
         for key, count in batch.counts.items():
             ioc = self._iocs.get(key)
             if ioc is None:
@@ -138,14 +180,9 @@ class Extractor:
                     self.counters.dropped_over_limit += 1
                     continue
                 ioc = self._iocs[key] = Ioc(type=key[0], value=key[1])
+                self._see(ioc, fmt.timestamp(decode(lines[batch.first[key]])))
             ioc.count += count
-            first, last = time_of(batch.first[key]), time_of(batch.last[key])
-            for ts in (first, last):
-                if ts is not None:
-                    if ioc.first_seen is None or ts < ioc.first_seen:
-                        ioc.first_seen = ts
-                    if ioc.last_seen is None or ts > ioc.last_seen:
-                        ioc.last_seen = ts
+            pending[key] = (lines[batch.last[key]], fmt)
             if len(ioc.samples) < max_samples:
                 sample = decode(lines[batch.first[key]])[:2048]
                 if sample not in ioc.samples:
@@ -155,9 +192,27 @@ class Extractor:
             if ioc is not None:
                 ioc.contexts[context] = ioc.contexts.get(context, 0) + seen
 
+    def end_source(self) -> None:
+        """Settle last-seen times of the source just read (one timestamp parse per indicator)."""
+        for key, (line, fmt) in self._pending_last.items():
+            ioc = self._iocs.get(key)
+            if ioc is not None:
+                self._see(ioc, fmt.timestamp(decode(line)))
+        self._pending_last.clear()
+
+    @staticmethod
+    def _see(ioc: Ioc, ts: datetime | None) -> None:
+        if ts is None:
+            return
+        if ioc.first_seen is None or ts < ioc.first_seen:
+            ioc.first_seen = ts
+        if ioc.last_seen is None or ts > ioc.last_seen:
+            ioc.last_seen = ts
+
     # -- results ---------------------------------------------------------------------------
     def results(self) -> list[Ioc]:
         """Indicators kept by the configuration, most frequent first."""
+        self.end_source()
         kept = [ioc for ioc in self._iocs.values() if self._keep(ioc)]
         kept.sort(key=lambda i: (-i.count, i.type.value, i.value))
         return kept
@@ -180,6 +235,12 @@ class Extractor:
             self.counters.excluded_allowlist += 1
             return False
         return True
+
+
+@lru_cache(maxsize=32)
+def _trigger_regex(triggers: tuple[bytes, ...]) -> re.Pattern[bytes] | None:
+    """One C-level search per line instead of a Python loop over the trigger strings."""
+    return re.compile(b"|".join(re.escape(t) for t in triggers)) if triggers else None
 
 
 def _in_networks(value: str, cfg: ExtractConfig) -> bool:

@@ -25,8 +25,11 @@ _RULES: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
 )
 
 
+_MARKER_RX = re.compile(b"|".join(re.escape(m) for m in MARKERS))
+
+
 def needs_refang(text: bytes) -> bool:
-    return any(marker in text for marker in MARKERS)
+    return _MARKER_RX.search(text) is not None
 
 
 def refang(text: bytes) -> bytes:

@@ -55,14 +55,19 @@ HASH_PARAMETERS = frozenset(
 )
 _URL_TRAILING = ".,;:!?)]}'\"*"
 _HASHY = re.compile(rb"[0-9a-fA-F]{32}")
+_HEX_COLON = b"0123456789abcdefABCDEF:"
 
 
 def classify_token(token: bytes) -> tuple[Found, ...]:
     """Every indicator inside ``token``; an empty tuple (the usual answer) when there is none."""
-    if b"." not in token and b":" not in token and b"@" not in token and b"%" not in token:
-        if len(token) < 13:
+    if b"." not in token and b"@" not in token and b"%" not in token:
+        # Left: IPv6 (hex digits and colons only), hashes (>= 32 hex digits) and CVE ids.
+        if b":" in token and not token.translate(None, _HEX_COLON):
+            if b"::" not in token and token.count(b":") != 7:
+                return ()  # clock times, MAC addresses
+        elif len(token) < 13:
             return ()
-        if not _HASHY.search(token) and b"cve-" not in token.lower():
+        elif (len(token) < 32 or not _HASHY.search(token)) and b"ve-" not in token.lower():
             return ()
     if len(token) > MAX_TOKEN:
         return tuple(

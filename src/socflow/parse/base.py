@@ -34,12 +34,14 @@ class LogFormat:
     def timestamp(self, line: str) -> datetime | None:
         return self.parse(line).timestamp
 
-    def context_of(self, line: bytes, token: bytes) -> str:
+    def context_of(self, line: bytes, token: bytes) -> str | None:
+        """Context of an indicator-bearing token at its first place in ``line``; None means the
+        token must be ignored there (e.g. a JSON key)."""
         return self.default_context
 
-    def segments(self, line: bytes) -> list[tuple[bytes, str]] | None:
-        """Text pieces to search with their context, or None for "the whole line, default"."""
-        return None
+    def prepare(self, lines: list[bytes]) -> list[bytes]:
+        """Undo format-level escaping before tokenising (JSON's ``\/``)."""
+        return lines
 
     def findings(self, line: bytes) -> list[Finding]:
         return []

@@ -1,7 +1,9 @@
 """JSON lines: Suricata eve.json, nginx/Apache JSON access logs, any JSON object per line.
 
-Indicators are searched in every string value (keys are never indicators); the dotted key path
-gives the context, e.g. ``src_ip`` → ``network-source``, ``dns.rrname`` → ``dns-query``.
+For extraction the raw line is searched like any other text (``\/`` escapes are undone first),
+which is several times faster than decoding every object; a token followed by ``":`` is a key and
+never an indicator, and the key in front of a value gives its context, e.g. ``src_ip`` →
+``network-source``, ``dns.rrname`` → ``dns-query``.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ KEY_CONTEXTS = {
     "smtp.mail_from": "mail-sender", "smtp.rcpt_to": "mail-recipient",
     "alert.signature": "ids-alert",
 }
+# Extraction sees the innermost key only ("rrname" for dns.rrname).
+LAST_KEY_CONTEXTS = {path.rsplit(".", 1)[-1]: ctx for path, ctx in KEY_CONTEXTS.items()}
 _TIME_KEYS = ("timestamp", "@timestamp", "time", "time_iso8601", "time_local", "ts", "date")
 _MAX_DEPTH = 32
 
@@ -124,11 +128,20 @@ class JsonLines(LogFormat):
         doc = _load(line)
         return _time(doc) if doc else None
 
-    def segments(self, line: bytes) -> list[tuple[bytes, str]] | None:
-        doc = _load(line)
-        if doc is None:  # not JSON after all: search the raw text
-            return [(line, "text")]
-        return [
-            (value.encode("utf-8", "replace"), KEY_CONTEXTS.get(path, self.default_context))
-            for path, value in _walk(doc)
-        ]
+    def prepare(self, lines: list[bytes]) -> list[bytes]:
+        if b"\\/" in b"\n".join(lines):
+            return [line.replace(b"\\/", b"/") for line in lines]
+        return lines
+
+    def context_of(self, line: bytes, token: bytes) -> str | None:
+        pos = line.find(token)
+        if pos < 0:
+            return self.default_context
+        after = line[pos + len(token) : pos + len(token) + 3]
+        if after.startswith(b'":') or after.startswith(b'" :'):
+            return None  # a key, not a value
+        key_end = line.rfind(b'":', 0, pos)
+        if key_end < 0:
+            return self.default_context
+        key = line[line.rfind(b'"', 0, key_end) + 1 : key_end].decode("utf-8", "replace")
+        return LAST_KEY_CONTEXTS.get(key, self.default_context)

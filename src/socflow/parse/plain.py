@@ -28,4 +28,4 @@ class PlainText(LogFormat):
         return parse_iso_time(m.group(0)) if m else None
 
     def findings(self, line: bytes):  # type: ignore[no-untyped-def]
-        return auth_findings(line.decode("utf-8", "replace"))[0]
+        return auth_findings(line.decode("utf-8", "replace"), line)[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from ..extract.validate import classify_ip
 from ..models import Event, IocType
 from .base import Finding, LogFormat, parse_bsd_time, parse_iso_time
 
@@ -26,37 +27,39 @@ _RFC5424 = re.compile(
 )
 _VARIANTS = (("rfc3164", _BSD), ("iso", _ISO), ("rfc5424", _RFC5424))
 
-# (regex, {group: (IocType or None, context)}, auth outcome) — None type: an address.
+# (literal that must be present, regex, {group: context}, auth outcome); the literal check
+# keeps the regexes off the many lines they cannot match.
 _USER = r"(?P<user>\S+?)"
-_AUTH_PATTERNS: tuple[tuple[re.Pattern[str], dict[str, str], str], ...] = (
-    (re.compile(r"Failed (?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased) for "
+_AUTH_PATTERNS: tuple[tuple[bytes, re.Pattern[str], dict[str, str], str], ...] = (
+    (b"Failed ", re.compile(r"Failed (?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased) for "
                 r"(?:invalid user )?" + _USER + r" from (?P<ip>\S+)"),
      {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
-    (re.compile(r"(?<!for )[Ii]nvalid user " + _USER + r" from (?P<ip>\S+)"),
+    (b"nvalid user", re.compile(r"(?<!for )[Ii]nvalid user " + _USER + r" from (?P<ip>\S+)"),
      {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
-    (re.compile(r"(?:Disconnected from|Connection closed by|Received disconnect from) "
+    (b" user ", re.compile(r"(?:Disconnected from|Connection closed by|Received disconnect from) "
                 r"(?:authenticating|invalid) user " + _USER + r" (?P<ip>[0-9a-fA-F.:]+)"),
      {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
-    (re.compile(r"maximum authentication attempts exceeded for (?:invalid user )?" + _USER +
+    (b"maximum authentication", re.compile(r"maximum authentication attempts exceeded for (?:invalid user )?" + _USER +
                 r" from (?P<ip>\S+)"),
      {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
-    (re.compile(r"authentication failure;.*?\bruser=(?P<ruser>\S*).*?\brhost=(?P<ip>\S*)"
+    (b"authentication failure", re.compile(r"authentication failure;.*?\bruser=(?P<ruser>\S*).*?\brhost=(?P<ip>\S*)"
                 r"(?:.*?\buser=(?P<user>\S+))?"),
      {"user": "pam-auth-failure", "ruser": "pam-auth-failure-requester",
       "ip": "pam-auth-failure-source"}, "failed"),
-    (re.compile(r"FAILED SU \(to (?P<target>\S+)\) " + _USER + r" on"),
+    (b"FAILED SU", re.compile(r"FAILED SU \(to (?P<target>\S+)\) " + _USER + r" on"),
      {"user": "su-failed"}, "failed"),
-    (re.compile(r"(?:^|:)\s+" + _USER + r" : (?:\d+ incorrect password attempts?|"
+    (b" : ", re.compile(r"(?:^|:)\s+" + _USER + r" : (?:\d+ incorrect password attempts?|"
                 r"user NOT in sudoers|a password is required)"),
      {"user": "sudo-failed"}, "failed"),
-    (re.compile(r"Accepted (?:password|publickey|keyboard-interactive(?:/pam)?|hostbased) for "
+    (b"Accepted ", re.compile(r"Accepted (?:password|publickey|keyboard-interactive(?:/pam)?|hostbased) for "
                 + _USER + r" from (?P<ip>\S+)"),
      {"ip": "ssh-accepted-login-source"}, "accepted"),
-    (re.compile(r"client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"), {"ip": "smtp-client"}, ""),
+    (b"client=", re.compile(r"client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"), {"ip": "smtp-client"}, ""),
 )
 _TRIGGERS = (b"Failed ", b"nvalid user", b"authentication failure", b"FAILED SU",
              b"incorrect password", b"NOT in sudoers", b"password is required", b"Accepted ",
              b"client=", b"maximum authentication")
+_TRIGGER_RX = re.compile("|".join(re.escape(t.decode()) for t in _TRIGGERS))
 _NOT_A_USER = {"", "-", "(unknown)", "unknown"}
 
 
@@ -68,17 +71,21 @@ def _match(line: str) -> tuple[str, re.Match[str]] | None:
     return None
 
 
-def auth_findings(message: str) -> tuple[list[Finding], str, str, str]:
-    """Usernames and addresses of login attempts in ``message``: (findings, outcome, ip, user)."""
-    from ..extract.validate import classify_ip  # local: validate is a sibling stage
+def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding], str, str, str]:
+    """Usernames and addresses of login attempts in ``message``: (findings, outcome, ip, user).
 
+    One message reports one kind of attempt, so the first pattern that matches decides.
+    """
     findings: list[Finding] = []
     outcome = ip_seen = user_seen = ""
-    for rx, groups, result in _AUTH_PATTERNS:
+    raw = raw if raw is not None else message.encode("utf-8", "surrogateescape")
+    for literal, rx, groups, result in _AUTH_PATTERNS:
+        if literal not in raw:
+            continue
         m = rx.search(message)
         if not m:
             continue
-        outcome = outcome or result
+        outcome = result
         for group, context in groups.items():
             value = (m.group(group) or "").strip()
             if group == "ip":
@@ -93,6 +100,7 @@ def auth_findings(message: str) -> tuple[list[Finding], str, str, str]:
                     user_seen = user_seen or value
                 if result in ("failed", "invalid"):
                     findings.append((IocType.USERNAME, value, context))
+        break
     return findings, outcome, ip_seen, user_seen
 
 
@@ -114,7 +122,7 @@ class Syslog(LogFormat):
         message = m["msg"]
         fields: dict[str, object] = {"variant": variant, "pid": m["pid"]}
         ip = user = ""
-        if any(t.decode() in message for t in _TRIGGERS):
+        if _TRIGGER_RX.search(message):
             _, outcome, ip, user = auth_findings(message)
             if outcome:
                 fields["auth"] = outcome
@@ -129,4 +137,4 @@ class Syslog(LogFormat):
         return parse_bsd_time(m["ts"]) if variant == "rfc3164" else parse_iso_time(m["ts"])
 
     def findings(self, line: bytes) -> list[Finding]:
-        return auth_findings(line.decode("utf-8", "replace"))[0]
+        return auth_findings(line.decode("utf-8", "replace"), line)[0]
