@@ -41,11 +41,11 @@ class FeedIntel:
     def is_bad(self, ioc_type: IocType, value: str) -> bool:
         return value.lower() in self.values
 
-    def prefilter(self) -> re.Pattern[bytes] | None:
+    def prefilter(self) -> bytes | None:
+        """An RE2 alternation of the listed values (None when the feed is empty or huge)."""
         if not self.values or len(self.values) > MAX_PREFILTER_VALUES:
             return None
-        alternatives = sorted((re.escape(v.encode()) for v in self.values), key=len, reverse=True)
-        return re.compile(b"|".join(alternatives), re.IGNORECASE)
+        return b"|".join(sorted((re.escape(v).encode() for v in self.values), key=len, reverse=True))
 
 
 class EnrichmentIntel:
@@ -69,7 +69,7 @@ class EnrichmentIntel:
             self._seen.popitem(last=False)
         return bad
 
-    def prefilter(self) -> None:
+    def prefilter(self) -> bytes | None:
         return None  # any line may hold an indicator worth asking about
 
 
@@ -82,8 +82,8 @@ class AnyIntel:
     def is_bad(self, ioc_type: IocType, value: str) -> bool:
         return any(s.is_bad(ioc_type, value) for s in self.sources)
 
-    def prefilter(self) -> re.Pattern[bytes] | None:
+    def prefilter(self) -> bytes | None:
         patterns = [s.prefilter() for s in self.sources]
         if not patterns or any(p is None for p in patterns):
             return None
-        return re.compile(b"|".join(p.pattern for p in patterns if p), re.IGNORECASE)
+        return b"|".join(p for p in patterns if p)

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ..errors import ConfigError
 from ..models import IocType
 from . import yamlfile
+from .prefilter import compile_pattern
 
 TEMPLATES = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -153,7 +154,7 @@ class Rule(BaseModel):
     description: str = ""
     observables: list[ObservableSpec] = Field(default_factory=list)
     samples: int = Field(default=10, ge=0, le=100)
-    _prefilter: re.Pattern[bytes] | None = PrivateAttr(default=None)
+    _prefilter: str | None = PrivateAttr(default=None)
 
     _formats = field_validator("formats", "group_by", "tags", mode="before")(lambda cls, v: _as_list(v))
 
@@ -199,15 +200,14 @@ class Rule(BaseModel):
         if pattern is None and self.indicators and self.indicators.tlds:
             pattern = r"\.(?:" + "|".join(re.escape(t) for t in self.indicators.tlds) + r")\b"
         if pattern is not None:
-            try:
-                self._prefilter = re.compile(pattern.encode(), re.IGNORECASE)
-            except re.error as exc:
-                raise ValueError(f"prefilter: invalid regular expression: {exc}") from None
+            compile_pattern(pattern)  # RE2 syntax: no look-around, no back-references
+        self._prefilter = pattern
         return self
 
     @property
-    def prefilter_re(self) -> re.Pattern[bytes] | None:
-        return self._prefilter
+    def prefilter_source(self) -> bytes | None:
+        """The line pre-filter (given, or derived from ``indicators.tlds``), RE2, case-insensitive."""
+        return self._prefilter.encode() if self._prefilter is not None else None
 
 
 class RuleFile(BaseModel):

@@ -12,7 +12,9 @@ import ipaddress
 from datetime import datetime, timezone
 from typing import Any
 
-from jinja2 import TemplateError
+from functools import lru_cache
+
+from jinja2 import Template, TemplateError
 
 from ..classify.engine import Detection
 from ..classify.rules import TEMPLATES, ObservableSpec
@@ -61,9 +63,14 @@ def template_context(det: Detection) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=256)
+def _compiled(template: str) -> Template:
+    return TEMPLATES.from_string(template)
+
+
 def _render(template: str, context: dict[str, Any], fallback: str) -> str:
     try:
-        return TEMPLATES.from_string(template).render(context).strip() or fallback
+        return _compiled(template).render(context).strip() or fallback
     except (TemplateError, TypeError, ValueError) as exc:  # sandbox refusals included
         return f"{fallback} (template error: {exc})"
 

@@ -1,9 +1,9 @@
 """Logs → detections → alerts in the outbox, with the read position saved alongside.
 
-The hot path is lean on purpose: each block of whole lines (1 MiB) is searched with every rule's
-pre-filter (a regex over the raw bytes, run in C over the whole block); only the lines a
-pre-filter hits are decoded, parsed and handed to the rule engine, and only with the rules whose
-pre-filter hit them. Lines no rule can match cost one regex pass over the block, nothing more.
+The hot path is lean on purpose: each block of whole lines (1 MiB) is searched once with the
+joined pre-filters of the rules (RE2, in C, see ``classify/prefilter.py``); only the lines it hits
+are decoded, parsed and handed to the rule engine, with just the rules whose pre-filter hit them.
+Lines no rule can match cost their share of one DFA pass over the block, nothing more.
 
 Every ``commit_bytes`` / ``commit_seconds`` the alerts built since the last commit, the file's
 checkpoint and the engine's open groups go to the outbox in one transaction (see ``outbox.py``).
@@ -11,16 +11,15 @@ checkpoint and the engine's open groups go to the outbox in one transaction (see
 
 from __future__ import annotations
 
-import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
-from ..classify.rules import Rule
+from ..classify.prefilter import LineFilter
 from ..parse import PARSERS, detect_format
 from ..read.follow import Checkpoint, Chunk, Follower, checkpoint_for, read_from, resume_offset, source_key
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
@@ -28,7 +27,6 @@ from .alert import AlertBuilder
 from .enrichment import enrich_alert
 from .outbox import Outbox
 
-Scanner = tuple["re.Pattern[bytes] | None", list[Rule]]
 DETECT_LINES = 50
 
 
@@ -61,7 +59,7 @@ class IngestReport:
 
 class Ingestor:
     def __init__(self, engine: Engine, builder: AlertBuilder, outbox: Outbox, *,
-                 enricher: Enricher | None = None, intel_prefilter: re.Pattern[bytes] | None = None,
+                 enricher: Enricher | None = None, intel_prefilter: bytes | None = None,
                  commit_bytes: int = 8 << 20, commit_seconds: float = 1.0,
                  max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
                  on_alert: Callable[[dict[str, Any], bool], None] | None = None,
@@ -74,7 +72,7 @@ class Ingestor:
         self.on_alert = on_alert or (lambda alert, new: None)
         self.on_progress = on_progress or (lambda n: None)
         self.report = IngestReport()
-        self._scanners: dict[str, list[Scanner]] = {}
+        self._filters: dict[str, LineFilter] = {}
         self._alerts: list[tuple[dict[str, Any], str]] = []
         self._since_bytes, self._since_time = 0, time.monotonic()
         rows, watermark = outbox.engine_state()
@@ -148,35 +146,16 @@ class Ingestor:
         self._since_bytes += len(data)
         parse = PARSERS[src.format].parse
         observe = self.engine.observe
-        for start, end, rules in self._hits(data, self._scanners_for(src.format)):
+        for start, end, rules in self._filter_for(src.format).hits(data):
             observe(parse(data[start:end].decode("utf-8", "replace").rstrip("\r")), rules)
             src.parsed += 1
         self._build(self.engine.close() + self.engine.take_evicted())
         self.on_progress(len(data))
 
-    @staticmethod
-    def _hits(data: bytes, scanners: list[Scanner]) -> list[tuple[int, int, list[Rule]]]:
-        hits: dict[int, tuple[int, list[Rule]]] = {}
-        for pattern, rules in scanners:
-            for start, end in _line_spans(data, pattern):
-                entry = hits.get(start)
-                if entry is None:
-                    hits[start] = (end, list(rules))
-                else:
-                    entry[1].extend(rules)
-        return [(s, hits[s][0], hits[s][1]) for s in sorted(hits)]
-
-    def _scanners_for(self, fmt: str) -> list[Scanner]:
-        if fmt not in self._scanners:
-            by_pattern: dict[Any, Scanner] = {}
-            for rule in self.engine.rules_for(fmt):
-                pattern = rule.prefilter_re
-                if rule.indicators and rule.indicators.intel and pattern is None:
-                    pattern = self.intel_prefilter
-                key = (pattern.pattern, pattern.flags) if pattern is not None else None
-                by_pattern.setdefault(key, (pattern, []))[1].append(rule)
-            self._scanners[fmt] = list(by_pattern.values())
-        return self._scanners[fmt]
+    def _filter_for(self, fmt: str) -> LineFilter:
+        if fmt not in self._filters:
+            self._filters[fmt] = LineFilter(self.engine.rules_for(fmt), self.intel_prefilter)
+        return self._filters[fmt]
 
     # ---- alerts and commits
     def _build(self, detections: list[Detection]) -> None:
@@ -209,28 +188,3 @@ class Ingestor:
                 self.report.already_known += 1
             self.on_alert(alert, is_new)
 
-
-def _line_spans(data: bytes, pattern: "re.Pattern[bytes] | None") -> Iterator[tuple[int, int]]:
-    """(start, end) of each line of ``data`` that ``pattern`` matches; every line when it is None."""
-    if pattern is None:
-        start = 0
-        size = len(data)
-        while start < size:
-            end = data.find(b"\n", start)
-            end = size if end < 0 else end
-            if end > start:
-                yield start, end
-            start = end + 1
-        return
-    search, rfind, find = pattern.search, data.rfind, data.find
-    pos = 0
-    while True:
-        m = search(data, pos)
-        if m is None:
-            return
-        start = rfind(b"\n", 0, m.start()) + 1
-        end = find(b"\n", m.end())
-        if end < 0:
-            end = len(data)
-        yield start, end
-        pos = end + 1

@@ -86,7 +86,7 @@ def build_ingestor(config: BridgeConfig, outbox: Outbox, *, enricher: Any | None
     engine = Engine(rules, intel=intel, grace=config.window_grace)
     return Ingestor(engine, AlertBuilder(config.alerts), outbox, enricher=enricher,
                     intel_prefilter=intel.prefilter() if intel else None,
-                    max_line_bytes=config.max_line_bytes, on_alert=on_alert, on_progress=on_progress)
+                    max_line_bytes=config.max_line_bytes, commit_bytes=config.commit_bytes, on_alert=on_alert, on_progress=on_progress)
 
 
 def build_deliverer(outbox: Outbox, sender: TheHiveSender, **kwargs: Any) -> Deliverer:

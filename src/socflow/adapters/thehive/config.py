@@ -40,6 +40,7 @@ class BridgeConfig(BaseModel):
     state_dir: str | None = None
     window_grace: int = Field(default=300, ge=0, le=86400, description="seconds late events may arrive")
     max_line_bytes: int = Field(default=1 << 20, ge=256, le=64 << 20)
+    commit_bytes: int = Field(default=8 << 20, ge=4096, description="bytes read between outbox commits")
     deliver_timeout: float = Field(default=60.0, ge=0, le=86400,
                                    description="how long a file run keeps trying to deliver at its end")
 

@@ -1,0 +1,161 @@
+"""kill -9 at many moments of ingestion and delivery, restart, and TheHive holds each alert once.
+
+``socflow ingest`` runs as a real process against the TheHive emulator; it is SIGKILLed after
+varied delays, then restarted, until a run completes. The emulator must then hold exactly the
+expected detections — none lost, none twice (also not under two different sourceRefs) — and the
+outbox must show every alert delivered. The test also checks that kills really landed in the
+middle of reading and in the middle of delivering, so it cannot pass by killing too late.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bridge.samples import groups_of, write_logs
+from fakes.thehive import FakeTheHive
+
+SOCFLOW = [sys.executable, "-m", "socflow.adapters.cli.main"]
+
+
+def _run(args: list[str], env: dict[str, str], kill_after: float | None) -> int | None:
+    proc = subprocess.Popen([*SOCFLOW, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if kill_after is None:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode()
+        return 0
+    time.sleep(kill_after)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    return None
+
+
+def _run_until_offset(args: list[str], env: dict[str, str], state: Path, target: int, extra: float) -> None:
+    """Start a run, SIGKILL it ``extra`` seconds after its checkpoints pass ``target`` bytes."""
+    proc = subprocess.Popen([*SOCFLOW, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        _, offsets = _outbox_state(state, [])
+        if sum(offsets) >= target:
+            time.sleep(extra)
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _outbox_state(state: Path, files: list[Path]) -> tuple[dict[str, int], list[int]]:
+    db = state / "outbox.sqlite"
+    if not db.exists():
+        return {}, []
+    con = sqlite3.connect(db)
+    try:
+        counts = dict(con.execute("SELECT state, COUNT(*) FROM alerts GROUP BY state").fetchall())
+        offsets = [row[0] for row in con.execute("SELECT offset FROM checkpoints")]
+    except sqlite3.OperationalError:  # killed before the schema was written
+        return {}, []
+    finally:
+        con.close()
+    return counts, offsets
+
+
+def _assert_exactly_once(hive: FakeTheHive, expected: set[tuple[str, str]], state: Path) -> None:
+    alerts = hive.alerts
+    got = Counter(groups_of(alerts))
+    assert set(got) == expected, f"missing {expected - set(got)}, unexpected {set(got) - expected}"
+    assert all(n == 1 for n in got.values()), [g for g, n in got.items() if n > 1]
+    assert len({a["sourceRef"] for a in alerts}) == len(alerts) == len(expected)
+    counts, _ = _outbox_state(state, [])
+    assert counts == {"delivered": len(expected)}
+
+
+@pytest.fixture()
+def logs(tmp_path):
+    files, expected = write_logs(tmp_path, brute_forcers=60, web_attackers=30, noise=60_000)
+    return files, expected.groups
+
+
+
+
+def _env(tmp_path: Path, hive: FakeTheHive) -> dict[str, str]:
+    config = tmp_path / "bridge.yml"
+    config.write_text("commit_bytes: 65536\nthehive:\n  retries: 0\n  timeout: 5\ndeliver_timeout: 20\n")
+    env = dict(os.environ, SOCFLOW_THEHIVE_URL=hive.url, SOCFLOW_THEHIVE_KEY=hive.api_key,
+               SOCFLOW_STATE_DIR=str(tmp_path / "state"))
+    env["SOCFLOW_CONFIG_FOR_TEST"] = str(config)
+    return env
+
+
+def test_kill_during_ingestion_at_many_points(tmp_path, logs):
+    files, expected = logs
+    rnd = random.Random(4)
+    with FakeTheHive() as hive:
+        env = _env(tmp_path, hive)
+        args = ["ingest", "--config", env["SOCFLOW_CONFIG_FOR_TEST"], "--no-progress", *map(str, files)]
+        hive.outage("refused")  # TheHive down: every kill lands in reading or in retrying
+        mid_file = 0
+        size = sum(f.stat().st_size for f in files)
+        state = tmp_path / "state"
+        for k in range(1, 9):  # checkpoints pass k/9 of the input, then kill after 0-30 ms
+            _run_until_offset(args, env, state, size * k // 9, rnd.uniform(0, 0.03))
+            _, offsets = _outbox_state(state, files)
+            if offsets and 0 < sum(offsets) < size:
+                mid_file += 1
+        assert mid_file >= 4, "kills did not land in the middle of reading; the test proves nothing"
+        hive.recover()
+        _run(args, env, kill_after=None)
+        _assert_exactly_once(hive, expected, tmp_path / "state")
+
+
+def test_kill_during_delivery_at_many_points(tmp_path, logs):
+    files, expected = logs
+    rnd = random.Random(9)
+    with FakeTheHive() as hive:
+        env = _env(tmp_path, hive)
+        args = ["ingest", "--config", env["SOCFLOW_CONFIG_FOR_TEST"], "--no-progress", *map(str, files)]
+        hive.outage("slow", delay=0.03)  # every answer takes 30 ms: delivery lasts seconds
+        mid_delivery = 0
+        for i in range(8):
+            if i % 3 == 2:
+                hive.outage("accept_then_die", count=2)  # stored by TheHive, no answer: a re-send follows
+            _run(args, env, kill_after=rnd.uniform(0.8, 3.0))
+            counts, _ = _outbox_state(tmp_path / "state", files)
+            if counts.get("delivered") and counts.get("pending"):
+                mid_delivery += 1
+            if i % 3 == 2:
+                hive.outage("slow", delay=0.03)
+        assert mid_delivery >= 2, "no kill landed in the middle of delivering; the test proves nothing"
+        hive.recover()
+        _run(args, env, kill_after=None)
+        _assert_exactly_once(hive, expected, tmp_path / "state")
+        statuses = Counter(status for method, path, status in hive.requests if path == "/api/v1/alert")
+        assert statuses[201] == len(expected)  # TheHive created each alert once; re-sends got 400
+
+
+def test_thehive_down_then_back(tmp_path, logs):
+    files, expected = logs
+    with FakeTheHive() as hive:
+        env = _env(tmp_path, hive)
+        args = ["ingest", "--config", env["SOCFLOW_CONFIG_FOR_TEST"], "--no-progress", "--deliver-timeout", "1",
+                *map(str, files)]
+        hive.outage("503")
+        proc = subprocess.run([*SOCFLOW, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1
+        assert "kept in the outbox" in proc.stderr and "Traceback" not in proc.stderr
+        assert hive.alerts == []
+        counts, _ = _outbox_state(tmp_path / "state", files)
+        assert counts == {"pending": len(expected)}
+        hive.recover()
+        push = subprocess.run([*SOCFLOW, "alerts", "push", "--json"], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert push.returncode == 0, push.stderr
+        _assert_exactly_once(hive, expected, tmp_path / "state")
