@@ -65,13 +65,14 @@ class Extractor:
     # -- hot path --------------------------------------------------------------------------
     def feed(self, lines: list[bytes], fmt: LogFormat) -> None:
         lines = fmt.prepare(lines)
-        if needs_refang(b"\n".join(lines)):
+        blob = b"\n".join(lines)
+        if needs_refang(blob):
             lines = [refang(line) if needs_refang(line) else line for line in lines]
         batch = _Batch()
         self._scan_lines(lines, batch)
         self._resolve_tokens(batch, lines, fmt)
         triggers = _trigger_regex(fmt.finding_triggers)
-        if triggers and triggers.search(b"\n".join(lines)):
+        if triggers and triggers.search(blob):
             tokens_found = set(batch.counts)
             for idx, line in enumerate(lines):
                 if triggers.search(line):
@@ -84,8 +85,8 @@ class Extractor:
         noise, hits, seen, table = self._noise, self._hits, batch.tokens, DELIMITER_TABLE
         classify = self._classify
         for idx, line in enumerate(lines):
-            # difference() walks the few tokens of the line; "-=" would walk the noise set.
-            for token in set(line.translate(table).split()).difference(noise):
+            # A new set minus noise walks the few tokens of the line ("-=" would walk noise).
+            for token in {*line.translate(table).split()} - noise:
                 record = seen.get(token)
                 if record is not None:
                     record[0] += 1

@@ -154,6 +154,8 @@ def _split_blocks(
 def _checked(lines: list[bytes], stats: ReadStats, max_line: int) -> list[bytes]:
     """Count lines, cut over-long ones, count invalid UTF-8 (ASCII lines are checked for free)."""
     stats.lines += len(lines)
+    if max(map(len, lines)) <= max_line and b"".join(lines).isascii():
+        return lines  # the usual case, decided in C for the whole batch
     for i, line in enumerate(lines):
         if len(line) > max_line:
             lines[i] = line = line[:max_line]
