@@ -40,7 +40,7 @@ class LogFormat:
         return self.default_context
 
     def prepare(self, lines: list[bytes]) -> list[bytes]:
-        """Undo format-level escaping before tokenising (JSON's ``\/``)."""
+        r"""Undo format-level escaping before tokenising (JSON's ``\/``)."""
         return lines
 
     def findings(self, line: bytes) -> list[Finding]:

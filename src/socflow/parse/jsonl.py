@@ -1,4 +1,4 @@
-"""JSON lines: Suricata eve.json, nginx/Apache JSON access logs, any JSON object per line.
+r"""JSON lines: Suricata eve.json, nginx/Apache JSON access logs, any JSON object per line.
 
 For extraction the raw line is searched like any other text (``\/`` escapes are undone first),
 which is several times faster than decoding every object; a token followed by ``":`` is a key and
