@@ -222,9 +222,16 @@ def load_rules(text: str, source: str) -> list[Rule]:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: a rule file is a mapping with a 'rules' list")
     try:
-        return RuleFile.model_validate(data).rules
+        rules = RuleFile.model_validate(data).rules
     except ValidationError as exc:
         raise yamlfile.config_error(exc, source, lines) from None
+    seen: set[str] = set()
+    for i, rule in enumerate(rules):
+        if rule.id in seen:
+            raise ConfigError(f"{source}:{yamlfile.line_of(lines, ('rules', i, 'id'))}: rule id {rule.id!r} "
+                              "is defined twice")
+        seen.add(rule.id)
+    return rules
 
 
 def load_rule_files(paths: Iterable[str | Path], *, defaults: bool = True) -> list[Rule]:
@@ -242,11 +249,7 @@ def load_rule_files(paths: Iterable[str | Path], *, defaults: bool = True) -> li
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read rule file: {getattr(exc, 'strerror', None) or exc}") from None
     for text, source in sources:
-        seen: set[str] = set()
         for rule in load_rules(text, source):
-            if rule.id in seen:
-                raise ConfigError(f"{source}: rule id {rule.id!r} is defined twice")
-            seen.add(rule.id)
             rules[rule.id] = rule
     return [r for r in rules.values() if r.enabled]
 
