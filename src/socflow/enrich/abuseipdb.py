@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..models import IocType, Level, Verdict
-from .base import Deadline, Taxonomy, envelope, verdict_from
+from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
 from .config import AbuseIPDBSettings
 from .http import ServiceClient
 from .indicators import ip_scope, is_public_ip
@@ -57,9 +57,11 @@ def level_for(score: int, settings: AbuseIPDBSettings) -> Level:
 
 
 def _data(raw: dict[str, Any]) -> dict[str, Any]:
-    body = raw.get("data") or {}
-    inner = body.get("data") if isinstance(body, dict) else None
-    return inner if isinstance(inner, dict) else {}
+    return dict_at(raw, "data", "data")
+
+
+def _reported(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [r for r in list_at(data, "reportedAddress") if isinstance(r, dict)]
 
 
 def normalise(raw: dict[str, Any], settings: AbuseIPDBSettings | None = None) -> Verdict:
@@ -75,13 +77,13 @@ def normalise(raw: dict[str, Any], settings: AbuseIPDBSettings | None = None) ->
                             f"on the AbuseIPDB blacklist with confidence {score}%")
     data = _data(raw)
     if raw.get("kind") == "block":
-        reported = data.get("reportedAddress") or []
-        top = max((int(r.get("abuseConfidenceScore") or 0) for r in reported), default=0)
+        reported = _reported(data)
+        top = max((as_int(r.get("abuseConfidenceScore")) for r in reported), default=0)
         level = level_for(top, settings) if reported else Level.SAFE
         return verdict_from(raw, level, float(top),
                             f"{len(reported)} reported address(es) in {raw['indicator']}, highest score {top}")
-    score = int(data.get("abuseConfidenceScore") or 0)
-    reports, users = int(data.get("totalReports") or 0), int(data.get("numDistinctUsers") or 0)
+    score = as_int(data.get("abuseConfidenceScore"))
+    reports, users = as_int(data.get("totalReports")), as_int(data.get("numDistinctUsers"))
     summary = f"confidence {score}%, {reports} report(s) by {users} user(s) in {settings.max_age_days} days"
     return verdict_from(raw, level_for(score, settings), float(score), summary)
 
@@ -96,9 +98,9 @@ def taxonomies(verdict: Verdict) -> list[Taxonomy]:
     data = _data(raw)
     if raw.get("kind") == "block":
         return [Taxonomy(level, NAMESPACE, "MaxScore", int(verdict.score or 0)),
-                Taxonomy(Level.INFO, NAMESPACE, "ReportedIPs", len(data.get("reportedAddress") or []))]
+                Taxonomy(Level.INFO, NAMESPACE, "ReportedIPs", len(_reported(data)))]
     out = [Taxonomy(level, NAMESPACE, "Score", int(verdict.score or 0)),
-           Taxonomy(Level.INFO, NAMESPACE, "Reports", int(data.get("totalReports") or 0))]
+           Taxonomy(Level.INFO, NAMESPACE, "Reports", as_int(data.get("totalReports")))]
     if data.get("isWhitelisted"):
         out.append(Taxonomy(Level.INFO, NAMESPACE, "Whitelisted", "true"))
     if data.get("isTor"):
@@ -113,20 +115,19 @@ def details(raw: dict[str, Any]) -> dict[str, Any]:
     if raw.get("kind") == "block":
         keys = ("networkAddress", "netmask", "minAddress", "maxAddress", "numPossibleHosts", "addressSpaceDesc")
         return {**{k: data.get(k) for k in keys},
-                "reported": sorted(data.get("reportedAddress") or [],
-                                   key=lambda r: -int(r.get("abuseConfidenceScore") or 0))}
+                "reported": sorted(_reported(data), key=lambda r: -as_int(r.get("abuseConfidenceScore")))}
     if raw.get("kind") == "blacklist":
         return {"snapshot_generated_at": raw.get("generated_at"), "listed_score": raw.get("listed_score")}
     keys = ("abuseConfidenceScore", "totalReports", "numDistinctUsers", "lastReportedAt", "countryCode",
             "countryName", "usageType", "isp", "domain", "hostnames", "isTor", "isWhitelisted", "isPublic")
-    counts = raw.get("category_counts") or {}
+    counts = dict_at(raw, "category_counts")
     return {
         **{k: data.get(k) for k in keys},
-        "categories": [{"id": int(c), "name": category_name(c), "count": n}
+        "categories": [{"id": as_int(c), "name": category_name(c), "count": n}
                        for c, n in sorted(counts.items(), key=lambda kv: -kv[1])],
         "recent_reports": [
-            {**r, "categories": [category_name(c) for c in r.get("categories") or []]}
-            for r in (data.get("reports") or [])[:10]
+            {**r, "categories": [category_name(c) for c in list_at(r, "categories")]}
+            for r in list_at(data, "reports")[:10] if isinstance(r, dict)
         ],
         "link": f"https://www.abuseipdb.com/check/{raw['indicator']}",
     }

@@ -105,3 +105,24 @@ class Provider(Protocol):
     def taxonomies(self, verdict: Verdict) -> list[Taxonomy]: ...
 
     def details(self, raw: dict[str, Any]) -> dict[str, Any]: ...
+
+
+def dict_at(value: Any, *path: str) -> dict[str, Any]:
+    """``value[path...]`` when every step is a dict, else ``{}`` (answers can be any JSON)."""
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, dict) else {}
+
+
+def list_at(value: Any, *path: str) -> list[Any]:
+    """Like :func:`dict_at` for a list."""
+    *head, last = path
+    found = dict_at(value, *head).get(last)
+    return found if isinstance(found, list) else []
+
+
+def as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return 0

@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..models import IocType, Level, Verdict
-from .base import Deadline, Taxonomy, envelope, verdict_from
+from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
 from .config import OTXSettings
 from .http import ServiceClient
 from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip
@@ -45,11 +45,8 @@ def _general(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def pulse_count(raw: dict[str, Any]) -> int:
-    info = _general(raw).get("pulse_info") or {}
-    try:
-        return int(info.get("count") or 0)
-    except (TypeError, ValueError):
-        return len(info.get("pulses") or [])
+    info = dict_at(raw, "data", "pulse_info")
+    return as_int(info.get("count")) or len(list_at(info, "pulses"))
 
 
 def normalise(raw: dict[str, Any], settings: OTXSettings | None = None) -> Verdict:
@@ -60,7 +57,7 @@ def normalise(raw: dict[str, Any], settings: OTXSettings | None = None) -> Verdi
     if not raw.get("found"):
         return verdict_from(raw, Level.INFO, None, "not known to OTX")
     pulses = pulse_count(raw)
-    validation = _general(raw).get("validation") or []
+    validation = list_at(raw, "data", "validation")
     if validation:
         names = ", ".join(sorted({str(v.get("name") or v.get("source")) for v in validation if isinstance(v, dict)}))
         return verdict_from(raw, Level.SAFE, float(pulses), f"whitelisted by OTX ({names}), {pulses} pulse(s)")
@@ -80,31 +77,31 @@ def taxonomies(verdict: Verdict) -> list[Taxonomy]:
     if not raw.get("found"):
         return [Taxonomy(Level.INFO, NAMESPACE, "Pulses", "not found")]
     out = [Taxonomy(verdict.level, NAMESPACE, "Pulses", pulse_count(raw))]
-    if _general(raw).get("validation"):
+    if list_at(raw, "data", "validation"):
         out.append(Taxonomy(Level.INFO, NAMESPACE, "Whitelisted", "true"))
     return out
 
 
 def details(raw: dict[str, Any]) -> dict[str, Any]:
     general = _general(raw)
-    info = general.get("pulse_info") or {}
-    pulses = [p for p in info.get("pulses") or [] if isinstance(p, dict)]
-    tags = Counter(t for p in pulses for t in p.get("tags") or [] if isinstance(t, str))
-    families = Counter(m.get("display_name") for p in pulses for m in p.get("malware_families") or []
-                       if isinstance(m, dict) and m.get("display_name"))
+    info = dict_at(general, "pulse_info")
+    pulses = [p for p in list_at(info, "pulses") if isinstance(p, dict)]
+    tags = Counter(t for p in pulses for t in list_at(p, "tags") if isinstance(t, str))
+    families = Counter(m.get("display_name") for p in pulses for m in list_at(p, "malware_families")
+                       if isinstance(m, dict) and isinstance(m.get("display_name"), str))
     return {
         "pulse_count": pulse_count(raw),
         "pulses": [
             {"id": p.get("id"), "name": p.get("name"), "created": p.get("created"),
-             "modified": p.get("modified"), "tags": p.get("tags") or [], "TLP": p.get("TLP"),
-             "references": p.get("references") or [],
-             "link": f"https://otx.alienvault.com/pulse/{p['id']}" if p.get("id") else None}
+             "modified": p.get("modified"), "tags": list_at(p, "tags"), "TLP": p.get("TLP"),
+             "references": list_at(p, "references"),
+             "link": f"https://otx.alienvault.com/pulse/{p['id']}" if isinstance(p.get("id"), str) else None}
             for p in pulses[:KEEP_PULSES]
         ],
         "tags": [t for t, _ in tags.most_common(20)],
         "malware_families": [m for m, _ in families.most_common(10)],
-        "references": (info.get("references") or [])[:20],
-        "validation": general.get("validation") or [],
+        "references": list_at(info, "references")[:20],
+        "validation": list_at(general, "validation"),
         "context": {k: general[k] for k in ("asn", "country_name", "reputation", "alexa")
                     if general.get(k) not in (None, "", [])},
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 from ..errors import QuotaError
@@ -39,8 +39,13 @@ def quota_error(service: str, resets_at: float | None, why: str = "") -> QuotaEr
 class RateLedger:
     """Sliding-window call counts per bucket, plus blocks learnt from the server's 429s."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.conn, self.clock, self.sleep = conn, clock, sleep
 
     def acquire(
         self, service: str, bucket: str, limits: Sequence[RateLimit], deadline: Deadline
@@ -51,14 +56,14 @@ class RateLedger:
             if wait <= 0:
                 return
             if wait > deadline.remaining():
-                raise quota_error(service, time.time() + wait, why)
-            time.sleep(wait)
+                raise quota_error(service, self.clock() + wait, why)
+            self.sleep(wait)
 
     def _try_take(self, bucket: str, limits: Sequence[RateLimit]) -> tuple[float, str]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            now = time.time()
+            now = self.clock()
             wait, why = 0.0, ""
             row = conn.execute("SELECT until FROM rate_blocks WHERE bucket=?", (bucket,)).fetchone()
             if row and row[0] > now:
@@ -103,6 +108,6 @@ class RateLedger:
         return int(
             self.conn.execute(
                 "SELECT COUNT(*) FROM rate_calls WHERE bucket=? AND at>?",
-                (bucket, time.time() - per_seconds - WINDOW_GUARD),
+                (bucket, self.clock() - per_seconds - WINDOW_GUARD),
             ).fetchone()[0]
         )

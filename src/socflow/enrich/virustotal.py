@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import NotFoundError
 from ..models import IocType, Level, Verdict
-from .base import Deadline, Taxonomy, envelope, verdict_from
+from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
 from .config import VirusTotalSettings
 from .http import ServiceClient
 from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip, vt_url_id
@@ -51,10 +51,9 @@ def error_text(body: Any) -> str:
 
 
 def stats_of(raw: dict[str, Any]) -> dict[str, int]:
-    data = raw.get("data") or {}
-    attrs = (data.get("data") or {}).get("attributes") or {}
-    stats = attrs.get("last_analysis_stats", attrs.get("stats")) or {}
-    return {k: int(v) for k, v in stats.items() if isinstance(v, (int, float))}
+    attrs = dict_at(raw, "data", "data", "attributes")
+    stats = dict_at(attrs, "last_analysis_stats") or dict_at(attrs, "stats")
+    return {k: as_int(v) for k, v in stats.items() if isinstance(v, (int, float))}
 
 
 def normalise(raw: dict[str, Any], settings: VirusTotalSettings | None = None) -> Verdict:
@@ -103,9 +102,9 @@ def _iso(epoch: Any) -> str | None:
 
 def details(raw: dict[str, Any]) -> dict[str, Any]:
     """Template-friendly facts: counts, the engines that flagged it, context, link."""
-    obj = (raw.get("data") or {}).get("data") or {}
-    attrs = obj.get("attributes") or {}
-    results = attrs.get("last_analysis_results", attrs.get("results")) or {}
+    obj = dict_at(raw, "data", "data")
+    attrs = dict_at(obj, "attributes")
+    results = dict_at(attrs, "last_analysis_results") or dict_at(attrs, "results")
     flagged = sorted(
         (
             {"engine": name, "category": r.get("category"), "result": r.get("result")}
@@ -122,22 +121,24 @@ def details(raw: dict[str, Any]) -> dict[str, Any]:
         "flagged_by": flagged,
         "reputation": attrs.get("reputation"),
         "votes": attrs.get("total_votes"),
-        "tags": attrs.get("tags") or [],
-        "categories": attrs.get("categories") or {},
-        "threat_label": (attrs.get("popular_threat_classification") or {}).get("suggested_threat_label"),
+        "tags": [t for t in list_at(attrs, "tags") if isinstance(t, str)],
+        "categories": dict_at(attrs, "categories"),
+        "threat_label": dict_at(attrs, "popular_threat_classification").get("suggested_threat_label"),
         "context": {k: attrs[k] for k in context_keys if attrs.get(k) not in (None, "", [])},
         "last_analysis": _iso(attrs.get("last_analysis_date") or attrs.get("date")),
-        "link": f"https://www.virustotal.com/gui/{GUI_KIND[kind]}/{obj['id']}" if obj.get("id") else None,
-        "relationships": raw.get("relationships") or {},
+        "link": f"https://www.virustotal.com/gui/{GUI_KIND[kind]}/{obj['id']}" if isinstance(obj.get("id"), str) else None,
+        "relationships": dict_at(raw, "relationships"),
     }
 
 
 def related(raw: dict[str, Any]) -> list[tuple[str, str, str]]:
     """(thehive data type, value, relationship) for every related object fetched."""
     out: list[tuple[str, str, str]] = []
-    for rel, body in (raw.get("relationships") or {}).items():
-        for item in body.get("data") or [] if isinstance(body, dict) else []:
-            attrs, kind = item.get("attributes") or {}, item.get("type")
+    for rel, body in dict_at(raw, "relationships").items():
+        for item in list_at(body, "data"):
+            if not isinstance(item, dict):
+                continue
+            attrs, kind = dict_at(item, "attributes"), item.get("type")
             if rel == "resolutions":
                 host, ip = attrs.get("host_name"), attrs.get("ip_address")
                 if raw["type"] == IocType.DOMAIN.value and ip:
