@@ -92,6 +92,7 @@ def split_lines(stream: BinaryIO, start: int, *, block: int = BLOCK_BYTES,
                 continue
             offset += cut + 1
             data, skipping = data[cut + 1:], False
+            yield Chunk(b"", offset)  # the skipped rest of the over-long line is read too
         buf = carry + data if carry else data
         cut = buf.rfind(b"\n")
         if cut < 0:
@@ -107,6 +108,8 @@ def split_lines(stream: BinaryIO, start: int, *, block: int = BLOCK_BYTES,
         yield _capped(whole, offset, max_line_bytes)
     if carry and final:
         yield _capped(carry + b"\n", offset + len(carry), max_line_bytes)
+    elif skipping and final:
+        yield Chunk(b"", offset)
 
 
 def _capped(data: bytes, offset: int, cap: int) -> Chunk:
