@@ -51,6 +51,12 @@ def _formatted_batches(
 ) -> tuple[LogFormat, Iterator[list[bytes]]]:
     """Batches of ``path`` and the format of its first lines (or the forced one)."""
     batches = read_batches(path, stats, max_line_bytes=config.max_line_bytes)
+    return _detected(batches, stats, config)
+
+
+def _detected(
+    batches: Iterator[list[bytes]], stats: ReadStats, config: ExtractConfig
+) -> tuple[LogFormat, Iterator[list[bytes]]]:
     first = next(batches, [])
     fmt = resolve_format(config.format) or PARSERS[detect_format([decode(x) for x in first[:50]])]
     stats.format = fmt.name
@@ -67,10 +73,18 @@ def extract_paths(
     paths: Sequence[str],
     config: ExtractConfig | None = None,
     progress: ProgressCallback | None = None,
+    jobs: int = 1,
 ) -> ExtractResult:
-    """Indicators from files, globs, directories and ``-`` (stdin), streamed."""
+    """Indicators from files, globs, directories and ``-`` (stdin), streamed.
+
+    ``jobs`` > 1 spreads the work over that many processes (see :mod:`socflow.parallel`).
+    """
     config = config or ExtractConfig()
     resolve_format(config.format)
+    if jobs > 1:
+        from .parallel import extract_parallel
+
+        return extract_parallel(expand_paths(paths), config, jobs, progress)
     extractor = Extractor(config)
     all_stats = []
     for path in expand_paths(paths):

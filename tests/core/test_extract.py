@@ -150,3 +150,27 @@ def test_find_iocs_and_refang_never_raise(text):
 def test_find_iocs_for_event_fields():
     assert find_iocs("GET /x?u=hxxp://evil[.]com/a HTTP/1.1") == [
         (T.URL, "http://evil.com/a"), (T.DOMAIN, "evil.com")]
+
+
+def test_parallel_extraction_equals_one_process(tmp_path):
+    from socflow.parallel import extract_parallel
+    from socflow.pipeline import extract_paths
+
+    lines = []
+    for i in range(4000):
+        ip = f"45.{i % 7}.{i % 13}.{i % 251}"
+        lines.append(f'{ip} - - [10/Oct/2026:{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d} +0000] '
+                     f'"GET /p?u=http://h{i % 17}.example.com/ HTTP/1.1" 200 5 "-" "ua"')
+    access = tmp_path / "access.log"
+    access.write_text("\n".join(lines) + "\n")
+    auth = tmp_path / "auth.log.gz"
+    import gzip
+    auth.write_bytes(gzip.compress(b"".join(
+        b"Oct 10 14:00:%02d h sshd[1]: Failed password for invalid user u%d from 45.1.1.%d port 2 ssh2\n"
+        % (i % 60, i % 5, i % 9) for i in range(600))))
+    config = ExtractConfig(max_samples=1)
+    one = extract_paths([str(access), str(auth)], config)
+    many = extract_parallel([str(access), str(auth)], config, jobs=3, min_range=20_000)
+    view = lambda r: {(i.type, i.value): (i.count, i.first_seen, i.last_seen, i.contexts) for i in r.iocs}
+    assert view(one) == view(many) and len(view(one)) > 100
+    assert [(s.source, s.lines, s.format) for s in one.stats] == [(s.source, s.lines, s.format) for s in many.stats]

@@ -181,6 +181,7 @@ class Extractor:
                     self.counters.dropped_over_limit += 1
                     continue
                 ioc = self._iocs[key] = Ioc(type=key[0], value=key[1])
+            if key not in pending:  # first time in this source: its first line may be earliest
                 self._see(ioc, fmt.timestamp(decode(lines[batch.first[key]])))
             ioc.count += count
             pending[key] = (lines[batch.last[key]], fmt)
@@ -209,6 +210,32 @@ class Extractor:
             ioc.first_seen = ts
         if ioc.last_seen is None or ts > ioc.last_seen:
             ioc.last_seen = ts
+
+    # -- parallel runs ---------------------------------------------------------------------
+    def snapshot(self) -> tuple[dict[Key, Ioc], ExtractCounters]:
+        """Everything seen so far (unfiltered), to be absorbed by another extractor."""
+        self.end_source()
+        return self._iocs, self.counters
+
+    def absorb(self, iocs: dict[Key, Ioc], counters: ExtractCounters) -> None:
+        """Fold in what a worker process saw (counts add up, times widen, samples fill up)."""
+        for field_name, value in counters.to_dict().items():
+            setattr(self.counters, field_name, getattr(self.counters, field_name) + value)
+        for key, theirs in iocs.items():
+            mine = self._iocs.get(key)
+            if mine is None:
+                if len(self._iocs) >= self.config.max_iocs:
+                    self.counters.dropped_over_limit += 1
+                else:
+                    self._iocs[key] = theirs
+                continue
+            mine.count += theirs.count
+            for ts in (theirs.first_seen, theirs.last_seen):
+                self._see(mine, ts)
+            for context, seen in theirs.contexts.items():
+                mine.contexts[context] = mine.contexts.get(context, 0) + seen
+            room = self.config.max_samples - len(mine.samples)
+            mine.samples.extend([x for x in theirs.samples if x not in mine.samples][:max(room, 0)])
 
     # -- results ---------------------------------------------------------------------------
     def results(self) -> list[Ioc]:

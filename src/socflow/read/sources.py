@@ -106,13 +106,18 @@ def read_batches(
     *,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
     block_bytes: int = BLOCK_BYTES,
+    byte_range: tuple[int, int] | None = None,
 ) -> Iterator[list[bytes]]:
     """Yield lists of lines (newline removed, at most ``max_line_bytes`` each) from ``path``.
 
+    ``byte_range`` (uncompressed files only) reads the lines that *start* inside
+    ``[start, end)``, so ranges that tile a file give every line exactly once.
     A corrupt compressed stream or a read error ends the source with a message in
     ``stats.errors``; lines read before it are kept.
     """
-    stream = open_source(path, stats)
+    stream: BinaryIO = (
+        _RangeReader(path, *byte_range) if byte_range else open_source(path, stats)  # type: ignore[assignment]
+    )
     try:
         yield from _split_blocks(stream, stats, max_line_bytes, block_bytes)
     except (OSError, EOFError, ValueError) as exc:
@@ -120,6 +125,39 @@ def read_batches(
     finally:
         if path != STDIN:
             stream.close()
+
+
+class _RangeReader:
+    """A plain file seen from the first line starting at ``start`` up to the end of the line
+    in progress at ``end``."""
+
+    def __init__(self, path: str, start: int, end: int) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by read_batches
+        self._end = end
+        self._done = False
+        if start > 0:
+            self._fh.seek(start - 1)
+            if self._fh.read(1) != b"\n":
+                self._fh.readline()  # that line belongs to the previous range
+        self._pos = self._fh.tell()
+        self._last = b"\n"
+
+    def read1(self, size: int) -> bytes:
+        if self._done:
+            return b""
+        if self._pos < self._end:
+            block = self._fh.read(min(size, self._end - self._pos))
+            if block:
+                self._pos += len(block)
+                self._last = block[-1:]
+                return block
+        self._done = True
+        return b"" if self._last == b"\n" else self._fh.readline()
+
+    read = read1
+
+    def close(self) -> None:
+        self._fh.close()
 
 
 def _split_blocks(

@@ -35,10 +35,12 @@ TYPE_NAMES = [t.value for t in IocType]
               help="Sample lines kept per indicator.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Rows per type in the table (JSON has all).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Processes to use (large plain files are split into byte ranges).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
 def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tuple[str, ...],
             include_private: bool, allowlist: tuple[str, ...], fmt: str, max_line_bytes: int,
-            samples: int, limit: int, progress: bool) -> int:
+            samples: int, limit: int, jobs: int, progress: bool) -> int:
     """Extract indicators (IPs, domains, URLs, e-mails, hashes, CVEs, failed-login usernames)
     from PATHS: files, .gz/.bz2, directories, globs, or - for stdin."""
     try:
@@ -52,7 +54,7 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
     files = expand_paths(paths)
     total = sum(os.path.getsize(p) for p in files if p != "-")
     with byte_progress(total or None, progress and not as_json) as advance:
-        result = extract_paths(files, config, progress=advance)
+        result = extract_paths(files, config, progress=advance, jobs=jobs)
     if as_json or output:
         write_json(result.to_dict(), output)
     else:
