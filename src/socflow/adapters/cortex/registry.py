@@ -16,6 +16,8 @@ WORKERS: dict[str, str] = {
     "AbuseIPDB_Check": "socflow.adapters.cortex.analyzers.abuseipdb:AbuseIPDBCheck",
     "AbuseIPDB_CheckBlock": "socflow.adapters.cortex.analyzers.abuseipdb:AbuseIPDBCheckBlock",
     "OTX_Query": "socflow.adapters.cortex.analyzers.otx:OTXQuery",
+    "Block": "socflow.adapters.cortex.responders.block:BlockResponder",
+    "Unblock": "socflow.adapters.cortex.responders.block:UnblockResponder",
 }
 
 

@@ -1,0 +1,125 @@
+"""Socflow_Block and Socflow_Unblock: put observables on (or take them off) the block lists.
+
+The block-list service owns the policy (private ranges, allowlist, CIDR size) so every responder
+and every administrator get the same answer; this responder only sends the observable(s) of the
+TheHive object and reports, per value, what was blocked, what was refused and why.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+
+from ....errors import ConfigError, InputError, PolicyError
+from ..base import SocflowResponder
+from ._blocklist_client import BlocklistClient
+from ._thehive import KINDS, entity, observables, references
+
+DONE = {"added", "exists", "extended", "removed", "absent"}
+# TheHive data types the service's policy accepts (socflow.policy.block.THEHIVE_TYPES); kept as a
+# literal so each responder process does not load the extraction stack just to filter types.
+THEHIVE_TYPES = ("domain", "fqdn", "hostname", "ip", "url")
+
+
+class BlockSettings(BaseModel):
+    api_url: str = Field(pattern=r"^https?://")
+    api_token: SecretStr = Field(min_length=1)
+    default_ttl_hours: float = Field(168, ge=0, le=87600)
+    dry_run: bool = False
+    timeout: float = Field(15, gt=0, le=300)
+    verify_tls: bool = True
+
+
+class _BlockBase(SocflowResponder):
+    DATA_TYPES = ("thehive:case_artifact", "thehive:alert")
+    SECRET_CONFIG = frozenset({"api_token"})
+    ACTION: ClassVar[str] = "block"
+    TAG: ClassVar[str] = "socflow:blocked"
+
+    def settings(self) -> BlockSettings:
+        fields = {name: self.config(name) for name in BlockSettings.model_fields}
+        try:
+            return BlockSettings(**{k: v for k, v in fields.items() if v is not None})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            name = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"configuration item {name}: {first['msg']}") from None
+
+    def respond(self) -> dict[str, Any]:
+        settings = self.settings()
+        obj = entity(self.get_data(), self.data_type)
+        client = BlocklistClient(settings.api_url, settings.api_token.get_secret_value(),
+                                 timeout=settings.timeout, verify=settings.verify_tls)
+        refs = references(obj, self.data_type)
+        results = []
+        for obs in observables(obj, self.data_type):
+            if obs.data_type not in THEHIVE_TYPES:
+                results.append({"dataType": obs.data_type, "data": obs.data, "status": "skipped",
+                                "reason": f"{obs.data_type} observables cannot be blocked"})
+                continue
+            answer = self.call(client, settings, obs.data, obs.data_type, {**refs, "observable_ref": obs.id})
+            results.append({"dataType": obs.data_type, "data": obs.data, **_result(answer)})
+        return self.report(settings, results)
+
+    def call(self, client: BlocklistClient, settings: BlockSettings, value: str, type_: str,
+             refs: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @property
+    def user(self) -> str:
+        params = self._input.get("parameters")
+        user = params.get("user") if isinstance(params, dict) else None
+        return str(user) if user else "cortex"
+
+    def report(self, settings: BlockSettings, results: list[dict[str, Any]]) -> dict[str, Any]:
+        eligible = [r for r in results if r["status"] != "skipped"]
+        if not eligible:
+            kinds = ", ".join(sorted(THEHIVE_TYPES))
+            raise InputError(f"nothing to {self.ACTION}: the {KINDS[self.data_type]} has no {kinds} observable")
+        done = [r for r in eligible if r["status"] in DONE or r["status"].startswith("would")]
+        if not done:
+            reasons = "; ".join(f"{r['data']}: {r['reason']}" for r in eligible)
+            raise PolicyError(f"nothing was {self.ACTION}ed, every value was refused: {reasons}")
+        counts: dict[str, int] = {}
+        for r in results:
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        return {"action": self.ACTION, "dry_run": settings.dry_run, "service": settings.api_url,
+                "requested_by": self.user, "counts": counts, "results": results}
+
+    def operations(self, raw: Any) -> list[dict[str, Any]]:
+        if not isinstance(raw, dict) or raw.get("dry_run"):
+            return []
+        op = "AddTagToAlert" if self.data_type == "thehive:alert" else "AddTagToArtifact"
+        return [self.build_operation(op, tag=self.TAG)]
+
+
+def _result(answer: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"status": answer.get("status", "?"), "value": answer.get("value")}
+    if answer.get("status") == "refused":
+        out.update(refusal=answer.get("refusal"), reason=answer.get("reason", ""))
+    entry = answer.get("entry")
+    if isinstance(entry, dict):
+        out["expires_at"] = entry.get("expires_at")
+    return out
+
+
+class BlockResponder(_BlockBase):
+    def call(self, client: BlocklistClient, settings: BlockSettings, value: str, type_: str,
+             refs: dict[str, Any]) -> dict[str, Any]:
+        ttl = round(settings.default_ttl_hours * 3600)
+        reason = f"TheHive {KINDS[self.data_type]} via Socflow_Block" + (
+            f": {self._input['message']}" if self._input.get("message") else "")
+        return client.block(value, type_, reason=reason[:1000], requested_by=self.user[:200],
+                            ttl_seconds=ttl, dry_run=settings.dry_run, **refs)
+
+
+class UnblockResponder(_BlockBase):
+    ACTION, TAG = "unblock", "socflow:unblocked"
+
+    def call(self, client: BlocklistClient, settings: BlockSettings, value: str, type_: str,
+             refs: dict[str, Any]) -> dict[str, Any]:
+        params = {"requested_by": self.user[:200], "reason": "Socflow_Unblock"}
+        if settings.dry_run:
+            params["dry_run"] = "true"
+        return client.unblock(value, type_, **params)
