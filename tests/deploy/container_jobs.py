@@ -13,7 +13,7 @@ For each ``analyzers/*/*.json`` and ``responders/*/*.json``:
 Each output must be one Cortex accepts and must equal what the flavor's own script produces under
 the process runner for the same job; flavors that call no service must succeed. Finally the image
 is started without a job folder, the classic "job directory not shared" mistake, and its logs must
-say so. Usage: ``container_jobs.py --image IMAGE [--engine podman|docker]``.
+say so, and the image must serve ``socflow blocklist serve`` as the compose stack runs it. Usage: ``container_jobs.py --image IMAGE [--engine podman|docker]``.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
 from deploy.jobs import (  # noqa: E402
-    SampleJob, comparable, fake_class_for, flavor_paths, sample_job, service_endpoint,
+    SampleJob, closed_port_url, comparable, has_local_service, flavor_paths, sample_job, service_endpoint,
     write_job_folder,
 )
 from support.cortexjob import assert_cortex_accepts, run_job  # noqa: E402
@@ -74,7 +75,7 @@ def check_flavor(engine: str, image: str, path: Path, work: Path) -> list[str]:
             filename=job.file.name if job.file else None, content_type="text/plain",
         ).output
     network = "host" if job.calls_services else "none"
-    must_succeed = not job.calls_services or fake_class_for(flavor) is not None
+    must_succeed = not job.calls_services or has_local_service(flavor)
     for runner, k8s in (("docker", False), ("kubernetes", True)):
         job_dir = Path(tempfile.mkdtemp(prefix=f"cortex-job-{runner}-", dir=work))
         job_dir.rmdir()
@@ -107,6 +108,32 @@ def check_unshared_job_folder(engine: str, image: str) -> str:
     return "ok  no /job mounted: the container logs say the job folder is not shared"
 
 
+def check_blocklist_service(engine: str, image: str) -> str:
+    """The same image serves the blocklist the way docker/compose.yml starts it."""
+    url = closed_port_url()
+    name = f"socflow-ci-blocklist-{os.getpid()}"
+    subprocess.run(
+        [engine, "run", "-d", "--rm", "--name", name, "--network=host",
+         "-e", "SOCFLOW_BLOCKLIST_TOKEN=ci-token-0123456789abcdef", "--entrypoint", "socflow", image,
+         "blocklist", "serve", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1],
+         "--state-dir", "/var/lib/socflow/blocklist"],
+        check=True, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return "ok  socflow blocklist serve runs from the image (compose service)"
+            except OSError:
+                time.sleep(0.3)
+        logs = subprocess.run([engine, "logs", name], capture_output=True, text=True, timeout=30)
+        raise AssertionError(f"blocklist service did not answer: {(logs.stdout + logs.stderr)[-400:]}")
+    finally:
+        subprocess.run([engine, "stop", "-t", "2", name], capture_output=True, timeout=60)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", required=True)
@@ -125,11 +152,12 @@ def main() -> int:
             except (AssertionError, subprocess.TimeoutExpired) as exc:
                 failed += 1
                 print(f"FAIL {path.stem}: {exc}", flush=True)
-        try:
-            print(check_unshared_job_folder(opts.engine, opts.image))
-        except (AssertionError, subprocess.TimeoutExpired) as exc:
-            failed += 1
-            print(f"FAIL unshared job folder: {exc}")
+        for extra in (check_unshared_job_folder, check_blocklist_service):
+            try:
+                print(extra(opts.engine, opts.image), flush=True)
+            except (AssertionError, subprocess.SubprocessError) as exc:
+                failed += 1
+                print(f"FAIL {extra.__name__}: {exc}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"container_jobs: {len(paths)} flavor(s), {failed} failure(s)")

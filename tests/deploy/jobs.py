@@ -4,18 +4,26 @@
 configuration items with dummy values, points every ``*_url`` item at a local endpoint, empties
 ``*_path`` items (no job touches state on the host) and sets ``*_interval`` items to 1 s. ``service_endpoint`` gives that
 endpoint: a fresh loopback fake from ``tests/fakes/cti.py`` when one is named like the flavor's
-``config.service`` (VirusTotal, AbuseIPDB, OTX), else a closed local port — never a real service.
+``config.service`` (VirusTotal, AbuseIPDB, OTX), the real ``socflow blocklist serve`` for the
+block-list responders, else a closed local port — never a real service.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import requests
 
 from support.cortexjob import ANALYZERS, RESPONDERS, build_config
 
@@ -33,8 +41,9 @@ SAMPLES: dict[str, Any] = {
     "hash": "44d88612fea8a8f36de82e1278abb02f",
     "mail": "phisher@example.com",
     "other": LOG_SAMPLE,
+    # a global address: responders refuse documentation ranges (it only reaches local services)
     "thehive:case_artifact": {**_ENTITY, "_type": "case_artifact", "dataType": "ip",
-                              "data": "203.0.113.10", "message": "", "ioc": True},
+                              "data": "81.2.69.142", "message": "", "ioc": True},
     "thehive:alert": {**_ENTITY, "_type": "alert", "title": "Brute force", "description": "x",
                       "severity": 2, "type": "socflow", "source": "ci", "sourceRef": "r1"},
     "thehive:case": {**_ENTITY, "_type": "case", "number": 7, "title": "Brute force",
@@ -89,15 +98,55 @@ def fake_class_for(flavor: dict[str, Any]) -> type | None:
     return next((c for c in _fake_classes() if service.startswith(c.name.lower())), None)
 
 
+BLOCKLIST_SERVICES = {"Block", "Unblock"}  # config.service values served by `socflow blocklist`
+
+
+@contextmanager
+def blocklist_service() -> Iterator[tuple[str, str]]:
+    """The real ``socflow blocklist serve`` on a free loopback port, fresh state; (URL, token)."""
+    url, token = closed_port_url(), "ci-token-0123456789abcdef"
+    with tempfile.TemporaryDirectory(prefix="socflow-blocklist-") as state:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "socflow"), "blocklist", "serve", "--port",
+             url.rsplit(":", 1)[1], "--token", token, "--state-dir", state, "--log-level", "warning"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while not _healthy(url):
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise AssertionError("socflow blocklist serve did not start")
+                time.sleep(0.1)
+            yield url, token
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return requests.get(url + "/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def has_local_service(flavor: dict[str, Any]) -> bool:
+    return fake_class_for(flavor) is not None or flavor.get("config", {}).get("service") in BLOCKLIST_SERVICES
+
+
 @contextmanager
 def service_endpoint(flavor: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
-    """(base URL, API key) for one run: a fresh fake (own quota) or a closed port and no key."""
+    """(base URL, API key) for one run: a fresh fake (own quota), the blocklist service, or a
+    closed port and no key."""
     cls = fake_class_for(flavor)
-    if cls is None:
+    if cls is not None:
+        with cls() as fake:
+            yield fake.url, fake.key
+    elif flavor.get("config", {}).get("service") in BLOCKLIST_SERVICES:
+        with blocklist_service() as endpoint:
+            yield endpoint
+    else:
         yield closed_port_url(), None
-        return
-    with cls() as fake:
-        yield fake.url, fake.key
 
 
 def sample_job(path: Path, service_url: str, tmp: Path, key: str | None = None) -> SampleJob:
@@ -120,7 +169,7 @@ def sample_job(path: Path, service_url: str, tmp: Path, key: str | None = None) 
             config[name] = ""
         elif name.endswith("_interval") and item["type"] == "number":
             config[name] = 1  # polling flavors (scans) stay quick against the fakes
-        elif key and "key" in name.lower() and item["type"] == "string":
+        elif key and re.search(r"key|token", name, re.I) and item["type"] == "string":
             config[name] = key
         elif item.get("required") and item.get("defaultValue") is None:
             value = _DUMMY[item["type"]]
@@ -149,4 +198,5 @@ def write_job_folder(job: SampleJob, job_dir: Path) -> None:
 def comparable(output: dict[str, Any]) -> dict[str, Any]:
     """The parts of an output that must not depend on how the job was started."""
     keys = ("success", "summary", "artifacts", "operations", "errorMessage")
-    return {k: output.get(k) for k in keys}
+    # each run has its own loopback endpoint, so only the port may differ
+    return json.loads(re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", json.dumps({k: output.get(k) for k in keys})))

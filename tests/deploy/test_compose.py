@@ -122,3 +122,17 @@ def test_named_volumes_are_declared(compose: dict[str, Any]) -> None:
             source = volume.split(":")[0]
             if not source.startswith(("/", ".", "$")):
                 assert source in declared, source
+
+
+def test_blocklist_answers_at_the_block_responders_default_url(compose: dict[str, Any]) -> None:
+    import json
+
+    from deploy.jobs import flavor_paths
+
+    aliases = {"blocklist", *compose["services"]["blocklist"]["networks"]["default"]["aliases"]}
+    port = compose["services"]["blocklist"]["ports"][0].split(":")[-1]
+    for path in flavor_paths():
+        flavor = json.loads(path.read_text(encoding="utf-8"))
+        if flavor["config"]["service"] in {"Block", "Unblock"}:
+            url = next(i["defaultValue"] for i in flavor["configurationItems"] if i["name"] == "api_url")
+            assert re.fullmatch(rf"http://({'|'.join(aliases)}):{port}", url), url

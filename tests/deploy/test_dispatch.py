@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from deploy.jobs import (
-    comparable, fake_class_for, flavor_paths, sample_job, service_endpoint, write_job_folder,
+    comparable, has_local_service, flavor_paths, sample_job, service_endpoint, write_job_folder,
 )
 from socflow.adapters.cortex.registry import WORKERS
 from support.cortexjob import assert_cortex_accepts, run_job
@@ -138,5 +138,5 @@ def test_every_flavor_gives_the_same_output_through_the_image_entry_point(
         )
     assert via_process.output_written
     assert comparable(via_image) == comparable(via_process.output)
-    if not job.calls_services or fake_class_for(flavor):
+    if not job.calls_services or has_local_service(flavor):
         assert via_image["success"] is True, via_image.get("errorMessage")
