@@ -35,7 +35,16 @@ def found(text, **cfg):
     ('see "https://evil.example.com/a?b=1", ok', {(T.URL, "https://evil.example.com/a?b=1"),
                                                  (T.DOMAIN, "evil.example.com")}),
     ("http://1.2.3.4:8080/x.sh", {(T.URL, "http://1.2.3.4:8080/x.sh"), (T.IPV4, "1.2.3.4")}),
-    ("mail John.Doe+tag@Mail.Example.com now", {(T.MAIL, "john.doe+tag@mail.example.com")}),
+    ("mail John.Doe+tag@Mail.Example.com now", {(T.MAIL, "john.doe+tag@mail.example.com"),
+                                                (T.DOMAIN, "mail.example.com")}),
+    ("message-id=<20240312062551.9058B4A644@mta7.example.net>", {(T.DOMAIN, "mta7.example.net")}),
+    ("to=<ceo.office@acme.example.com>", {(T.MAIL, "ceo.office@acme.example.com"),
+                                          (T.DOMAIN, "acme.example.com")}),
+    ("CN=*.google.com 128.91.0.10.in-addr.arpa 0.0.0.0:123", {(T.DOMAIN, "google.com")}),
+    ("android-app://com.google.android.gm/ +http://www.google.com/bot.html",
+     {(T.URL, "http://www.google.com/bot.html"), (T.DOMAIN, "www.google.com")}),
+    ('swVersion="4.12.0.3" version is 4.12.0.4, build 7.1.2.15; dns 9.9.9.9',
+     {(T.IPV4, "9.9.9.9")}),
     ("root@server1 and a@b", set()),
     ("GET /x?PHPSESSID=5f4dcc3b5aa765d61d8327deb882cf99", set()),
     ("md5=5f4dcc3b5aa765d61d8327deb882cf99", {(T.MD5, "5f4dcc3b5aa765d61d8327deb882cf99")}),
@@ -46,7 +55,7 @@ def found(text, **cfg):
                                                    (T.CVE, "CVE-2023-4966")}),
     ("hxxps://bad[.]example[.]org/x and 1.2.3[.]4 and c2.badcdn(dot)xyz and x[@]evil[.]com",
      {(T.URL, "https://bad.example.org/x"), (T.DOMAIN, "bad.example.org"), (T.IPV4, "1.2.3.4"),
-      (T.DOMAIN, "c2.badcdn.xyz"), (T.MAIL, "x@evil.com")}),
+      (T.DOMAIN, "c2.badcdn.xyz"), (T.MAIL, "x@evil.com"), (T.DOMAIN, "evil.com")}),
 ])
 def test_traps_and_true_indicators(text, expected):
     assert found(text) == expected

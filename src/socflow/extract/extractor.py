@@ -119,7 +119,9 @@ class Extractor:
         for token, (count, first, last) in batch.tokens.items():
             found = self._hits.get(token) or classify_token(token)
             context = fmt.context_of(lines[first], token) if positional else fmt.default_context
-            if context is None:
+            if context is None or (
+                found[0][0] is IocType.IPV4 and _after_version_word(lines[first], token)
+            ):
                 continue
             for kind, value, qualifier in found:
                 if not self._wanted(qualifier, count):
@@ -263,6 +265,17 @@ class Extractor:
             self.counters.excluded_allowlist += 1
             return False
         return True
+
+
+_VERSION_WORD = re.compile(
+    rb"(?i)(?:version|ver|build|release|firmware|fw|agent|v)[\w-]{0,12}(?:\s+(?:is|was))?[\s=:\"']{0,3}$"
+)
+
+
+def _after_version_word(line: bytes, token: bytes) -> bool:
+    """``version 4.12.0.3``, ``swVersion="4.12.0.3"``: a dotted quad that is a version number."""
+    pos = line.find(token)
+    return pos > 0 and _VERSION_WORD.search(line, max(pos - 32, 0), pos) is not None
 
 
 @lru_cache(maxsize=32)

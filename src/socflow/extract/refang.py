@@ -11,7 +11,7 @@ import re
 # A cheap search decides whether a line needs the (slower) substitutions at all.
 
 _RULES: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
-    (re.compile(rb"\b(?:hxxp|hXXp|hxxP|HXXP|h\[tt\]p|meow)(s?)(?:\[:\]|:)?(?:\[/\]|/){0,2}"
+    (re.compile(rb"(?<![A-Za-z])(?:hxxp|hXXp|hxxP|HXXP|h\[tt\]p)(s?)(?:\[:\]|:)?(?:\[/\]|/){0,2}"
                 rb"(?=[^\s])"), rb"http\1://"),
     (re.compile(rb"\bfxp(?=s?://)"), rb"ftp"),
     (re.compile(rb"\[://\]"), rb"://"),

@@ -26,7 +26,7 @@ MAX_TOKEN = 1 << 16  # longer tokens are classified in pieces: linear time whate
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(
-    r"(?:(?<=//)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.\d)"
+    r"(?:(?<=//)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.[\w-])"
 )
 _IPV6 = re.compile(
     r"(?<![\w:.%])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)([0-9A-Fa-f:]{2,39}+)"
@@ -36,10 +36,11 @@ _IPV4_MAPPED = re.compile(r"(?<![\w:])::ffff:(" + r"\.".join([_OCTET] * 4) + r")
                           re.IGNORECASE)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(
-    r"(?:(?<=//)|(?<![\w.@%/-]))((?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)"
-    r"(?![\w-]|\.[\w-])"
+    r"(?:(?<=//)|(?<=\*\.)|(?<![\w.@%/-]))"
+    r"((?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)"
+    r"(?![\w@-]|\.[\w-])"
 )
-_URL = re.compile(r"(?<![\w.+-])(?=((?:https?|ftp|sftp|wss?)://[^\s\"'<>\x00]++))",
+_URL = re.compile(r"(?<![\w.-])(?=((?:https?|ftp|sftp|wss?)://[^\s\"'<>\x00]++))",
                   re.IGNORECASE)
 _MAIL = re.compile(
     r"(?<![\w.%+/:-])([A-Za-z0-9._%+-]{1,64}+@(?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++"
@@ -161,11 +162,12 @@ def _mails(text: str) -> list[Found]:
         domain = domain.lower()
         if local.strip(".") and is_domain(domain, host_position=True):
             found.append((IocType.MAIL, f"{local}@{domain}".lower(), ""))
+            found.append((IocType.DOMAIN, domain, ""))  # the mail's domain is a domain too
     return found
 
 
 def _ipv4s(text: str) -> list[Found]:
-    found = [(IocType.IPV4, ip, "") for ip in _IPV4.findall(text)]
+    found = [(IocType.IPV4, ip, "") for ip in _IPV4.findall(text) if ip != "0.0.0.0"]
     if "::" in text:
         found.extend((IocType.IPV4, ip, "") for ip in _IPV4_MAPPED.findall(text))
     return found
@@ -188,11 +190,25 @@ def _ipv6s(text: str) -> list[Found]:
 
 def _domains(text: str) -> list[Found]:
     found: list[Found] = []
-    for name in _DOMAIN.findall(text):
-        name = name.lower()
+    for m in _DOMAIN.finditer(text):
+        name = m.group(1).lower()
+        if _foreign_scheme(text, m.start(1)) or name.endswith(".arpa"):
+            continue  # android-app://com.google.android.gm/, PTR names
         if is_domain(name):
             found.append((IocType.DOMAIN, name, ""))
     return found
+
+
+_SCHEME_BEFORE = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://$")
+_WEB_SCHEMES = {"http", "https", "ftp", "sftp", "ws", "wss"}
+
+
+def _foreign_scheme(text: str, start: int) -> bool:
+    """The name follows ``scheme://`` of a non-web scheme (an app id, not a host)."""
+    if not text.startswith("//", max(start - 2, 0)):
+        return False
+    m = _SCHEME_BEFORE.search(text, max(start - 40, 0), start)
+    return bool(m) and m.group(1).lower() not in _WEB_SCHEMES
 
 
 def _hashes(text: str) -> list[Found]:

@@ -37,6 +37,11 @@ KEY_CONTEXTS = {
     "smtp.mail_from": "mail-sender", "smtp.rcpt_to": "mail-recipient",
     "alert.signature": "ids-alert",
 }
+IDENTIFIER_KEYS = frozenset({
+    "request_id", "x_request_id", "requestid", "trace_id", "traceid", "span_id", "spanid",
+    "session_id", "sessionid", "sid", "correlation_id", "uuid", "guid", "id", "transaction_id",
+    "flow_id", "tx_id", "event_id", "message_id",
+})
 # Extraction sees the innermost key only ("rrname" for dns.rrname).
 LAST_KEY_CONTEXTS = {path.rsplit(".", 1)[-1]: ctx for path, ctx in KEY_CONTEXTS.items()}
 _TIME_KEYS = ("timestamp", "@timestamp", "time", "time_iso8601", "time_local", "ts", "date")
@@ -129,6 +134,7 @@ class JsonLines(LogFormat):
         return _time(doc) if doc else None
 
     def prepare(self, lines: list[bytes]) -> list[bytes]:
+        lines = super().prepare(lines)
         if b"\\/" in b"\n".join(lines):
             return [line.replace(b"\\/", b"/") for line in lines]
         return lines
@@ -144,4 +150,6 @@ class JsonLines(LogFormat):
         if key_end < 0:
             return self.default_context
         key = line[line.rfind(b'"', 0, key_end) + 1 : key_end].decode("utf-8", "replace")
+        if key.lower() in IDENTIFIER_KEYS:
+            return None  # request/trace/session ids look like hashes but are not
         return LAST_KEY_CONTEXTS.get(key, self.default_context)
