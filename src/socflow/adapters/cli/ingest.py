@@ -25,7 +25,7 @@ from ...read import expand_paths
 from ...read.follow import Follower, source_key
 from ..thehive import bridge
 from ..thehive.config import BridgeConfig, apply_overrides, load_config
-from .common import byte_progress, console, err_console, warn, write_json
+from .common import byte_progress, console, err_console, write_json
 
 log = logging.getLogger("socflow.ingest")
 
@@ -111,22 +111,27 @@ def _once(config: BridgeConfig, files: list[str], sender: Any, enricher: Any, as
         if problem is not None:
             raise problem
         if sender is None and counts["pending"]:
-            warn(f"{counts['pending']} alert(s) wait in {outbox.path} (no TheHive configured; "
-                 "`socflow alerts list` shows them, `socflow alerts push` delivers them)")
+            _note(f"{counts['pending']} alert(s) wait in {outbox.path} (no TheHive configured; "
+                  "`socflow alerts list` shows them, `socflow alerts push` delivers them)")
         elif delivery and delivery.unavailable and counts["pending"]:
             raise UnavailableError(f"{delivery.unavailable}; {counts['pending']} alert(s) kept in the outbox "
                                    "(the next `socflow ingest` or `socflow alerts push` delivers them)")
         if delivery and delivery.dead:
-            warn(f"{delivery.dead} alert(s) refused by TheHive: `socflow alerts list --state dead` shows why")
+            _note(f"{delivery.dead} alert(s) refused by TheHive: `socflow alerts list --state dead` shows why")
     return 0
+
+
+def _note(message: str) -> None:
+    """One unwrapped warning line on stderr (scripts grep for them)."""
+    click.echo(f"socflow: warning: {message}", err=True)
 
 
 def _warn_read_errors(report: IngestReport) -> None:
     for src in report.sources:
         for error in src.errors:
-            warn(error)
+            _note(error)
         if src.truncated:
-            warn(f"{src.source}: {src.truncated} over-long line(s) were cut")
+            _note(f"{src.source}: {src.truncated} over-long line(s) were cut")
 
 
 # ---- follow mode: structured logs, a sender thread, clean stop on SIGTERM/SIGINT
