@@ -37,12 +37,12 @@ def cache(tmp_path: Path) -> Path:
 
 
 def job(flavor: str, fake: FakeService, cache: Path | None, data: Any = None, data_type: str = "ip",
-        *, file: Path | None = None, tlp: int = 2, env: dict[str, str] | None = None,
+        *, file: Path | None = None, tlp: int = 2, pap: int = 2, env: dict[str, str] | None = None,
         **config: Any) -> JobResult:
     """Run a flavor the way Cortex does against ``fake``; the output must be one Cortex accepts."""
     cfg = {"key": fake.key, "api_url": fake.url, "cache_path": str(cache) if cache else ""}  # type: ignore[attr-defined]
     cfg.update(config)
-    result = run_job(flavor, data=data, data_type=data_type, config=cfg, file=file, tlp=tlp,
+    result = run_job(flavor, data=data, data_type=data_type, config=cfg, file=file, tlp=tlp, pap=pap,
                      env=env, timeout=60)
     assert result.output_written, result.stdout + result.stderr
     assert_cortex_accepts(result.output)

@@ -42,6 +42,7 @@ class IntelAnalyzer(SocflowAnalyzer):
     PROVIDER: ClassVar[str]
     TITLE: ClassVar[str]
     SECRET_CONFIG = frozenset({"key", "api_key"})
+    MAX_TLP = MAX_PAP = 2  # used when the admin left max_tlp/max_pap unset (null)
 
     # -- configuration ---------------------------------------------------------------------
     def settings(self) -> BaseModel:
@@ -105,12 +106,12 @@ class IntelAnalyzer(SocflowAnalyzer):
         Cortex stores unset items as null and null wins over the flavor's ``config`` defaults, so
         cortexutils would then skip the check; for an external service "unset" means "checked".
         """
-        for label, value in (("TLP", self.tlp), ("PAP", self.pap)):
+        for label, value, fallback in (("TLP", self.tlp, self.MAX_TLP), ("PAP", self.pap, self.MAX_PAP)):
             low = label.lower()
-            if self.config(f"check_{low}", True) and value > self.config(f"max_{low}", 2):
+            limit = self.config(f"max_{low}", fallback)
+            if self.config(f"check_{low}", True) and value > limit:
                 raise PolicyError(
-                    f"{label} {value} is above max_{low} {self.config(f'max_{low}', 2)}: "
-                    f"the observable is not sent to {self.TITLE}"
+                    f"{label} {value} is above max_{low} {limit}: the observable is not sent to {self.TITLE}"
                 )
 
     def analyze(self) -> dict[str, Any]:

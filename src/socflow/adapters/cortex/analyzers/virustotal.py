@@ -31,6 +31,7 @@ class VirusTotalGetReport(IntelAnalyzer):
 
 class VirusTotalScan(VirusTotalGetReport):
     DATA_TYPES = ("file", "url")
+    MAX_TLP = MAX_PAP = 1  # the sample itself is shared with VirusTotal and its customers
 
     def analyze(self) -> dict[str, Any]:
         from ....enrich import build_enricher
