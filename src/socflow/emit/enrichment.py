@@ -34,6 +34,17 @@ def verdict_tag(v: Verdict) -> str:
     return f"{name}:{v.level.value}{score}"
 
 
+def _lookup(enricher: Enricher, kind: IocType, value: str) -> tuple[list[Verdict], bool]:
+    """Verdicts of every provider that answered, and whether one failed (quota, outage)."""
+    try_verdicts = getattr(enricher, "try_verdicts", None)
+    try:
+        results = try_verdicts(kind, value) if try_verdicts else enricher.verdicts(kind, value)
+    except SocflowError:
+        return [], True
+    verdicts = [r for r in results if isinstance(r, Verdict)]
+    return verdicts, len(verdicts) != len(results)
+
+
 def enrich_alert(alert: dict[str, Any], enricher: Enricher) -> dict[str, Any]:
     """A copy of ``alert`` with verdicts applied; lookups that fail leave a tag, not an error."""
     alert = dict(alert)
@@ -47,11 +58,8 @@ def enrich_alert(alert: dict[str, Any], enricher: Enricher) -> dict[str, Any]:
         if kind is None or {TAG_NON_PUBLIC, TAG_ALLOWLISTED} & set(obs.get("tags", [])):
             observables.append(obs)
             continue
-        try:
-            verdicts = enricher.verdicts(kind, obs["data"])
-        except SocflowError:
-            failed = True
-            verdicts = []
+        verdicts, incomplete = _lookup(enricher, kind, obs["data"])
+        failed = failed or incomplete
         for v in verdicts:
             obs["tags"] = clean_tags([*obs.get("tags", []), verdict_tag(v)])
             if v.level == Level.MALICIOUS:
