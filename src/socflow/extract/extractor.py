@@ -102,7 +102,8 @@ class Extractor:
                     and b"%" not in token
                     and b"-" not in token
                     and not (
-                        (b"::" in token or token.count(b":") == 7)
+                        b":" in token
+                        and (b"::" in token or token.count(b":") == 7)
                         and not token.translate(None, _HEX_COLON)  # could be IPv6
                     )
                 ):

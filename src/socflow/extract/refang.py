@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 
-# A cheap search decides whether a line needs the (slower) substitutions at all.
+# Cheap checks decide whether a batch or line needs the (slower) substitutions at all: plain
+# substring tests (C fast search) for the word markers, one regex for the bracketed ones.
+_WORD_MARKERS = (b"xxp", b"XXp", b"XXP", b"xxP", b"fxp", b"\\.", b"[tt]")
+_BRACKET_MARKER = re.compile(rb"[\[\(\{] ?(?:\.|dot|DOT|:|@|at|AT|/)")
+
 
 _RULES: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
     (re.compile(rb"(?<![A-Za-z])(?:hxxp|hXXp|hxxP|HXXP|h\[tt\]p)(s?)(?:\[:\]|:)?(?:\[/\]|/){0,2}"
@@ -23,14 +27,8 @@ _RULES: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
 )
 
 
-# One pass with a first-character class (no per-position alternation over every marker).
-_MARKER_RX = re.compile(
-    rb"[\[\(\{] ?(?:\.|dot|DOT|:|://|@|at|AT|/) ?[\]\)\}]|h[xX]{2}[pP]|hXXP|fxp|\w\\\.\w"
-)
-
-
 def needs_refang(text: bytes) -> bool:
-    return _MARKER_RX.search(text) is not None
+    return any(m in text for m in _WORD_MARKERS) or _BRACKET_MARKER.search(text) is not None
 
 
 def refang(text: bytes) -> bytes:
