@@ -18,6 +18,8 @@ WORKERS: dict[str, str] = {
     "OTX_Query": "socflow.adapters.cortex.analyzers.otx:OTXQuery",
     "Block": "socflow.adapters.cortex.responders.block:BlockResponder",
     "Unblock": "socflow.adapters.cortex.responders.block:UnblockResponder",
+    "Notify_Mail": "socflow.adapters.cortex.responders.notify:NotifyMailResponder",
+    "Notify_Webhook": "socflow.adapters.cortex.responders.notify:NotifyWebhookResponder",
 }
 
 

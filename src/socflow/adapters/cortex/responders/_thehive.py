@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 from ....errors import InputError
 
@@ -78,8 +79,8 @@ def references(obj: dict[str, Any], data_type: str) -> dict[str, str | None]:
 
 def link(base_url: str | None, obj: dict[str, Any], data_type: str) -> str | None:
     """A TheHive 5 UI link to the object, when the base URL is configured."""
-    oid = entity_id(obj)
-    if not base_url or not oid:
+    oid = quote(entity_id(obj) or "", safe="~")
+    if not base_url or not oid or not base_url.startswith(("https://", "http://")):
         return None
     base = base_url.rstrip("/")
     if data_type == "thehive:alert":
@@ -87,4 +88,4 @@ def link(base_url: str | None, obj: dict[str, Any], data_type: str) -> str | Non
     if data_type == "thehive:case":
         return f"{base}/cases/{oid}/details"
     case = references(obj, data_type)["case_ref"]
-    return f"{base}/cases/{case}/observables/{oid}" if case else None
+    return f"{base}/cases/{quote(case, safe='~')}/observables/{oid}" if case else None

@@ -1,0 +1,88 @@
+"""Socflow_Notify_Mail and Socflow_Notify_Webhook: tell people about a case, alert or observable.
+
+Both render the admin's Jinja2 subject/body templates (sandboxed, values escaped for the
+destination, see ``_render``) from the TheHive object and tag it ``socflow:notified``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from ....errors import ConfigError, InputError
+from ..base import SocflowResponder
+from . import _mail, _render, _webhook
+from ._thehive import entity, tags
+
+TAG = "socflow:notified"
+
+
+def validated(model: type[BaseModel], fields: dict[str, Any]) -> Any:
+    try:
+        return model(**{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = ".".join(str(p) for p in first["loc"]) or "configuration"
+        raise ConfigError(f"configuration item {name}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
+class _Notify(SocflowResponder):
+    DATA_TYPES = ("thehive:case", "thehive:alert", "thehive:case_artifact")
+    ESCAPE: ClassVar[str] = "plain"
+
+    def message(self) -> tuple[dict[str, Any], dict[str, Any], str, str]:
+        """(TheHive object, template values, subject, body)."""
+        obj = entity(self.get_data(), self.data_type)
+        values = _render.context(obj, self.data_type, self._input.get("parameters"), self.config("api_url"))
+        subject_source = self.config("subject_template") or _render.DEFAULT_SUBJECT
+        body_source = self.config("body_template") or _render.DEFAULT_BODY
+        subject_escape = "header" if self.ESCAPE == "plain" else self.ESCAPE
+        subject = _render.render(subject_source, values, subject_escape, item="subject_template")
+        subject = _render.header(subject)[: _render.MAX_SUBJECT]
+        body = _render.render(body_source, values, self.ESCAPE, item="body_template")
+        return obj, values, subject, body
+
+    def operations(self, raw: Any) -> list[dict[str, Any]]:
+        op = "AddTagToAlert" if self.data_type == "thehive:alert" else "AddTagToCase"
+        return [self.build_operation(op, tag=TAG)]
+
+
+class NotifyMailResponder(_Notify):
+    SECRET_CONFIG = frozenset({"smtp_password"})
+
+    def respond(self) -> dict[str, Any]:
+        settings: _mail.MailSettings = validated(
+            _mail.MailSettings, {name: self.config(name) for name in _mail.MailSettings.model_fields})
+        obj, values, subject, body = self.message()
+        candidates = list(settings.to)
+        if settings.recipients_from_tags:
+            candidates += _mail.tag_recipients(tags(obj))
+        recipients, rejected = _mail.split_recipients(candidates)
+        if not recipients:
+            why = f" (not addresses: {', '.join(repr(r) for r in rejected)})" if rejected else ""
+            raise InputError(f"no recipient: set the 'to' item or tag the {values['kind']} "
+                             f"mail:<address>{why}")
+        msg = _mail.build_message(settings, recipients, subject, body, values["id"])
+        refused = _mail.send(settings, msg, recipients, self.config("cacerts"))
+        return {"channel": "mail", "subject": subject, "sent_to": [r for r in recipients if r not in refused],
+                "refused_by_server": refused, "ignored_recipients": rejected,
+                "server": f"{settings.smtp_host}:{settings.smtp_port}", "security": settings.smtp_security}
+
+
+class NotifyWebhookResponder(_Notify):
+    SECRET_CONFIG = frozenset({"webhook_url"})
+
+    @property
+    def ESCAPE(self) -> str:  # type: ignore[override]  # depends on the configured format
+        return _webhook.ESCAPE.get(str(self.config("format", "slack")), "plain")
+
+    def respond(self) -> dict[str, Any]:
+        settings: _webhook.WebhookSettings = validated(
+            _webhook.WebhookSettings,
+            {name: self.config(name) for name in _webhook.WebhookSettings.model_fields})
+        if not settings.webhook_url.get_secret_value().startswith(("https://", "http://")):
+            raise ConfigError("configuration item webhook_url must be an http(s) URL")
+        _, values, subject, body = self.message()
+        status = _webhook.post(settings, _webhook.payload(settings.format, subject, body, values))
+        return {"channel": settings.format, "subject": subject, "http_status": status}
