@@ -87,7 +87,7 @@ class FakeService:
 
     name = "fake"
 
-    def __init__(self, key: str = "k" * 64, scheme: str = "http") -> None:
+    def __init__(self, key: str = "k" * 64) -> None:
         self.key = key
         self.requests: list[Request] = []
         self.faults: list[Fault] = []
@@ -108,13 +108,23 @@ class FakeService:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.scheme = scheme
+        self.scheme = "http"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
     def origin(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def enable_tls(self, certfile: str | Path, keyfile: str | Path) -> FakeService:
+        """Serve HTTPS with this certificate (call before ``start``)."""
+        import ssl
+
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(str(certfile), str(keyfile))
+        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        self.scheme = "https"
+        return self
 
     def start(self) -> FakeService:
         self.thread.start()

@@ -108,3 +108,39 @@ def test_connection_refused(vt: FakeVirusTotal, cache: Path) -> None:
     assert result.output["success"] is False
     assert "connection refused" in result.output["errorMessage"]
     assert t.elapsed < BUDGET + SLACK
+
+
+OTHER_FAULTS: list[tuple[str, dict[str, Any], str]] = [
+    ("hang", {"kind": "hang", "times": None}, "no answer"),
+    ("html_502", {"kind": "html", "times": None}, "HTTP 502: 502 Bad Gateway"),
+    ("malformed", {"kind": "malformed"}, "malformed JSON"),
+    ("wrong_type", {"kind": "wrong_type"}, "instead of JSON"),
+]
+
+
+def _abuse() -> FakeService:
+    fake = FakeAbuseIPDB()
+    fake.set_ip("45.0.0.1", 90)
+    return fake
+
+
+def _otx() -> FakeService:
+    fake = FakeOTX()
+    fake.set("45.0.0.1", 3)
+    return fake
+
+
+@pytest.mark.parametrize(("fault", "expected"), [(f, e) for _, f, e in OTHER_FAULTS],
+                         ids=[name for name, _, _ in OTHER_FAULTS])
+@pytest.mark.parametrize(("make", "flavor", "title"), [
+    (_abuse, "Socflow_AbuseIPDB_Check", "AbuseIPDB"), (_otx, "Socflow_OTX_Query", "OTX")],
+    ids=["abuseipdb", "otx"])
+def test_abuseipdb_and_otx_faults(cache: Path, make: Any, flavor: str, title: str,
+                                  fault: dict[str, Any], expected: str) -> None:
+    with make() as fake:
+        fake.inject(**fault)
+        with Timer() as t:
+            result = job(flavor, fake, cache, "45.0.0.1", **FAST)
+    assert result.output["success"] is False, result.output
+    assert result.output["errorMessage"].startswith(title) and expected in result.output["errorMessage"]
+    assert t.elapsed < BUDGET + SLACK
