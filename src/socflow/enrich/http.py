@@ -225,14 +225,14 @@ class ServiceClient:
         status = resp.status_code
         if 200 <= status < 300 or status in accept:
             return Answer(status, self._json(resp), resp.headers)
-        self.stats.failures += 1
         detail = self._message(resp)
         label = f"HTTP {status}" + (f": {detail}" if detail else "")
         t = self.title
+        if status == 404:  # an answer, not a failure: lookups turn it into "not found"
+            raise NotFoundError(f"{t}: not found ({label})", service=t)
+        self.stats.failures += 1
         if status in (401, 403):
             raise AuthError(f"{t}: the API key was refused ({label})", service=t)
-        if status == 404:
-            raise NotFoundError(f"{t}: not found ({label})", service=t)
         if status in (400, 422):
             raise InputError(f"{t} rejected the request ({label})")
         if status == 402:

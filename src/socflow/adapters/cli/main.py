@@ -21,6 +21,7 @@ from ...errors import SocflowError
 # name -> (module under socflow.adapters.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "extract": ("extract", "extract", "Extract indicators (IPs, domains, URLs, …) from logs or text."),
+    "enrich": ("enrich", "enrich", "Verdicts from VirusTotal, AbuseIPDB and OTX for values or logs (cached, quota-safe)."),
     "catalog": ("catalog", "catalog", "Write Cortex catalogs (analyzers/responders.json) for the image."),
     "doctor": ("doctor", "doctor", "Preflight checks for a Cortex/TheHive deployment of socflow."),
     "blocklist": ("blocklist", "blocklist", "Block-list service firewalls poll, fed by the Block responder."),

@@ -1,0 +1,236 @@
+"""``socflow enrich``: verdicts from VirusTotal, AbuseIPDB and OTX for values or for logs.
+
+Every lookup goes through the intel layer (shared SQLite cache and quota ledger under
+``--state-dir``), so running the command twice costs no second call, and several runs in parallel
+never exceed the configured quotas. With ``--from-log`` the core extracts the indicators first and
+each unique public one is looked up once, most frequent first.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from ...enrich import AbuseIPDBSettings, EnrichConfig, OTXSettings, VirusTotalSettings, build_enricher
+from ...enrich.config import RateLimit
+from ...enrich.indicators import HASH_TYPES, ioc_type_of
+from ...errors import ConfigError, InputError, SocflowError
+from ...models import IocType, IpClass, Verdict
+from .common import console, err_console, warn, write_json
+
+CACHE_FILE = "intel-cache.sqlite"
+LEVEL_STYLE = {"malicious": "bold red", "suspicious": "yellow", "safe": "green", "info": "blue"}
+PROVIDER_NAMES = ("virustotal", "abuseipdb", "otx")
+
+
+@dataclass
+class Row:
+    ioc_type: IocType
+    value: str
+    count: int | None = None
+    verdicts: list[Verdict] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def guess_type(value: str) -> IocType:
+    """The indicator type of a value typed on the command line."""
+    value = value.strip()
+    if "://" in value:
+        data_type = "url"
+    elif len(value) in HASH_TYPES and all(c in "0123456789abcdefABCDEF" for c in value):
+        data_type = "hash"
+    elif all(c in "0123456789.:abcdefABCDEF%" for c in value) and (value.count(".") == 3 or ":" in value):
+        data_type = "ip"
+    else:
+        data_type = "domain"
+    return ioc_type_of(data_type, value)
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "socflow"
+
+
+def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
+    values: dict[str, Any] = {"api_key": key, **extra}
+    if url:
+        values["api_url"] = url
+    return cls(**values)
+
+
+@click.command("enrich")
+@click.argument("values", nargs=-1, required=True)
+@click.option("--from-log", is_flag=True, help="VALUES are log files: extract indicators, then look each up once.")
+@click.option("--provider", "providers", multiple=True, type=click.Choice(PROVIDER_NAMES),
+              help="Only these providers (repeatable; default: every provider with a key).")
+@click.option("--vt-key", envvar="SOCFLOW_VT_KEY", help="VirusTotal API key [env SOCFLOW_VT_KEY].")
+@click.option("--abuseipdb-key", envvar="SOCFLOW_ABUSEIPDB_KEY", help="AbuseIPDB key [env SOCFLOW_ABUSEIPDB_KEY].")
+@click.option("--otx-key", envvar="SOCFLOW_OTX_KEY", help="OTX key [env SOCFLOW_OTX_KEY].")
+@click.option("--vt-url", help="VirusTotal API base URL (mirror, proxy, test fake).")
+@click.option("--abuseipdb-url", help="AbuseIPDB API base URL.")
+@click.option("--otx-url", help="OTX base URL.")
+@click.option("--vt-per-minute", type=click.IntRange(min=1), default=4, show_default=True,
+              help="VirusTotal calls per minute for this key (public API: 4).")
+@click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
+              help="Where the shared cache/quota file lives [env SOCFLOW_STATE_DIR; default ~/.local/state/socflow].")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the shared cache (quota kept in memory only).")
+@click.option("--budget", type=click.FloatRange(min=1, max=3600), default=60.0, show_default=True,
+              help="Seconds one lookup may take, quota waits included.")
+@click.option("--proxy", envvar="HTTPS_PROXY", help="Proxy for every provider [env HTTPS_PROXY].")
+@click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True), help="CA certificates to trust.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write JSON to this file.")
+@click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
+def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], vt_key: str | None,
+           abuseipdb_key: str | None, otx_key: str | None, vt_url: str | None, abuseipdb_url: str | None,
+           otx_url: str | None, vt_per_minute: int, state_dir: str | None, no_cache: bool, budget: float,
+           proxy: str | None, ca_bundle: str | None, as_json: bool, output: str | None, progress: bool) -> int:
+    """Look up VALUES (IPs, domains, URLs, hashes) — or, with --from-log, every public indicator in
+    the log files VALUES — in VirusTotal, AbuseIPDB and OTX, cached and within each quota."""
+    keys = {"virustotal": vt_key, "abuseipdb": abuseipdb_key, "otx": otx_key}
+    wanted = [p for p in (providers or PROVIDER_NAMES) if keys[p]]
+    if not wanted:
+        raise ConfigError(
+            "no provider has an API key: give --vt-key, --abuseipdb-key or --otx-key "
+            "(or SOCFLOW_VT_KEY, SOCFLOW_ABUSEIPDB_KEY, SOCFLOW_OTX_KEY)"
+        )
+    try:
+        config = EnrichConfig(
+            virustotal=_settings(VirusTotalSettings, vt_key, vt_url, limits={"api": [
+                RateLimit(limit=vt_per_minute, per_seconds=60), RateLimit(limit=500, per_seconds=86400)]})
+            if "virustotal" in wanted else None,
+            abuseipdb=_settings(AbuseIPDBSettings, abuseipdb_key, abuseipdb_url) if "abuseipdb" in wanted else None,
+            otx=_settings(OTXSettings, otx_key, otx_url) if "otx" in wanted else None,
+            cache_path=None if no_cache else Path(state_dir or default_state_dir()) / CACHE_FILE,
+            budget_seconds=budget,
+            proxies={"http": proxy, "https": proxy} if proxy else {},
+            ca_bundle=Path(ca_bundle) if ca_bundle else None,
+            user_agent="socflow-cli",
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise click.BadParameter(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+    rows = _rows_from_logs(values) if from_log else _rows_from_values(values)
+    with build_enricher(config) as enricher:
+        with _progress(len(rows), progress and not as_json) as advance:
+            for row in rows:
+                _look_up(enricher, row)
+                advance()
+        usage = enricher.usage()
+    if as_json or output:
+        write_json({"results": [_row_dict(r) for r in rows], "usage": usage}, output)
+    else:
+        _print(rows, usage, wanted, from_log)
+    failed = sum(len(r.errors) for r in rows)
+    if failed:
+        warn(f"{failed} lookup(s) failed (see the table or the JSON 'errors')")
+        return 1
+    return 0
+
+
+def _rows_from_values(values: tuple[str, ...]) -> list[Row]:
+    rows, seen = [], set()
+    for value in values:
+        try:
+            ioc_type = guess_type(value)
+        except InputError as exc:
+            raise click.BadParameter(str(exc), param_hint="VALUES") from None
+        if (ioc_type, value) not in seen:
+            seen.add((ioc_type, value))
+            rows.append(Row(ioc_type, value.strip()))
+    return rows
+
+
+def _rows_from_logs(paths: tuple[str, ...]) -> list[Row]:
+    from ...pipeline import extract_paths
+
+    lookable = {IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL,
+                IocType.MD5, IocType.SHA1, IocType.SHA256}
+    result = extract_paths(list(paths))
+    iocs = [i for i in result.iocs if i.type in lookable
+            and (i.type not in (IocType.IPV4, IocType.IPV6) or i.ip_class in (None, IpClass.PUBLIC))]
+    iocs.sort(key=lambda i: -i.count)
+    return [Row(i.type, i.value, i.count) for i in iocs]
+
+
+def _look_up(enricher: Any, row: Row) -> None:
+    for name, provider in enricher.providers.items():
+        if row.ioc_type not in provider.supported:
+            continue
+        try:
+            row.verdicts.append(enricher.lookup(name, row.ioc_type, row.value))
+        except SocflowError as exc:
+            row.errors[provider.title] = str(exc)
+
+
+@contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Any]:
+    if not enabled or total < 2 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    with Progress(TextColumn("[bold]looking up"), BarColumn(), MofNCompleteColumn(),
+                  console=err_console, transient=True) as bar:
+        task = bar.add_task("lookups", total=total)
+        yield lambda: bar.advance(task)
+
+
+def _row_dict(row: Row) -> dict[str, Any]:
+    return {
+        "indicator": row.value, "type": row.ioc_type.value, "count": row.count,
+        "verdicts": [{"service": v.service, "level": v.level.value, "score": v.score, "summary": v.summary,
+                      "from_cache": v.from_cache, "fetched_at": v.fetched_at} for v in row.verdicts],
+        "errors": [{"service": s, "error": e} for s, e in row.errors.items()],
+    }
+
+
+def _print(rows: list[Row], usage: dict[str, Any], wanted: list[str], from_log: bool) -> None:
+    if not rows:
+        console.print("No public indicator to look up.")
+    titles = [usage[name]["title"] for name in wanted]
+    table = Table(title="Verdicts", title_justify="left")
+    table.add_column("indicator", overflow="fold")
+    table.add_column("type")
+    if from_log:
+        table.add_column("seen", justify="right")
+    for title in titles:
+        table.add_column(title, overflow="fold")
+    for row in rows:
+        cells = [row.value, row.ioc_type.value] + ([str(row.count)] if from_log else [])
+        by_service = {v.service: v for v in row.verdicts}
+        for title in titles:
+            verdict = by_service.get(title)
+            if verdict is not None:
+                style = LEVEL_STYLE[verdict.level.value]
+                cached = " (cached)" if verdict.from_cache else ""
+                cells.append(f"[{style}]{verdict.level.value}[/] {verdict.summary}{cached}")
+            elif title in row.errors:
+                cells.append(f"[red]error:[/] {row.errors[title]}")
+            else:
+                cells.append("—")
+        table.add_row(*cells)
+    console.print(table)
+    quota = Table(title="Calls and quota", title_justify="left")
+    for column in ("provider", "calls", "cache hits", "local", "throttled", "failures", "quota left"):
+        quota.add_column(column)
+    for name in wanted:
+        u = usage[name]
+        left = ", ".join(
+            ("" if q["bucket"] == "api" else f"{q['bucket']} ") + f"{q['remaining']}/{q['limit']} per "
+            + _period(q["per_seconds"]) for q in u["quota"])
+        quota.add_row(u["title"], str(u["calls"]), str(u["cache_hits"]), str(u["local_answers"]),
+                      str(u["throttled"]), str(u["failures"]), left or "—")
+    console.print(quota)
+
+
+def _period(seconds: float) -> str:
+    return {60.0: "minute", 3600.0: "hour", 86400.0: "day"}.get(seconds, f"{seconds:g} s")
