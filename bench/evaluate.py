@@ -15,10 +15,12 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import re
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -58,9 +60,9 @@ def read_labels(path: Path) -> set[Pair]:
     return pairs
 
 
-def eval_files(eval_dir: Path) -> list[tuple[Path, Path]]:
-    """(log, labels) pairs; every log must have a labels file and vice versa."""
-    logs = sorted(p for p in (eval_dir / "logs").iterdir() if p.is_file())
+def eval_files(eval_dir: Path, pattern: str = "*") -> list[tuple[Path, Path]]:
+    """(log, labels) pairs for logs matching ``pattern``; every log must have a labels file."""
+    logs = sorted(p for p in (eval_dir / "logs").iterdir() if p.is_file() and fnmatch(p.name, pattern))
     pairs = [(log, eval_dir / "labels" / f"{log.name}.labels") for log in logs]
     missing = [str(lab) for _, lab in pairs if not lab.exists()]
     if missing:
@@ -70,17 +72,30 @@ def eval_files(eval_dir: Path) -> list[tuple[Path, Path]]:
 
 def human_text(line: str) -> str:
     """A line as an analyst reads it: refanged and URL-decoded (used only to locate lines)."""
-    for old, new in (("[.]", "."), ("(dot)", "."), ("[dot]", "."), ("[@]", "@"), ("[:]", ":"),
-                     ("hxxp", "http")):
+    for old, new in (("[.]", "."), ("(.)", "."), ("(dot)", "."), ("[dot]", "."), ("[@]", "@"),
+                     ("[:]", ":"), ("hxxp", "http")):
         line = line.replace(old, new)
     return unquote(line).lower()
+
+
+def ipv6_forms(line: str) -> set[str]:
+    """Every IPv6 address in ``line``, normalised (so a label matches however it was written)."""
+    found = set()
+    for token in re.findall(r"[0-9A-Fa-f:]*:[0-9A-Fa-f:.]+", line):
+        try:
+            found.add(normalise("ipv6", token.strip(":.") if token.count(":") > 2 else token))
+            found.add(str(ipaddress.IPv6Address(token)))
+        except ValueError:
+            continue
+    return found
 
 
 def find_line(path: Path, value: str) -> str:
     needle = value.lower()
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
-            if needle in line.lower() or needle in human_text(line):
+            if needle in line.lower() or needle in human_text(line) or (
+                    ":" in value and "/" not in value and value in ipv6_forms(line)):
                 return line.rstrip("\n")
     return "(value not found verbatim in the file)"
 
@@ -183,6 +198,7 @@ class Score:
 @dataclass
 class Report:
     tool: str
+    pattern: str = "*"
     by_type: dict[str, Score] = field(default_factory=lambda: defaultdict(Score))
     misses: list[dict[str, str]] = field(default_factory=list)
     lines: int = 0
@@ -197,16 +213,16 @@ class Report:
 
     def to_dict(self) -> dict[str, object]:
         total = Score(*(sum(getattr(s, a) for s in self.by_type.values()) for a in ("tp", "fp", "fn")))
-        return {"tool": self.tool, "lines": self.lines,
+        return {"tool": self.tool, "files": self.pattern, "lines": self.lines,
                 "types": {k: self.by_type[k].to_dict() for k in TYPES if k in self.by_type},
                 "overall": total.to_dict(), "targets_failed": self.target_failures(),
                 "misses": self.misses}
 
 
-def evaluate(tool: str = "socflow", eval_dir: Path = EVAL_DIR) -> Report:
-    report = Report(tool)
+def evaluate(tool: str = "socflow", eval_dir: Path = EVAL_DIR, pattern: str = "*") -> Report:
+    report = Report(tool, pattern=pattern)
     predict = TOOLS[tool]
-    for log, labels_path in eval_files(eval_dir):
+    for log, labels_path in eval_files(eval_dir, pattern):
         expected = read_labels(labels_path)
         predicted = predict(log)
         report.lines += len(_lines(log))
@@ -229,7 +245,7 @@ def evaluate(tool: str = "socflow", eval_dir: Path = EVAL_DIR) -> Report:
 
 def render(report: Report, verbose: bool) -> str:
     data = report.to_dict()
-    out = [f"tool: {report.tool}   files: tests/eval/logs ({report.lines} lines)", "",
+    out = [f"tool: {report.tool}   files: tests/eval/logs/{report.pattern} ({report.lines} lines)", "",
            f"{'type':<9} {'labelled':>8} {'TP':>5} {'FP':>5} {'FN':>5} {'precision':>9} "
            f"{'recall':>7} {'F1':>6}  target"]
     rows = dict(data["types"])  # type: ignore[arg-type]
@@ -250,10 +266,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tool", choices=sorted(TOOLS), default="socflow")
     parser.add_argument("--eval-dir", type=Path, default=EVAL_DIR)
+    parser.add_argument("--files", default="*", help="only logs whose name matches this glob")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every miss and its line")
     args = parser.parse_args()
-    report = evaluate(args.tool, args.eval_dir)
+    report = evaluate(args.tool, args.eval_dir, args.files)
     print(json.dumps(report.to_dict(), indent=2) if args.json else render(report, args.verbose))
 
 

@@ -40,8 +40,12 @@ def test_every_label_is_in_its_log_and_normalised(log: Path, labels: Path) -> No
     for kind, value in rows:
         assert kind in evaluate.TYPES
         assert value == evaluate.normalise(kind, value), f"{kind} {value!r} is not normalised"
-        assert value.lower() in text.lower() or value.lower() in human, (
-            f"{labels.name}: {kind} {value!r} does not occur in {log.name}")
+        present = value.lower() in text.lower() or value.lower() in human
+        if kind == "ipv6":  # written in any valid form: 2001:0db8:0001:0000:…
+            present = present or any(value in evaluate.ipv6_forms(x) for x in text.splitlines())
+        if kind == "cve":  # Emerging Threats metadata writes CVE_2024_21887
+            present = present or value.replace("-", "_") in text
+        assert present, f"{labels.name}: {kind} {value!r} does not occur in {log.name}"
 
 
 def test_eval_set_covers_every_log_format() -> None:
