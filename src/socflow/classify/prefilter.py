@@ -54,7 +54,7 @@ class LineFilter:
                 self.checks.append((rule, compile_pattern(pattern)))
         self.combined = None
         if self.checks:
-            joined = b"|".join(b"(?:" + p.pattern + b")" for _, p in self.checks)
+            joined = b"|".join(b"(?:" + rule_pattern + b")" for rule_pattern in self._sources(rules, intel_pattern))
             self.combined = compile_pattern(joined)
 
     def hits(self, data: bytes) -> list[Hit]:
@@ -75,10 +75,21 @@ class LineFilter:
             end = find(b"\n", m.end())
             if end < 0:
                 end = len(data)
-            rules = single or [rule for rule, p in self.checks if p.search(data, start, end)]
+            rules = single or [rule for rule, p in self.checks if p.search(data, start, end)]  # per line
             if rules:
                 out.append((start, end, rules))
             pos = end + 1
+
+    @staticmethod
+    def _sources(rules: "Sequence[Rule]", intel_pattern: bytes | None) -> list[bytes]:
+        out = []
+        for rule in rules:
+            pattern = rule.prefilter_source
+            if pattern is None and rule.indicators and rule.indicators.intel:
+                pattern = intel_pattern
+            if pattern is not None:
+                out.append(pattern)
+        return out
 
     def _every_line(self, data: bytes) -> list[Hit]:
         out: list[Hit] = []
