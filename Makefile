@@ -13,7 +13,8 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/socflow extract examples/logs
+	$(BIN)/socflow ingest --state-dir $(VENV)/demo-state examples/logs
+	$(BIN)/socflow alerts list --state-dir $(VENV)/demo-state
 
 test: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
