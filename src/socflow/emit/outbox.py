@@ -6,6 +6,9 @@ kill -9, either all of a batch is on disk or none of it, and reading resumes at 
 that matches the alerts already stored. (2) An alert's ``sourceRef`` is deterministic and unique
 here (``INSERT OR IGNORE``) and in TheHive, so re-sending after a crash between "TheHive accepted"
 and "marked delivered" gets TheHive's duplicate answer, which counts as delivered.
+The database runs in WAL mode with ``synchronous=NORMAL``: a kill -9 loses nothing committed; a
+power loss may undo the last commits, but whole ones — alerts and checkpoints step back together
+and re-reading rebuilds the same alerts with the same sourceRefs.
 
 States: ``pending`` (to send; ``next_attempt_at`` holds the back-off), ``delivered``, ``dead``
 (TheHive refused it for good; ``last_error`` says why).
