@@ -18,7 +18,7 @@ from ..models import Ioc, IocType, IpClass
 from ..parse.base import LogFormat
 from ..read.sources import decode
 from .config import ExtractConfig
-from .refang import needs_refang, refang
+from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, QUERY_STRING, Found, classify_token
 from .validate import classify_ip
 
@@ -66,8 +66,7 @@ class Extractor:
     def feed(self, lines: list[bytes], fmt: LogFormat) -> None:
         lines = fmt.prepare(lines)
         blob = b"\n".join(lines)
-        if needs_refang(blob):
-            lines = [refang(line) if needs_refang(line) else line for line in lines]
+        lines = refang_lines(lines, blob)
         batch = _Batch()
         self._scan_lines(lines, batch)
         self._resolve_tokens(batch, lines, fmt)
@@ -93,6 +92,8 @@ class Extractor:
                     record[2] = idx
                 elif token in hits:
                     seen[token] = [1, idx, idx]
+                elif token.isdigit():
+                    continue  # ports, pids, sizes: mostly unique, not worth caching
                 elif (
                     # Inline filter for tokens that cannot hold an indicator (numbers, clock
                     # times, words): no classifier call, straight into the noise set.

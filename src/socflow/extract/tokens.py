@@ -13,7 +13,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 from ..models import IocType
-from .validate import classify_ip, is_domain
+from .validate import _classify_v4, classify_ip, is_domain
 
 # (type, normalised value, qualifier) — qualifier "query-string" marks hashes that sit in a
 # query string parameter (usually a session id); the extractor decides whether to keep them.
@@ -70,6 +70,13 @@ def classify_token(token: bytes) -> tuple[Found, ...]:
             return ()
         elif (len(token) < 32 or not _HASHY.search(token)) and b"ve-" not in token.lower():
             return ()
+    bare = token.rstrip(b".,:;")
+    if 7 <= len(bare) <= 15 and not bare.translate(None, b"0123456789."):
+        # The commonest indicator token: a bare dotted quad (no regex needed).
+        value = bare.decode("ascii")
+        if value != "0.0.0.0" and _classify_v4(value) is not None:
+            return ((IocType.IPV4, value, ""),)
+        return ()
     if len(token) > MAX_TOKEN:
         return tuple(
             dict.fromkeys(

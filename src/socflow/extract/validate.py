@@ -8,6 +8,7 @@ Domains are checked against the ICANN section of the Public Suffix List shipped 
 from __future__ import annotations
 
 import ipaddress
+from bisect import bisect_right
 from functools import lru_cache
 
 from publicsuffixlist import PSLFILE
@@ -54,15 +55,59 @@ def _load_icann_tlds() -> frozenset[str]:
 ICANN_TLDS = _load_icann_tlds()
 
 
+def _v4(cidr: str) -> tuple[int, int]:
+    net = ipaddress.IPv4Network(cidr)
+    return int(net.network_address), int(net.broadcast_address)
+
+
+# IANA special-purpose IPv4 ranges (RFC 6890 and successors), sorted by start; the rest is public.
+_V4_SPECIAL = sorted(
+    (*_v4(cidr), kind)
+    for cidr, kind in (
+        ("0.0.0.0/8", IpClass.RESERVED), ("10.0.0.0/8", IpClass.PRIVATE),
+        ("100.64.0.0/10", IpClass.CGNAT), ("127.0.0.0/8", IpClass.LOOPBACK),
+        ("169.254.0.0/16", IpClass.LINK_LOCAL), ("172.16.0.0/12", IpClass.PRIVATE),
+        ("192.0.0.0/24", IpClass.RESERVED), ("192.0.2.0/24", IpClass.DOCUMENTATION),
+        ("192.31.196.0/24", IpClass.RESERVED), ("192.52.193.0/24", IpClass.RESERVED),
+        ("192.88.99.0/24", IpClass.RESERVED), ("192.168.0.0/16", IpClass.PRIVATE),
+        ("192.175.48.0/24", IpClass.RESERVED), ("198.18.0.0/15", IpClass.RESERVED),
+        ("198.51.100.0/24", IpClass.DOCUMENTATION), ("203.0.113.0/24", IpClass.DOCUMENTATION),
+        ("224.0.0.0/4", IpClass.MULTICAST), ("240.0.0.0/4", IpClass.RESERVED),
+    )
+)
+_V4_STARTS = [start for start, _, _ in _V4_SPECIAL]
+
+
+def _classify_v4(value: str) -> IpClass | None:
+    """Dotted-quad fast path (the common case in logs): no ipaddress objects."""
+    parts = value.split(".")
+    if len(parts) != 4:
+        return None
+    number = 0
+    for part in parts:
+        if not part.isdigit() or not part.isascii() or (len(part) > 1 and part[0] == "0"):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        number = number << 8 | octet
+    i = bisect_right(_V4_STARTS, number) - 1
+    if i >= 0 and number <= _V4_SPECIAL[i][1]:
+        return _V4_SPECIAL[i][2]
+    return IpClass.PUBLIC
+
+
 @lru_cache(maxsize=65536)
 def classify_ip(value: str) -> IpClass | None:
     """The class of an IPv4/IPv6 address, or None when ``value`` is not an address."""
+    if ":" not in value:
+        return _classify_v4(value)
     try:
         ip = ipaddress.ip_address(value.split("%", 1)[0])
     except ValueError:
         return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+        return _classify_v4(str(ip.ipv4_mapped))
     if ip.is_loopback:
         return IpClass.LOOPBACK
     if ip.is_link_local:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import ClassVar
 
 from ..models import Event, IocType
@@ -71,6 +72,7 @@ def parse_clf_time(text: str) -> datetime | None:
         return None
 
 
+@lru_cache(maxsize=256)
 def _offset(tz: str) -> timezone:
     from datetime import timedelta
 
