@@ -142,6 +142,7 @@ class Engine:
         self._dirty: set[str] = set()
         self._deleted: set[str] = set()
         self._evicted: list[Detection] = []
+        self._next_close = float("inf")  # earliest window end among open groups
 
     # ---- which rules look at a format
     def rules_for(self, fmt: str) -> list[Rule]:
@@ -198,6 +199,8 @@ class Engine:
             if len(self.groups) >= self.max_groups:
                 self._evict()
             group = self.groups[gid] = Group(rule.id, key, window)
+            if window:
+                self._next_close = min(self._next_close, window + rule.window)
         group.count += 1
         if ts is not None:
             group.first_seen = ts if group.first_seen is None else min(group.first_seen, ts)
@@ -233,8 +236,17 @@ class Engine:
     def close(self) -> list[Detection]:
         """Detections of the groups whose window closed before the watermark (minus grace)."""
         limit = self.watermark - self.grace
-        closed = [g for g in self.groups.values()
-                  if g.window_start and g.window_start + self.rules[g.rule_id].window <= limit]
+        if limit < self._next_close:  # nothing can close yet: skip the scan (called once per block)
+            return []
+        closed, self._next_close = [], float("inf")
+        for g in self.groups.values():
+            if not g.window_start:
+                continue
+            end = g.window_start + self.rules[g.rule_id].window
+            if end <= limit:
+                closed.append(g)
+            else:
+                self._next_close = min(self._next_close, end)
         return self._finish(closed)
 
     def flush(self) -> list[Detection]:
@@ -279,6 +291,9 @@ class Engine:
             group = Group.from_json(text)
             if group.rule_id in self.rules:
                 self.groups[group.gid] = group
+                if group.window_start:
+                    end = group.window_start + self.rules[group.rule_id].window
+                    self._next_close = min(self._next_close, end)
             else:  # its rule was removed since: forget the group
                 self._deleted.add(group.gid)
         self.watermark = max(self.watermark, watermark)
