@@ -7,6 +7,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+
 from blocklist.service import TOKEN, Service
 from support.cortexjob import JobResult, assert_cortex_accepts, run_job
 
@@ -133,6 +135,7 @@ def test_bad_input_gets_one_clear_line(blocklist_service: Service) -> None:
     assert out["success"] is False and "api_url" in out["errorMessage"]
 
 
+@pytest.mark.slow
 def test_fifty_parallel_responders_lose_nothing(blocklist_service: Service) -> None:
     values = [f"91.{200 + i // 50}.{i}.{i + 1}" for i in range(50)]
 

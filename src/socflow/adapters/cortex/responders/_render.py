@@ -90,3 +90,5 @@ def render(source: str, values: dict[str, Any], escape: str, *, item: str) -> st
         return env.from_string(source).render(values)
     except TemplateError as exc:  # includes SecurityError from the sandbox
         raise ConfigError(f"configuration item {item}: template error: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a template that fails at run time (1/0, bad filter arg)
+        raise ConfigError(f"configuration item {item}: template failed: {type(exc).__name__}: {exc}") from None
