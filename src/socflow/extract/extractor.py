@@ -26,6 +26,7 @@ Key = tuple[IocType, str]
 _CACHE_LIMIT = 200_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
 _HEX_COLON = b"0123456789abcdefABCDEF:"
+_TIME_CHARS = b"0123456789-:.TZ+"
 
 
 @dataclass
@@ -92,8 +93,10 @@ class Extractor:
                     record[2] = idx
                 elif token in hits:
                     seen[token] = [1, idx, idx]
-                elif token.isdigit():
-                    continue  # ports, pids, sizes: mostly unique, not worth caching
+                elif token.isdigit() or (
+                    b"-" in token and b":" in token and not token.translate(None, _TIME_CHARS)
+                ):
+                    continue  # ports, pids, sizes, ISO timestamps: unique, not worth caching
                 elif (
                     # Inline filter for tokens that cannot hold an indicator (numbers, clock
                     # times, words): no classifier call, straight into the noise set.
