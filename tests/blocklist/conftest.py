@@ -1,12 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from .service import Service, start_service
-
 
 ALLOW = ("--allow", "8.8.8.8", "--allow", "good.example-corp.com")
 

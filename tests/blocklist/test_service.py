@@ -13,7 +13,6 @@ import requests
 
 from .service import TOKEN, Service, start_service
 
-
 # --- authentication --------------------------------------------------------------------------
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ def _name(common_name: str) -> x509.Name:
 
 def make_certificates(folder: Path) -> tuple[str, Path, Path]:
     """(CA PEM text, server cert file, server key file)."""
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(_name("socflow test CA")).issuer_name(_name("socflow test CA"))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())

@@ -39,7 +39,7 @@ class FakeWebhook:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = self.rfile.read(length)
                 owner.requests.append(Request("POST", self.path, dict(self.headers.items()), body))

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
-
 from blocklist.service import Service, start_service
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

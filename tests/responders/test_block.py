@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-
 from blocklist.service import TOKEN, Service
 from support.cortexjob import JobResult, assert_cortex_accepts, run_job
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
-
 from fakes.webhook import FakeWebhook
 from support.cortexjob import JobResult, assert_cortex_accepts, run_job
 

@@ -15,16 +15,17 @@ from __future__ import annotations
 import enum
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Union
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError
 from ..extract.validate import classify_ip, is_domain
 from ..models import IpClass
 
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_URL_LENGTH = 2048
 
@@ -74,11 +75,33 @@ _CLASS_REFUSAL = {
 _SPECIAL_NETWORKS = tuple(
     ipaddress.ip_network(n)
     for n in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-        "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-        "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "100::/64", "2001::/23",
-        "2001:db8::/32", "2002::/16", "3fff::/20", "fc00::/7", "fe80::/10", "ff00::/8",
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+        "::/128",
+        "::1/128",
+        "::ffff:0:0/96",
+        "64:ff9b::/96",
+        "100::/64",
+        "2001::/23",
+        "2001:db8::/32",
+        "2002::/16",
+        "3fff::/20",
+        "fc00::/7",
+        "fe80::/10",
+        "ff00::/8",
     )
 )
 
@@ -130,7 +153,9 @@ def _parse_type(type_hint: str | EntryType | None) -> EntryType | None:
         return THEHIVE_TYPES[type_hint.strip().lower()]
     except KeyError:
         known = ", ".join(THEHIVE_TYPES)
-        raise MalformedValue(f"type {type_hint!r} cannot be blocked (use one of: {known})") from None
+        raise MalformedValue(
+            f"type {type_hint!r} cannot be blocked (use one of: {known})"
+        ) from None
 
 
 def _normalise_ip(value: str) -> str:
@@ -151,14 +176,18 @@ def _normalise_ip(value: str) -> str:
 def _normalise_domain(value: str) -> str:
     name = value.lower().rstrip(".")
     if name.startswith("*."):
-        raise MalformedValue(f"{value!r}: wildcards are not accepted; block the parent name instead")
+        raise MalformedValue(
+            f"{value!r}: wildcards are not accepted; block the parent name instead"
+        )
     if "/" in name or ":" in name or "@" in name:
         raise MalformedValue(f"{value!r} is not a domain name (looks like a URL or address)")
     if not name.isascii():
         try:
             name = name.encode("idna").decode("ascii")
         except UnicodeError:
-            raise MalformedValue(f"{value!r} is not a valid internationalised domain name") from None
+            raise MalformedValue(
+                f"{value!r} is not a valid internationalised domain name"
+            ) from None
     if _looks_like_ip(name):
         raise MalformedValue(f"{value!r} is an IP address, not a domain name")
     return name
@@ -209,8 +238,10 @@ def normalise(value: str, type_hint: str | EntryType | None = None) -> tuple[Ent
         raise MalformedValue(f"{value!r} contains whitespace or control characters")
     kind = _parse_type(type_hint)
     if kind is None:
-        kind = EntryType.IP if _looks_like_ip(value) else (
-            EntryType.URL if "://" in value else EntryType.DOMAIN
+        kind = (
+            EntryType.IP
+            if _looks_like_ip(value)
+            else (EntryType.URL if "://" in value else EntryType.DOMAIN)
         )
     if kind is EntryType.IP:
         return kind, _normalise_ip(value)
@@ -267,14 +298,18 @@ class BlockPolicy:
                 raise MalformedValue(name)
             self.allow_domains.append(name)
         except (MalformedValue, ValueError):
-            raise ConfigError(f"allowlist entry {entry!r} is neither an IP/CIDR nor a domain") from None
+            raise ConfigError(
+                f"allowlist entry {entry!r} is neither an IP/CIDR nor a domain"
+            ) from None
 
     def check(self, value: str, type_hint: str | EntryType | None = None) -> Decision:
         """Normalise ``value`` and decide; never raises for bad input."""
         try:
             kind, norm = normalise(value, type_hint)
         except MalformedValue as exc:
-            return Decision(str(value), _type_or_none(type_hint), str(value), Refusal.MALFORMED, str(exc))
+            return Decision(
+                str(value), _type_or_none(type_hint), str(value), Refusal.MALFORMED, str(exc)
+            )
         refusal = self._refuse(kind, norm)
         if refusal:
             return Decision(value, kind, norm, refusal[0], refusal[1])
@@ -319,10 +354,16 @@ class BlockPolicy:
         if not is_domain(name, host_position=True):
             return Refusal.MALFORMED, f"{name} is not a valid public domain name"
         if whole_domain and _psl().is_public(name):
-            return Refusal.PUBLIC_SUFFIX, f"{name} is a public suffix; blocking it blocks every site under it"
+            return (
+                Refusal.PUBLIC_SUFFIX,
+                f"{name} is a public suffix; blocking it blocks every site under it",
+            )
         for allowed in self.allow_domains:
             if _domain_covers(allowed, name):
                 return Refusal.ALLOWLISTED, f"{name} is allowlisted ({allowed})"
             if whole_domain and _domain_covers(name, allowed):
-                return Refusal.ALLOWLISTED, f"blocking {name} would also block allowlisted {allowed}"
+                return (
+                    Refusal.ALLOWLISTED,
+                    f"blocking {name} would also block allowlisted {allowed}",
+                )
         return None

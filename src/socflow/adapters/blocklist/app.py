@@ -6,7 +6,6 @@ dry run, 422 refused by the block policy (``{"status": "refused", "refusal": <co
 FastAPI runs them in its thread pool and the store serialises writers in SQLite.
 """
 
-
 import base64
 import hmac
 import logging
@@ -36,7 +35,9 @@ _TEXT: dict[str, Any] = {"content": {"text/plain": {"schema": {"type": "string"}
 
 class EntryIn(BaseModel):
     value: str = Field(min_length=1, max_length=2100, description="IP, CIDR, domain or URL")
-    type: InputType | None = Field(None, description="list type or TheHive data type; guessed if absent")
+    type: InputType | None = Field(
+        None, description="list type or TheHive data type; guessed if absent"
+    )
     reason: str = Field("", max_length=1000)
     requested_by: str = Field("", max_length=200)
     ttl_seconds: int | None = Field(
@@ -107,8 +108,12 @@ class AuditList(BaseModel):
 
 
 def _refused(decision: Any) -> JSONResponse:
-    body = Refused(refusal=decision.refusal.value, reason=decision.reason,
-                   type=decision.type.value if decision.type else None, value=decision.value)
+    body = Refused(
+        refusal=decision.refusal.value,
+        reason=decision.reason,
+        type=decision.type.value if decision.type else None,
+        value=decision.value,
+    )
     return JSONResponse(body.model_dump(), status_code=422)
 
 
@@ -116,7 +121,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     store = BlockStore(settings.db_path)
     policy = settings.policy()
     token = settings.token.get_secret_value().encode("utf-8")
-    bearer = HTTPBearer(auto_error=False, description="the service token (--token / SOCFLOW_BLOCKLIST_TOKEN)")
+    bearer = HTTPBearer(
+        auto_error=False, description="the service token (--token / SOCFLOW_BLOCKLIST_TOKEN)"
+    )
     app = FastAPI(
         title="socflow block-list service",
         version=__version__,
@@ -125,8 +132,11 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     app.state.store = store
 
     def unauthorized(reason: str) -> JSONResponse:
-        return JSONResponse(Problem(status="unauthorized", reason=reason).model_dump(), status_code=401,
-                            headers={"WWW-Authenticate": 'Bearer realm="socflow-blocklist"'})
+        return JSONResponse(
+            Problem(status="unauthorized", reason=reason).model_dump(),
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="socflow-blocklist"'},
+        )
 
     class Unauthorized(Exception):
         pass
@@ -138,15 +148,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         status = {401: "unauthorized", 404: "not-found"}.get(
-            exc.status_code, "invalid" if exc.status_code < 500 else "error")
-        return JSONResponse(Problem(status=status, reason=str(exc.detail)).model_dump(),  # type: ignore[arg-type]
-                            status_code=exc.status_code, headers=getattr(exc, "headers", None))
+            exc.status_code, "invalid" if exc.status_code < 500 else "error"
+        )
+        return JSONResponse(
+            Problem(status=status, reason=str(exc.detail)).model_dump(),  # type: ignore[arg-type]
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RequestValidationError)
     def _on_invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        reason = f"{where}: {first.get('msg', 'invalid request')}" if where else first.get("msg", "invalid")
+        reason = (
+            f"{where}: {first.get('msg', 'invalid request')}"
+            if where
+            else first.get("msg", "invalid")
+        )
         return JSONResponse(Problem(status="invalid", reason=reason).model_dump(), status_code=400)
 
     def require_token(
@@ -159,7 +177,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
 
     auth = [Depends(require_token)]
     responses: dict[int | str, dict[str, Any]] = {
-        400: {"model": Problem}, 401: {"model": Problem}, 422: {"model": Refused},
+        400: {"model": Problem},
+        401: {"model": Problem},
+        422: {"model": Refused},
     }
 
     def effective_ttl(requested: int | None) -> int | None:
@@ -168,8 +188,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             ttl = settings.max_ttl_seconds
         return ttl
 
-    @app.post("/api/v1/entries", dependencies=auth, response_model=AddResult, status_code=201,
-              responses={200: {"model": AddResult}, **responses}, tags=["entries"])
+    @app.post(
+        "/api/v1/entries",
+        dependencies=auth,
+        response_model=AddResult,
+        status_code=201,
+        responses={200: {"model": AddResult}, **responses},
+        tags=["entries"],
+    )
     def add_entry(body: EntryIn, response: Response) -> Any:
         """Block a value. Idempotent: adding it again answers 200 and keeps the later expiry."""
         decision = policy.check(body.value, body.type)
@@ -181,21 +207,39 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if body.dry_run:
             present = any(e.value == decision.value for e in store.active(kind))
             response.status_code = 200
-            return AddResult(status="exists" if present else "would-add", type=kind, value=decision.value)
-        entry = Entry(kind, decision.value, body.reason, body.requested_by, body.case_ref,
-                      body.alert_ref, body.observable_ref)
+            return AddResult(
+                status="exists" if present else "would-add", type=kind, value=decision.value
+            )
+        entry = Entry(
+            kind,
+            decision.value,
+            body.reason,
+            body.requested_by,
+            body.case_ref,
+            body.alert_ref,
+            body.observable_ref,
+        )
         status, stored = store.add(entry, effective_ttl(body.ttl_seconds))
         if status != "added":
             response.status_code = 200
         log.info("%s %s %s by %s", status, kind, decision.value, body.requested_by or "?")
-        return AddResult(status=status, type=kind, value=decision.value,  # type: ignore[arg-type]
-                         entry=EntryOut(**stored.to_dict()))
+        return AddResult(
+            status=status,
+            type=kind,
+            value=decision.value,  # type: ignore[arg-type]
+            entry=EntryOut(**stored.to_dict()),
+        )
 
-    @app.delete("/api/v1/entries", dependencies=auth, response_model=RemoveResult,
-                responses=responses, tags=["entries"])
+    @app.delete(
+        "/api/v1/entries",
+        dependencies=auth,
+        response_model=RemoveResult,
+        responses=responses,
+        tags=["entries"],
+    )
     def remove_entry(
         value: Annotated[str, Query(min_length=1, max_length=2100)],
-        type: Annotated[InputType, Query()] = None,  # type: ignore[assignment]  # noqa: A002
+        type: Annotated[InputType, Query()] = None,  # type: ignore[assignment]
         requested_by: Annotated[str, Query(max_length=200)] = "",
         reason: Annotated[str, Query(max_length=1000)] = "",
         dry_run: bool = False,
@@ -204,30 +248,48 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         try:
             kind, norm = normalise(value, type)
         except MalformedValue as exc:
-            return JSONResponse(Refused(refusal="malformed", reason=str(exc), type=type, value=value)
-                                .model_dump(), status_code=422)
+            return JSONResponse(
+                Refused(refusal="malformed", reason=str(exc), type=type, value=value).model_dump(),
+                status_code=422,
+            )
         if dry_run:
             present = any(e.value == norm for e in store.active(kind.value))
-            return RemoveResult(status="would-remove" if present else "absent", type=kind.value, value=norm)
+            return RemoveResult(
+                status="would-remove" if present else "absent", type=kind.value, value=norm
+            )
         gone = store.remove(kind.value, norm, actor=requested_by, reason=reason)
-        log.info("%s %s %s by %s", "removed" if gone else "absent", kind.value, norm, requested_by or "?")
+        log.info(
+            "%s %s %s by %s", "removed" if gone else "absent", kind.value, norm, requested_by or "?"
+        )
         return RemoveResult(status="removed" if gone else "absent", type=kind.value, value=norm)
 
-    @app.get("/api/v1/entries", dependencies=auth, response_model=EntryList,
-             responses=responses, tags=["entries"])
-    def list_entries(type: Annotated[ListType, Query()] = None) -> Any:  # type: ignore[assignment]  # noqa: A002
+    @app.get(
+        "/api/v1/entries",
+        dependencies=auth,
+        response_model=EntryList,
+        responses=responses,
+        tags=["entries"],
+    )
+    def list_entries(type: Annotated[ListType, Query()] = None) -> Any:  # type: ignore[assignment]
         """Every active (unexpired) entry, with its metadata."""
         entries = [EntryOut(**e.to_dict()) for e in store.active(type)]
         return EntryList(count=len(entries), entries=entries)
 
-    @app.get("/api/v1/audit", dependencies=auth, response_model=AuditList,
-             responses=responses, tags=["audit"])
+    @app.get(
+        "/api/v1/audit",
+        dependencies=auth,
+        response_model=AuditList,
+        responses=responses,
+        tags=["audit"],
+    )
     def audit(
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> Any:
         """Every change (add, extend, remove, expire) in order; page with ``after_id``."""
-        return AuditList(events=[AuditOut(**e.to_dict()) for e in store.audit(limit=limit, after_id=after_id)])
+        return AuditList(
+            events=[AuditOut(**e.to_dict()) for e in store.audit(limit=limit, after_id=after_id)]
+        )
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
@@ -246,23 +308,39 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if not hmac.compare_digest(given, expected.encode("utf-8")):
             raise Unauthorized("the lists need HTTP basic authentication")
 
-    @app.get("/edl/{list_type}.md5", tags=["lists"],
-             dependencies=[Depends(check_edl_auth)],
-             responses={200: _TEXT, 400: {"model": Problem}, 401: {"model": Problem}})
+    @app.get(
+        "/edl/{list_type}.md5",
+        tags=["lists"],
+        dependencies=[Depends(check_edl_auth)],
+        responses={200: _TEXT, 400: {"model": Problem}, 401: {"model": Problem}},
+    )
     def edl_md5(list_type: EntryType, keep_scheme: bool = False) -> Response:
         """MD5 of the list, for consumers that poll a checksum before the list (Cisco FMC)."""
-        body = formats.render(list_type.value, (e.value for e in store.active(list_type.value)),
-                              keep_scheme=keep_scheme)
+        body = formats.render(
+            list_type.value,
+            (e.value for e in store.active(list_type.value)),
+            keep_scheme=keep_scheme,
+        )
         return PlainTextResponse(formats.md5(body) + "\n")
 
-    @app.get("/edl/{list_type}", tags=["lists"],
-             dependencies=[Depends(check_edl_auth)],
-             responses={200: _TEXT, 304: {"description": "unchanged"},
-                        400: {"model": Problem}, 401: {"model": Problem}})
+    @app.get(
+        "/edl/{list_type}",
+        tags=["lists"],
+        dependencies=[Depends(check_edl_auth)],
+        responses={
+            200: _TEXT,
+            304: {"description": "unchanged"},
+            400: {"model": Problem},
+            401: {"model": Problem},
+        },
+    )
     def edl(request: Request, list_type: EntryType, keep_scheme: bool = False) -> Response:
         """One entry per line (Palo Alto EDL, FortiGate threat feed, pfSense/OPNsense URL table)."""
-        body = formats.render(list_type.value, (e.value for e in store.active(list_type.value)),
-                              keep_scheme=keep_scheme)
+        body = formats.render(
+            list_type.value,
+            (e.value for e in store.active(list_type.value)),
+            keep_scheme=keep_scheme,
+        )
         tag = formats.etag(body)
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
         changed = store.last_change(list_type.value)

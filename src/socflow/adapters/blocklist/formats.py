@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def _ip_sort_key(value: str) -> tuple[int, int, int]:

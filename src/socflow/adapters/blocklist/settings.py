@@ -25,7 +25,9 @@ def parse_duration(text: str | int | None) -> int | None:
         return None
     match = _DURATION.match(text)
     if not match:
-        raise ConfigError(f"duration {text!r} is not understood (use e.g. 3600, 90m, 12h, 7d, never)")
+        raise ConfigError(
+            f"duration {text!r} is not understood (use e.g. 3600, 90m, 12h, 7d, never)"
+        )
     return int(match.group(1)) * _UNITS[match.group(2).lower()] or None
 
 
@@ -50,7 +52,9 @@ class ServiceSettings(BaseModel):
         return value
 
     def policy(self) -> BlockPolicy:
-        return BlockPolicy(allowlist=self.allowlist, widest_v4=self.widest_v4, widest_v6=self.widest_v6)
+        return BlockPolicy(
+            allowlist=self.allowlist, widest_v4=self.widest_v4, widest_v6=self.widest_v6
+        )
 
 
 def read_allowlist(path: Path) -> list[str]:

@@ -14,11 +14,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ...errors import ConfigError
 
@@ -58,7 +59,7 @@ _ENTRY_COLUMNS = (
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,9 @@ class BlockStore:
                 conn.executescript(_SCHEMA)
                 version = conn.execute("PRAGMA user_version").fetchone()[0]
                 if version > SCHEMA_VERSION:
-                    raise ConfigError(f"{self.path} was written by a newer socflow (schema {version})")
+                    raise ConfigError(
+                        f"{self.path} was written by a newer socflow (schema {version})"
+                    )
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open the block-list database {self.path}: {exc}") from None
@@ -136,8 +139,16 @@ class BlockStore:
                 raise
             conn.execute("COMMIT")
 
-    def _audit(self, conn: sqlite3.Connection, now: float, action: str, type_: str, value: str,
-               actor: str, **detail: Any) -> None:
+    def _audit(
+        self,
+        conn: sqlite3.Connection,
+        now: float,
+        action: str,
+        type_: str,
+        value: str,
+        actor: str,
+        **detail: Any,
+    ) -> None:
         conn.execute(
             "INSERT INTO audit (at, action, type, value, actor, detail) VALUES (?, ?, ?, ?, ?, ?)",
             (now, action, type_, value, actor, json.dumps(detail, sort_keys=True)),
@@ -151,7 +162,9 @@ class BlockStore:
         for type_, value, expires_at in rows:
             self._audit(conn, now, "expire", type_, value, "socflow", expired_at=iso(expires_at))
         if rows:
-            conn.execute("DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,))
+            conn.execute(
+                "DELETE FROM entries WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+            )
 
     @staticmethod
     def _row(conn: sqlite3.Connection, type_: str, value: str) -> Entry | None:
@@ -174,20 +187,49 @@ class BlockStore:
             if current is None:
                 conn.execute(
                     f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (entry.type, entry.value, entry.reason, entry.requested_by, entry.case_ref,
-                     entry.alert_ref, entry.observable_ref, now, now, expires),
+                    (
+                        entry.type,
+                        entry.value,
+                        entry.reason,
+                        entry.requested_by,
+                        entry.case_ref,
+                        entry.alert_ref,
+                        entry.observable_ref,
+                        now,
+                        now,
+                        expires,
+                    ),
                 )
-                self._audit(conn, now, "add", entry.type, entry.value, entry.requested_by,
-                            reason=entry.reason, case_ref=entry.case_ref, alert_ref=entry.alert_ref,
-                            observable_ref=entry.observable_ref, expires_at=iso(expires))
+                self._audit(
+                    conn,
+                    now,
+                    "add",
+                    entry.type,
+                    entry.value,
+                    entry.requested_by,
+                    reason=entry.reason,
+                    case_ref=entry.case_ref,
+                    alert_ref=entry.alert_ref,
+                    observable_ref=entry.observable_ref,
+                    expires_at=iso(expires),
+                )
                 return "added", self._row(conn, entry.type, entry.value)  # type: ignore[return-value]
             if current.expires_at is not None and (expires is None or expires > current.expires_at):
                 conn.execute(
                     "UPDATE entries SET expires_at = ?, updated_at = ? WHERE type = ? AND value = ?",
                     (expires, now, entry.type, entry.value),
                 )
-                self._audit(conn, now, "extend", entry.type, entry.value, entry.requested_by,
-                            reason=entry.reason, previous=iso(current.expires_at), expires_at=iso(expires))
+                self._audit(
+                    conn,
+                    now,
+                    "extend",
+                    entry.type,
+                    entry.value,
+                    entry.requested_by,
+                    reason=entry.reason,
+                    previous=iso(current.expires_at),
+                    expires_at=iso(expires),
+                )
                 return "extended", self._row(conn, entry.type, entry.value)  # type: ignore[return-value]
             return "exists", current
 
@@ -208,7 +250,9 @@ class BlockStore:
         with self._write() as conn:
             self._purge(conn, self.clock())
         with self._connection() as conn:
-            query = f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE (expires_at IS NULL OR expires_at > ?)"
+            query = (
+                f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE (expires_at IS NULL OR expires_at > ?)"
+            )
             args: list[Any] = [self.clock()]
             if type_:
                 query += " AND type = ?"

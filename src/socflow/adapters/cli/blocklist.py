@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 from pydantic import ValidationError
@@ -32,23 +33,48 @@ def _db_path(db: Path | None, state_dir: Path | None) -> Path:
 
 
 def storage_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--db", type=click.Path(dir_okay=False, path_type=Path),
-                      help=f"SQLite file (default: <state-dir>/{DB_NAME}).")(fn)
-    fn = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-                      help="Folder for the database (default: $SOCFLOW_STATE_DIR or ./.socflow).")(fn)
+    fn = click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"SQLite file (default: <state-dir>/{DB_NAME}).",
+    )(fn)
+    fn = click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Folder for the database (default: $SOCFLOW_STATE_DIR or ./.socflow).",
+    )(fn)
     return fn
 
 
 def policy_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
-        click.option("--allow", "allow", multiple=True, metavar="VALUE",
-                     help="Never block this IP, CIDR or domain (and its sub-domains). Repeatable."),
-        click.option("--allowlist", "allowlist_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-                     help="File with one allowlisted IP, CIDR or domain per line (# comments)."),
-        click.option("--widest-v4", type=click.IntRange(0, 32), default=24, show_default=True,
-                     help="Shortest IPv4 prefix accepted (/16 is refused when this is 24)."),
-        click.option("--widest-v6", type=click.IntRange(0, 128), default=48, show_default=True,
-                     help="Shortest IPv6 prefix accepted."),
+        click.option(
+            "--allow",
+            "allow",
+            multiple=True,
+            metavar="VALUE",
+            help="Never block this IP, CIDR or domain (and its sub-domains). Repeatable.",
+        ),
+        click.option(
+            "--allowlist",
+            "allowlist_file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="File with one allowlisted IP, CIDR or domain per line (# comments).",
+        ),
+        click.option(
+            "--widest-v4",
+            type=click.IntRange(0, 32),
+            default=24,
+            show_default=True,
+            help="Shortest IPv4 prefix accepted (/16 is refused when this is 24).",
+        ),
+        click.option(
+            "--widest-v6",
+            type=click.IntRange(0, 128),
+            default=48,
+            show_default=True,
+            help="Shortest IPv6 prefix accepted.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -72,24 +98,57 @@ def blocklist() -> None:
 
 @blocklist.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
-              help="Port to listen on (0: any free port, printed at start-up).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free port, printed at start-up).",
+)
 @storage_options
-@click.option("--token", envvar="SOCFLOW_BLOCKLIST_TOKEN", show_envvar=True,
-              help="Bearer token the JSON API requires (at least 16 characters).")
+@click.option(
+    "--token",
+    envvar="SOCFLOW_BLOCKLIST_TOKEN",
+    show_envvar=True,
+    help="Bearer token the JSON API requires (at least 16 characters).",
+)
 @policy_options
-@click.option("--default-ttl", default="7d", show_default=True,
-              help="Expiry when a request gives none: 3600, 90m, 12h, 7d or never.")
+@click.option(
+    "--default-ttl",
+    default="7d",
+    show_default=True,
+    help="Expiry when a request gives none: 3600, 90m, 12h, 7d or never.",
+)
 @click.option("--max-ttl", default="never", show_default=True, help="Cap on any requested expiry.")
 @click.option("--edl-user", help="Require HTTP basic auth on /edl/* with this user name.")
-@click.option("--edl-password", envvar="SOCFLOW_BLOCKLIST_EDL_PASSWORD", show_envvar=True,
-              help="Password for --edl-user.")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True)
-def serve(host: str, port: int, db: Path | None, state_dir: Path | None, token: str | None,
-          allow: tuple[str, ...], allowlist_file: Path | None, widest_v4: int, widest_v6: int,
-          default_ttl: str, max_ttl: str, edl_user: str | None, edl_password: str | None,
-          log_level: str) -> None:
+@click.option(
+    "--edl-password",
+    envvar="SOCFLOW_BLOCKLIST_EDL_PASSWORD",
+    show_envvar=True,
+    help="Password for --edl-user.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+)
+def serve(
+    host: str,
+    port: int,
+    db: Path | None,
+    state_dir: Path | None,
+    token: str | None,
+    allow: tuple[str, ...],
+    allowlist_file: Path | None,
+    widest_v4: int,
+    widest_v6: int,
+    default_ttl: str,
+    max_ttl: str,
+    edl_user: str | None,
+    edl_password: str | None,
+    log_level: str,
+) -> None:
     """Serve /edl/{ip,domain,url} and the JSON API (OpenAPI at /docs and /openapi.json)."""
     import uvicorn
 
@@ -98,32 +157,55 @@ def serve(host: str, port: int, db: Path | None, state_dir: Path | None, token: 
     if not token:
         raise click.UsageError("a token is required: --token or SOCFLOW_BLOCKLIST_TOKEN")
     if edl_user and not edl_password:
-        raise click.UsageError("--edl-user needs --edl-password (or SOCFLOW_BLOCKLIST_EDL_PASSWORD)")
+        raise click.UsageError(
+            "--edl-user needs --edl-password (or SOCFLOW_BLOCKLIST_EDL_PASSWORD)"
+        )
     try:
         settings = ServiceSettings(
-            db_path=_db_path(db, state_dir), token=token,
-            allowlist=_allowlist(allow, allowlist_file), widest_v4=widest_v4, widest_v6=widest_v6,
-            default_ttl_seconds=parse_duration(default_ttl), max_ttl_seconds=parse_duration(max_ttl),
-            edl_user=edl_user, edl_password=edl_password,
+            db_path=_db_path(db, state_dir),
+            token=token,
+            allowlist=_allowlist(allow, allowlist_file),
+            widest_v4=widest_v4,
+            widest_v6=widest_v6,
+            default_ttl_seconds=parse_duration(default_ttl),
+            max_ttl_seconds=parse_duration(max_ttl),
+            edl_user=edl_user,
+            edl_password=edl_password,
         )
     except ValidationError as exc:
         raise _settings_error(exc) from None
     settings.policy()  # a bad allowlist entry fails here, before the port is opened
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False,
-                timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def _entry_row(entry: Entry) -> list[str]:
-    return [entry.type, entry.value, iso(entry.expires_at) or "never", entry.requested_by,
-            entry.case_ref or entry.alert_ref or "", entry.reason]
+    return [
+        entry.type,
+        entry.value,
+        iso(entry.expires_at) or "never",
+        entry.requested_by,
+        entry.case_ref or entry.alert_ref or "",
+        entry.reason,
+    ]
 
 
 @blocklist.command(name="list")
 @storage_options
-@click.option("--type", "list_type", type=click.Choice(["ip", "domain", "url"]), help="Only this list.")
+@click.option(
+    "--type", "list_type", type=click.Choice(["ip", "domain", "url"]), help="Only this list."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def list_entries(db: Path | None, state_dir: Path | None, list_type: str | None, as_json: bool) -> None:
+def list_entries(
+    db: Path | None, state_dir: Path | None, list_type: str | None, as_json: bool
+) -> None:
     """Show active (unexpired) entries."""
     entries = _store(db, state_dir, must_exist=True).active(list_type)
     if as_json:
@@ -146,16 +228,32 @@ def _store(db: Path | None, state_dir: Path | None, *, must_exist: bool = False)
 @click.argument("value")
 @storage_options
 @policy_options
-@click.option("--type", "type_hint", type=click.Choice(["ip", "domain", "fqdn", "url"]),
-              help="List type (guessed when absent).")
+@click.option(
+    "--type",
+    "type_hint",
+    type=click.Choice(["ip", "domain", "fqdn", "url"]),
+    help="List type (guessed when absent).",
+)
 @click.option("--ttl", default="7d", show_default=True, help="Expiry: 3600, 90m, 12h, 7d or never.")
 @click.option("--reason", default="", help="Why (stored and audited).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def add(value: str, db: Path | None, state_dir: Path | None, allow: tuple[str, ...],
-        allowlist_file: Path | None, widest_v4: int, widest_v6: int, type_hint: str | None,
-        ttl: str, reason: str, as_json: bool) -> None:
+def add(
+    value: str,
+    db: Path | None,
+    state_dir: Path | None,
+    allow: tuple[str, ...],
+    allowlist_file: Path | None,
+    widest_v4: int,
+    widest_v6: int,
+    type_hint: str | None,
+    ttl: str,
+    reason: str,
+    as_json: bool,
+) -> None:
     """Block VALUE (same refusal rules as the service)."""
-    policy = BlockPolicy(allowlist=_allowlist(allow, allowlist_file), widest_v4=widest_v4, widest_v6=widest_v6)
+    policy = BlockPolicy(
+        allowlist=_allowlist(allow, allowlist_file), widest_v4=widest_v4, widest_v6=widest_v6
+    )
     decision = policy.check(value, type_hint)
     if not decision.allowed:
         raise ConfigError(f"refused ({decision.refusal.value}): {decision.reason}")  # type: ignore[union-attr]
@@ -164,17 +262,26 @@ def add(value: str, db: Path | None, state_dir: Path | None, allow: tuple[str, .
     status, entry = _store(db, state_dir).add(
         Entry(decision.type.value, decision.value, reason, actor), parse_duration(ttl)
     )
-    click.echo(json.dumps({"status": status, "entry": entry.to_dict()}) if as_json
-               else f"{status}: {entry.type} {entry.value} (expires {iso(entry.expires_at) or 'never'})")
+    click.echo(
+        json.dumps({"status": status, "entry": entry.to_dict()})
+        if as_json
+        else f"{status}: {entry.type} {entry.value} (expires {iso(entry.expires_at) or 'never'})"
+    )
 
 
 @blocklist.command()
 @click.argument("value")
 @storage_options
-@click.option("--type", "type_hint", type=click.Choice(["ip", "domain", "fqdn", "url"]),
-              help="List type (guessed when absent).")
+@click.option(
+    "--type",
+    "type_hint",
+    type=click.Choice(["ip", "domain", "fqdn", "url"]),
+    help="List type (guessed when absent).",
+)
 @click.option("--reason", default="", help="Why (audited).")
-def remove(value: str, db: Path | None, state_dir: Path | None, type_hint: str | None, reason: str) -> None:
+def remove(
+    value: str, db: Path | None, state_dir: Path | None, type_hint: str | None, reason: str
+) -> None:
     """Unblock VALUE."""
     from ...policy.block import MalformedValue, normalise
 
@@ -183,7 +290,9 @@ def remove(value: str, db: Path | None, state_dir: Path | None, type_hint: str |
     except MalformedValue as exc:
         raise ConfigError(str(exc)) from None
     actor = f"cli:{os.environ.get('USER', '?')}"
-    gone = _store(db, state_dir, must_exist=True).remove(kind.value, norm, actor=actor, reason=reason)
+    gone = _store(db, state_dir, must_exist=True).remove(
+        kind.value, norm, actor=actor, reason=reason
+    )
     click.echo(f"{'removed' if gone else 'absent'}: {kind.value} {norm}")
 
 
@@ -199,7 +308,9 @@ def audit(db: Path | None, state_dir: Path | None, limit: int, as_json: bool) ->
         return
     table = Table("id", "at", "action", "type", "value", "actor")
     for event in events:
-        table.add_row(str(event.id), iso(event.at) or "", event.action, event.type, event.value, event.actor)
+        table.add_row(
+            str(event.id), iso(event.at) or "", event.action, event.type, event.value, event.actor
+        )
     Console().print(table)
 
 

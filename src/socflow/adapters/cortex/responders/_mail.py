@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import smtplib
-import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
@@ -20,8 +19,10 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from ....errors import AuthError, ConfigError, DeliveryError, UnavailableError
 
-ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-                     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 _TAG_PREFIXES = ("mail:", "mail=")
 _QUOTES = "\"'“”‘’«» "
 
@@ -42,8 +43,10 @@ class MailSettings(BaseModel):
     @model_validator(mode="after")
     def _checks(self) -> MailSettings:
         if self.smtp_security == "none" and not self.allow_plaintext:
-            raise ValueError("smtp_security 'none' sends the message (and any password) in clear "
-                             "text; set allow_plaintext to true to accept that")
+            raise ValueError(
+                "smtp_security 'none' sends the message (and any password) in clear "
+                "text; set allow_plaintext to true to accept that"
+            )
         if not ADDRESS.fullmatch(self.from_address):
             raise ValueError(f"from_address {self.from_address!r} is not a mail address")
         if bool(self.smtp_user) != bool(self.smtp_password):
@@ -58,7 +61,7 @@ def tag_recipients(tag_list: list[str]) -> list[str]:
         low = tag.lower()
         for prefix in _TAG_PREFIXES:
             if low.startswith(prefix):
-                found.append(tag[len(prefix):].strip(_QUOTES))
+                found.append(tag[len(prefix) :].strip(_QUOTES))
     return found
 
 
@@ -74,8 +77,9 @@ def split_recipients(candidates: list[str]) -> tuple[list[str], list[str]]:
     return good, bad
 
 
-def build_message(settings: MailSettings, recipients: list[str], subject: str, body: str,
-                  object_id: str) -> EmailMessage:
+def build_message(
+    settings: MailSettings, recipients: list[str], subject: str, body: str, object_id: str
+) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.from_address
     msg["To"] = ", ".join(recipients)
@@ -95,47 +99,62 @@ def _context(settings: MailSettings, cacerts: str | None) -> ssl.SSLContext:
         try:
             context.load_verify_locations(cadata=cacerts)
         except ssl.SSLError as exc:
-            raise ConfigError(f"configuration item cacerts is not valid PEM: {exc.reason}") from None
+            raise ConfigError(
+                f"configuration item cacerts is not valid PEM: {exc.reason}"
+            ) from None
     if not settings.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
     return context
 
 
-def send(settings: MailSettings, msg: EmailMessage, recipients: list[str], cacerts: str | None) -> list[str]:
+def send(
+    settings: MailSettings, msg: EmailMessage, recipients: list[str], cacerts: str | None
+) -> list[str]:
     """Deliver ``msg``; returns the recipients the server refused while accepting others."""
     where = f"{settings.smtp_host}:{settings.smtp_port}"
     context = _context(settings, cacerts)
     try:
         if settings.smtp_security == "tls":
-            smtp: smtplib.SMTP = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port,
-                                                  timeout=settings.timeout, context=context)
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                settings.smtp_host, settings.smtp_port, timeout=settings.timeout, context=context
+            )
         else:
             smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.timeout)
         with smtp:
             smtp.ehlo()
             if settings.smtp_security == "starttls":
                 if not smtp.has_extn("starttls"):
-                    raise DeliveryError(f"the SMTP server {where} does not offer STARTTLS; refusing to "
-                                        "send in plaintext (use smtp_security tls, or none with "
-                                        "allow_plaintext)", permanent=True)
+                    raise DeliveryError(
+                        f"the SMTP server {where} does not offer STARTTLS; refusing to "
+                        "send in plaintext (use smtp_security tls, or none with "
+                        "allow_plaintext)",
+                        permanent=True,
+                    )
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if settings.smtp_user and settings.smtp_password:
                 smtp.login(settings.smtp_user, settings.smtp_password.get_secret_value())
             refused = smtp.send_message(msg, to_addrs=recipients)
     except smtplib.SMTPAuthenticationError as exc:
-        raise AuthError(f"the SMTP server {where} refused the login (code {exc.smtp_code})",
-                        service="smtp") from None
+        raise AuthError(
+            f"the SMTP server {where} refused the login (code {exc.smtp_code})", service="smtp"
+        ) from None
     except smtplib.SMTPRecipientsRefused as exc:
-        raise DeliveryError(f"the SMTP server refused every recipient: {', '.join(exc.recipients)}",
-                            permanent=True) from None
+        raise DeliveryError(
+            f"the SMTP server refused every recipient: {', '.join(exc.recipients)}", permanent=True
+        ) from None
     except smtplib.SMTPResponseException as exc:
-        raise DeliveryError(f"the SMTP server {where} answered {exc.smtp_code}: "
-                            f"{exc.smtp_error.decode('utf-8', 'replace')[:200]}") from None
+        raise DeliveryError(
+            f"the SMTP server {where} answered {exc.smtp_code}: "
+            f"{exc.smtp_error.decode('utf-8', 'replace')[:200]}"
+        ) from None
     except ssl.SSLError as exc:
-        raise DeliveryError(f"TLS with {where} failed: {exc.reason or exc}", permanent=True) from None
-    except (smtplib.SMTPException, OSError, socket.timeout) as exc:
-        raise UnavailableError(f"cannot talk to the SMTP server {where}: {type(exc).__name__}: {exc}",
-                               service="smtp") from None
+        raise DeliveryError(
+            f"TLS with {where} failed: {exc.reason or exc}", permanent=True
+        ) from None
+    except (TimeoutError, smtplib.SMTPException, OSError) as exc:
+        raise UnavailableError(
+            f"cannot talk to the SMTP server {where}: {type(exc).__name__}: {exc}", service="smtp"
+        ) from None
     return sorted(refused)

@@ -9,7 +9,8 @@ destination (``finalize``), while the template's own text is left alone: an admi
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
@@ -57,11 +58,16 @@ class Trusted(str):
 
 
 ESCAPERS: dict[str, Callable[[str], str]] = {
-    "plain": plain, "header": header, "slack": slack, "markdown": markdown,
+    "plain": plain,
+    "header": header,
+    "slack": slack,
+    "markdown": markdown,
 }
 
 
-def context(obj: dict[str, Any], data_type: str, parameters: Any, base_url: str | None) -> dict[str, Any]:
+def context(
+    obj: dict[str, Any], data_type: str, parameters: Any, base_url: str | None
+) -> dict[str, Any]:
     """What templates can use: the whole object plus a few names that work for every kind."""
     kind = KINDS.get(data_type, "object")
     title = obj.get("title")
@@ -70,12 +76,20 @@ def context(obj: dict[str, Any], data_type: str, parameters: Any, base_url: str 
     severity = obj.get("severity") if isinstance(obj.get("severity"), int) else None
     user = parameters.get("user") if isinstance(parameters, dict) else None
     return {
-        "kind": kind, "object": obj, kind: obj,
-        "id": entity_id(obj) or "", "number": obj.get("number") or obj.get("caseId") or "",
-        "title": title, "description": obj.get("description") or obj.get("message") or "",
-        "severity": severity, "severity_label": obj.get("severityLabel") or SEVERITY.get(severity or 0, ""),
-        "tags": tags(obj), "tlp": obj.get("tlp"), "pap": obj.get("pap"),
-        "link": Trusted(link(base_url, obj, data_type) or ""), "user": user or "",
+        "kind": kind,
+        "object": obj,
+        kind: obj,
+        "id": entity_id(obj) or "",
+        "number": obj.get("number") or obj.get("caseId") or "",
+        "title": title,
+        "description": obj.get("description") or obj.get("message") or "",
+        "severity": severity,
+        "severity_label": obj.get("severityLabel") or SEVERITY.get(severity or 0, ""),
+        "tags": tags(obj),
+        "tlp": obj.get("tlp"),
+        "pap": obj.get("pap"),
+        "link": Trusted(link(base_url, obj, data_type) or ""),
+        "user": user or "",
     }
 
 
@@ -83,7 +97,8 @@ def render(source: str, values: dict[str, Any], escape: str, *, item: str) -> st
     """Render ``source``; a broken or unsafe template is a configuration error naming the item."""
     escaper = ESCAPERS[escape]
     env = SandboxedEnvironment(
-        autoescape=False, undefined=ChainableUndefined,
+        autoescape=False,
+        undefined=ChainableUndefined,
         finalize=lambda v: v if isinstance(v, Trusted) else escaper("" if v is None else str(v)),
     )
     try:
@@ -91,4 +106,6 @@ def render(source: str, values: dict[str, Any], escape: str, *, item: str) -> st
     except TemplateError as exc:  # includes SecurityError from the sandbox
         raise ConfigError(f"configuration item {item}: template error: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a template that fails at run time (1/0, bad filter arg)
-        raise ConfigError(f"configuration item {item}: template failed: {type(exc).__name__}: {exc}") from None
+        raise ConfigError(
+            f"configuration item {item}: template failed: {type(exc).__name__}: {exc}"
+        ) from None

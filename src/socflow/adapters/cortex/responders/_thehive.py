@@ -27,8 +27,10 @@ class Observable:
 
 def entity(data: Any, data_type: str) -> dict[str, Any]:
     if not isinstance(data, dict):
-        raise InputError(f"{data_type} job data must be the TheHive object (JSON object), got "
-                         f"{type(data).__name__}")
+        raise InputError(
+            f"{data_type} job data must be the TheHive object (JSON object), got "
+            f"{type(data).__name__}"
+        )
     return data
 
 
@@ -53,7 +55,9 @@ def observables(obj: dict[str, Any], data_type: str) -> list[Observable]:
     if data_type == "thehive:case_artifact":
         found = _observable(obj)
         if found is None:
-            raise InputError("the observable has no string 'data' (file observables cannot be blocked)")
+            raise InputError(
+                "the observable has no string 'data' (file observables cannot be blocked)"
+            )
         return [found]
     raw = obj.get("artifacts")
     if not isinstance(raw, list):

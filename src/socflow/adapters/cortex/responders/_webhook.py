@@ -19,7 +19,12 @@ from ....errors import AuthError, DeliveryError, UnavailableError
 
 Format = Literal["slack", "teams", "mattermost", "json"]
 # How {{ values }} are escaped for each destination (see _render.ESCAPERS).
-ESCAPE: dict[str, str] = {"slack": "slack", "teams": "markdown", "mattermost": "markdown", "json": "plain"}
+ESCAPE: dict[str, str] = {
+    "slack": "slack",
+    "teams": "markdown",
+    "mattermost": "markdown",
+    "json": "plain",
+}
 
 
 class WebhookSettings(BaseModel):
@@ -37,20 +42,44 @@ def payload(fmt: str, subject: str, body: str, values: dict[str, Any]) -> dict[s
     if fmt == "teams":
         card: dict[str, Any] = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "type": "AdaptiveCard", "version": "1.4",
+            "type": "AdaptiveCard",
+            "version": "1.4",
             "body": [
-                {"type": "TextBlock", "text": subject, "weight": "Bolder", "size": "Medium", "wrap": True},
+                {
+                    "type": "TextBlock",
+                    "text": subject,
+                    "weight": "Bolder",
+                    "size": "Medium",
+                    "wrap": True,
+                },
                 {"type": "TextBlock", "text": body, "wrap": True},
             ],
         }
         if values.get("link"):
-            card["actions"] = [{"type": "Action.OpenUrl", "title": "Open in TheHive", "url": values["link"]}]
-        return {"type": "message", "attachments": [
-            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
+            card["actions"] = [
+                {"type": "Action.OpenUrl", "title": "Open in TheHive", "url": values["link"]}
+            ]
+        return {
+            "type": "message",
+            "attachments": [
+                {
+                    "contentType": "application/vnd.microsoft.card.adaptive",
+                    "contentUrl": None,
+                    "content": card,
+                }
+            ],
+        }
     return {
-        "subject": subject, "body": body, "kind": values["kind"], "id": values["id"],
-        "title": values["title"], "severity": values["severity"], "tags": values["tags"],
-        "tlp": values["tlp"], "pap": values["pap"], "link": values["link"] or None,
+        "subject": subject,
+        "body": body,
+        "kind": values["kind"],
+        "id": values["id"],
+        "title": values["title"],
+        "severity": values["severity"],
+        "tags": values["tags"],
+        "tlp": values["tlp"],
+        "pap": values["pap"],
+        "link": values["link"] or None,
         "requested_by": values["user"] or None,
     }
 
@@ -58,24 +87,44 @@ def payload(fmt: str, subject: str, body: str, values: dict[str, Any]) -> dict[s
 def post(settings: WebhookSettings, body: dict[str, Any]) -> int:
     """POST once (retrying only refused connections and 429s); returns the HTTP status."""
     session = requests.Session()
-    retry = Retry(total=2, connect=2, read=0, status=2, status_forcelist=(429,), backoff_factor=1,
-                  allowed_methods=frozenset({"POST"}), respect_retry_after_header=True,
-                  raise_on_status=False)
+    retry = Retry(
+        total=2,
+        connect=2,
+        read=0,
+        status=2,
+        status_forcelist=(429,),
+        backoff_factor=1,
+        allowed_methods=frozenset({"POST"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     try:
-        resp = session.post(settings.webhook_url.get_secret_value(), json=body,
-                            timeout=settings.timeout, verify=settings.verify_tls,
-                            headers={"User-Agent": "socflow-responder"})
+        resp = session.post(
+            settings.webhook_url.get_secret_value(),
+            json=body,
+            timeout=settings.timeout,
+            verify=settings.verify_tls,
+            headers={"User-Agent": "socflow-responder"},
+        )
     except requests.exceptions.SSLError:
-        raise DeliveryError("TLS verification of the webhook endpoint failed", permanent=True) from None
+        raise DeliveryError(
+            "TLS verification of the webhook endpoint failed", permanent=True
+        ) from None
     except requests.RequestException as exc:
-        raise UnavailableError(f"cannot reach the webhook endpoint ({type(exc).__name__})",
-                               service="webhook") from None
+        raise UnavailableError(
+            f"cannot reach the webhook endpoint ({type(exc).__name__})", service="webhook"
+        ) from None
     if resp.status_code in (401, 403):
-        raise AuthError(f"the webhook endpoint refused the request (HTTP {resp.status_code}: "
-                        f"{resp.text[:120]})", service="webhook")
+        raise AuthError(
+            f"the webhook endpoint refused the request (HTTP {resp.status_code}: "
+            f"{resp.text[:120]})",
+            service="webhook",
+        )
     if not 200 <= resp.status_code < 300:
-        raise DeliveryError(f"the webhook endpoint answered HTTP {resp.status_code}: {resp.text[:200]}",
-                            permanent=400 <= resp.status_code < 500)
+        raise DeliveryError(
+            f"the webhook endpoint answered HTTP {resp.status_code}: {resp.text[:200]}",
+            permanent=400 <= resp.status_code < 500,
+        )
     return resp.status_code

@@ -49,21 +49,39 @@ class _BlockBase(SocflowResponder):
     def respond(self) -> dict[str, Any]:
         settings = self.settings()
         obj = entity(self.get_data(), self.data_type)
-        client = BlocklistClient(settings.api_url, settings.api_token.get_secret_value(),
-                                 timeout=settings.timeout, verify=settings.verify_tls)
+        client = BlocklistClient(
+            settings.api_url,
+            settings.api_token.get_secret_value(),
+            timeout=settings.timeout,
+            verify=settings.verify_tls,
+        )
         refs = references(obj, self.data_type)
         results = []
         for obs in observables(obj, self.data_type):
             if obs.data_type not in THEHIVE_TYPES:
-                results.append({"dataType": obs.data_type, "data": obs.data, "status": "skipped",
-                                "reason": f"{obs.data_type} observables cannot be blocked"})
+                results.append(
+                    {
+                        "dataType": obs.data_type,
+                        "data": obs.data,
+                        "status": "skipped",
+                        "reason": f"{obs.data_type} observables cannot be blocked",
+                    }
+                )
                 continue
-            answer = self.call(client, settings, obs.data, obs.data_type, {**refs, "observable_ref": obs.id})
+            answer = self.call(
+                client, settings, obs.data, obs.data_type, {**refs, "observable_ref": obs.id}
+            )
             results.append({"dataType": obs.data_type, "data": obs.data, **_result(answer)})
         return self.report(settings, results)
 
-    def call(self, client: BlocklistClient, settings: BlockSettings, value: str, type_: str,
-             refs: dict[str, Any]) -> dict[str, Any]:
+    def call(
+        self,
+        client: BlocklistClient,
+        settings: BlockSettings,
+        value: str,
+        type_: str,
+        refs: dict[str, Any],
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
     @property
@@ -76,7 +94,9 @@ class _BlockBase(SocflowResponder):
         eligible = [r for r in results if r["status"] != "skipped"]
         if not eligible:
             kinds = ", ".join(sorted(THEHIVE_TYPES))
-            raise InputError(f"nothing to {self.ACTION}: the {KINDS[self.data_type]} has no {kinds} observable")
+            raise InputError(
+                f"nothing to {self.ACTION}: the {KINDS[self.data_type]} has no {kinds} observable"
+            )
         done = [r for r in eligible if r["status"] in DONE or r["status"].startswith("would")]
         if not done:
             reasons = "; ".join(f"{r['data']}: {r['reason']}" for r in eligible)
@@ -84,8 +104,14 @@ class _BlockBase(SocflowResponder):
         counts: dict[str, int] = {}
         for r in results:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
-        return {"action": self.ACTION, "dry_run": settings.dry_run, "service": settings.api_url,
-                "requested_by": self.user, "counts": counts, "results": results}
+        return {
+            "action": self.ACTION,
+            "dry_run": settings.dry_run,
+            "service": settings.api_url,
+            "requested_by": self.user,
+            "counts": counts,
+            "results": results,
+        }
 
     def operations(self, raw: Any) -> list[dict[str, Any]]:
         if not isinstance(raw, dict) or raw.get("dry_run"):
@@ -105,20 +131,40 @@ def _result(answer: dict[str, Any]) -> dict[str, Any]:
 
 
 class BlockResponder(_BlockBase):
-    def call(self, client: BlocklistClient, settings: BlockSettings, value: str, type_: str,
-             refs: dict[str, Any]) -> dict[str, Any]:
+    def call(
+        self,
+        client: BlocklistClient,
+        settings: BlockSettings,
+        value: str,
+        type_: str,
+        refs: dict[str, Any],
+    ) -> dict[str, Any]:
         ttl = round(settings.default_ttl_hours * 3600)
         reason = f"TheHive {KINDS[self.data_type]} via Socflow_Block" + (
-            f": {self._input['message']}" if self._input.get("message") else "")
-        return client.block(value, type_, reason=reason[:1000], requested_by=self.user[:200],
-                            ttl_seconds=ttl, dry_run=settings.dry_run, **refs)
+            f": {self._input['message']}" if self._input.get("message") else ""
+        )
+        return client.block(
+            value,
+            type_,
+            reason=reason[:1000],
+            requested_by=self.user[:200],
+            ttl_seconds=ttl,
+            dry_run=settings.dry_run,
+            **refs,
+        )
 
 
 class UnblockResponder(_BlockBase):
     ACTION, TAG = "unblock", "socflow:unblocked"
 
-    def call(self, client: BlocklistClient, settings: BlockSettings, value: str, type_: str,
-             refs: dict[str, Any]) -> dict[str, Any]:
+    def call(
+        self,
+        client: BlocklistClient,
+        settings: BlockSettings,
+        value: str,
+        type_: str,
+        refs: dict[str, Any],
+    ) -> dict[str, Any]:
         params = {"requested_by": self.user[:200], "reason": "Socflow_Unblock"}
         if settings.dry_run:
             params["dry_run"] = "true"

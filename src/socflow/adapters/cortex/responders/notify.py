@@ -24,7 +24,9 @@ def validated(model: type[BaseModel], fields: dict[str, Any]) -> Any:
     except ValidationError as exc:
         first = exc.errors()[0]
         name = ".".join(str(p) for p in first["loc"]) or "configuration"
-        raise ConfigError(f"configuration item {name}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise ConfigError(
+            f"configuration item {name}: {first['msg'].removeprefix('Value error, ')}"
+        ) from None
 
 
 class _Notify(SocflowResponder):
@@ -34,7 +36,9 @@ class _Notify(SocflowResponder):
     def message(self) -> tuple[dict[str, Any], dict[str, Any], str, str]:
         """(TheHive object, template values, subject, body)."""
         obj = entity(self.get_data(), self.data_type)
-        values = _render.context(obj, self.data_type, self._input.get("parameters"), self.config("api_url"))
+        values = _render.context(
+            obj, self.data_type, self._input.get("parameters"), self.config("api_url")
+        )
         subject_source = self.config("subject_template") or _render.DEFAULT_SUBJECT
         body_source = self.config("body_template") or _render.DEFAULT_BODY
         subject_escape = "header" if self.ESCAPE == "plain" else self.ESCAPE
@@ -53,7 +57,9 @@ class NotifyMailResponder(_Notify):
 
     def respond(self) -> dict[str, Any]:
         settings: _mail.MailSettings = validated(
-            _mail.MailSettings, {name: self.config(name) for name in _mail.MailSettings.model_fields})
+            _mail.MailSettings,
+            {name: self.config(name) for name in _mail.MailSettings.model_fields},
+        )
         obj, values, subject, body = self.message()
         candidates = list(settings.to)
         if settings.recipients_from_tags:
@@ -61,13 +67,20 @@ class NotifyMailResponder(_Notify):
         recipients, rejected = _mail.split_recipients(candidates)
         if not recipients:
             why = f" (not addresses: {', '.join(repr(r) for r in rejected)})" if rejected else ""
-            raise InputError(f"no recipient: set the 'to' item or tag the {values['kind']} "
-                             f"mail:<address>{why}")
+            raise InputError(
+                f"no recipient: set the 'to' item or tag the {values['kind']} mail:<address>{why}"
+            )
         msg = _mail.build_message(settings, recipients, subject, body, values["id"])
         refused = _mail.send(settings, msg, recipients, self.config("cacerts"))
-        return {"channel": "mail", "subject": subject, "sent_to": [r for r in recipients if r not in refused],
-                "refused_by_server": refused, "ignored_recipients": rejected,
-                "server": f"{settings.smtp_host}:{settings.smtp_port}", "security": settings.smtp_security}
+        return {
+            "channel": "mail",
+            "subject": subject,
+            "sent_to": [r for r in recipients if r not in refused],
+            "refused_by_server": refused,
+            "ignored_recipients": rejected,
+            "server": f"{settings.smtp_host}:{settings.smtp_port}",
+            "security": settings.smtp_security,
+        }
 
 
 class NotifyWebhookResponder(_Notify):
@@ -80,7 +93,8 @@ class NotifyWebhookResponder(_Notify):
     def respond(self) -> dict[str, Any]:
         settings: _webhook.WebhookSettings = validated(
             _webhook.WebhookSettings,
-            {name: self.config(name) for name in _webhook.WebhookSettings.model_fields})
+            {name: self.config(name) for name in _webhook.WebhookSettings.model_fields},
+        )
         if not settings.webhook_url.get_secret_value().startswith(("https://", "http://")):
             raise ConfigError("configuration item webhook_url must be an http(s) URL")
         _, values, subject, body = self.message()
