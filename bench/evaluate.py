@@ -6,8 +6,8 @@
     .venv/bin/python bench/evaluate.py --json     # machine-readable
     bench/out/.venv-peers/bin/python bench/evaluate.py --tool iocsearcher   # a peer, same yardstick
 
-socflow runs with ``include_private=True`` (private addresses are labelled, see tests/eval/README.md)
-and otherwise default settings. Both sides are normalised the same way before comparing.
+socflow runs with ``include_private=True`` (private addresses are labelled, see
+tests/eval/README.md) and otherwise default settings. Both sides are normalised the same way before comparing.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def read_labels(path: Path) -> set[Pair]:
 
 def eval_files(eval_dir: Path, pattern: str = "*") -> list[tuple[Path, Path]]:
     """(log, labels) pairs for logs matching ``pattern``; every log must have a labels file."""
-    logs = sorted(p for p in (eval_dir / "logs").iterdir() if p.is_file() and fnmatch(p.name, pattern))
+    logs = sorted(p for p in (eval_dir / "logs").iterdir()
+                  if p.is_file() and fnmatch(p.name, pattern))
     pairs = [(log, eval_dir / "labels" / f"{log.name}.labels") for log in logs]
     missing = [str(lab) for _, lab in pairs if not lab.exists()]
     if missing:
@@ -212,7 +213,8 @@ class Report:
         return failed
 
     def to_dict(self) -> dict[str, object]:
-        total = Score(*(sum(getattr(s, a) for s in self.by_type.values()) for a in ("tp", "fp", "fn")))
+        scores = self.by_type.values()
+        total = Score(*(sum(getattr(s, a) for s in scores) for a in ("tp", "fp", "fn")))
         return {"tool": self.tool, "files": self.pattern, "lines": self.lines,
                 "types": {k: self.by_type[k].to_dict() for k in TYPES if k in self.by_type},
                 "overall": total.to_dict(), "targets_failed": self.target_failures(),
@@ -245,14 +247,17 @@ def evaluate(tool: str = "socflow", eval_dir: Path = EVAL_DIR, pattern: str = "*
 
 def render(report: Report, verbose: bool) -> str:
     data = report.to_dict()
-    out = [f"tool: {report.tool}   files: tests/eval/logs/{report.pattern} ({report.lines} lines)", "",
+    out = [f"tool: {report.tool}   files: tests/eval/logs/{report.pattern} "
+           f"({report.lines} lines)", "",
            f"{'type':<9} {'labelled':>8} {'TP':>5} {'FP':>5} {'FN':>5} {'precision':>9} "
            f"{'recall':>7} {'F1':>6}  target"]
     rows = dict(data["types"])  # type: ignore[arg-type]
     rows["all"] = data["overall"]
     for kind, s in rows.items():
         metric, floor = TARGETS.get(kind, ("", 0.0))
-        target = f"{metric} >= {floor}" + ("" if s[metric] >= floor else "  MISSED") if metric else ""
+        target = ""
+        if metric:
+            target = f"{metric} >= {floor}" + ("" if s[metric] >= floor else "  MISSED")
         out.append(f"{kind:<9} {s['labelled']:>8} {s['tp']:>5} {s['fp']:>5} {s['fn']:>5} "
                    f"{s['precision']:>9.3f} {s['recall']:>7.3f} {s['f1']:>6.3f}  {target}")
     if verbose:

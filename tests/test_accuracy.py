@@ -66,7 +66,8 @@ def test_scorer_counts_misses() -> None:
     assert round(score.f1, 4) == 0.8889
     assert evaluate.Score(tp=0, fp=0, fn=5).recall == 0.0
     assert evaluate.normalise("ipv6", "FE80::1%eth0") == "fe80::1"
-    assert evaluate.normalise("url", "HTTP://WWW.Example.com/A?b=C") == "http://www.example.com/A?b=C"
+    url = "HTTP://WWW.Example.com/A?b=C"
+    assert evaluate.normalise("url", url) == "http://www.example.com/A?b=C"
 
 
 @pytest.mark.parametrize("kind", sorted(evaluate.TARGETS))
