@@ -26,20 +26,31 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from fakes.thehive import FakeTheHive  # noqa: E402
+from fakes.thehive import FakeTheHive
 
 SOCFLOW = [sys.executable, "-m", "socflow.adapters.cli.main"]
-START = datetime(2026, 3, 1, tzinfo=timezone.utc)
-AGENTS = ["Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
-          "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
-          "curl/8.5.0", "Googlebot/2.1 (+http://www.google.com/bot.html)"]
-PAGES = ["/", "/index.html", "/products/42", "/api/v1/items?page=3", "/static/app.js", "/img/logo.png",
-         "/blog/2026/03/hello-world", "/search?q=shoes&sort=price"]
+START = datetime(2026, 3, 1, tzinfo=UTC)
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:125.0) Gecko/20100101 Firefox/125.0",
+    "curl/8.5.0",
+    "Googlebot/2.1 (+http://www.google.com/bot.html)",
+]
+PAGES = [
+    "/",
+    "/index.html",
+    "/products/42",
+    "/api/v1/items?page=3",
+    "/static/app.js",
+    "/img/logo.png",
+    "/blog/2026/03/hello-world",
+    "/search?q=shoes&sort=price",
+]
 
 
 def generate(directory: Path, size_mb: int, seed: int = 1) -> tuple[list[Path], int]:
@@ -53,22 +64,36 @@ def generate(directory: Path, size_mb: int, seed: int = 1) -> tuple[list[Path], 
         while written_a < target or written_w < target:
             ts = START + timedelta(minutes=minute)
             iso, clf = ts.strftime("%Y-%m-%dT%H:%M"), ts.strftime("%d/%b/%Y:%H:%M")
-            a_lines = [f"{iso}:{s % 60:02d}+00:00 web{s % 4} sshd[{1000 + s}]: Accepted publickey for deploy "
-                       f"from 10.{s % 200}.{minute % 250}.{s % 250 + 1} port {40000 + s} ssh2\n" for s in range(160)]
-            a_lines += [f"{iso}:{s:02d}+00:00 web1 CRON[{s}]: pam_unix(cron:session): session opened for user "
-                        f"root by (uid=0)\n" for s in range(0, 60, 3)]
-            w_lines = [f"10.{s % 200}.{minute % 250}.{s % 250 + 1} - - [{clf}:{s % 60:02d} +0000] \"GET "
-                       f"{PAGES[s % len(PAGES)]} HTTP/1.1\" {404 if s % 37 == 0 else 200} {rnd.randrange(200, 90000)} "
-                       f"\"-\" \"{AGENTS[s % len(AGENTS)]}\"\n" for s in range(180)]
+            a_lines = [
+                f"{iso}:{s % 60:02d}+00:00 web{s % 4} sshd[{1000 + s}]: Accepted publickey for deploy "
+                f"from 10.{s % 200}.{minute % 250}.{s % 250 + 1} port {40000 + s} ssh2\n"
+                for s in range(160)
+            ]
+            a_lines += [
+                f"{iso}:{s:02d}+00:00 web1 CRON[{s}]: pam_unix(cron:session): session opened for user "
+                f"root by (uid=0)\n"
+                for s in range(0, 60, 3)
+            ]
+            w_lines = [
+                f'10.{s % 200}.{minute % 250}.{s % 250 + 1} - - [{clf}:{s % 60:02d} +0000] "GET '
+                f'{PAGES[s % len(PAGES)]} HTTP/1.1" {404 if s % 37 == 0 else 200} {rnd.randrange(200, 90000)} '
+                f'"-" "{AGENTS[s % len(AGENTS)]}"\n'
+                for s in range(180)
+            ]
             if minute % 10 == 3 and written_a < target:  # one brute force per 10-minute rule window
                 ip = f"45.{minute // 2500 % 200 + 10}.{minute // 10 % 250 + 1}.7"
-                a_lines += [f"{iso}:{20 + k:02d}+00:00 web1 sshd[77]: Failed password for invalid user "
-                            f"admin{k} from {ip} port {50000 + k} ssh2\n" for k in range(6)]
+                a_lines += [
+                    f"{iso}:{20 + k:02d}+00:00 web1 sshd[77]: Failed password for invalid user "
+                    f"admin{k} from {ip} port {50000 + k} ssh2\n"
+                    for k in range(6)
+                ]
                 expected += 1
             if minute % 60 == 7 and written_w < target:  # one SQL injection source per hour
                 ip = f"91.{minute // 15000 % 200 + 10}.{minute // 60 % 250 + 1}.9"
-                w_lines.append(f"{ip} - - [{clf}:30 +0000] \"GET /item.php?id=1%27%20UNION%20SELECT%20pass"
-                               f"%20FROM%20users-- HTTP/1.1\" 200 12 \"-\" \"{AGENTS[0]}\"\n")
+                w_lines.append(
+                    f'{ip} - - [{clf}:30 +0000] "GET /item.php?id=1%27%20UNION%20SELECT%20pass'
+                    f'%20FROM%20users-- HTTP/1.1" 200 12 "-" "{AGENTS[0]}"\n'
+                )
                 expected += 1
             if written_a < target:
                 data = "".join(a_lines)
@@ -84,25 +109,43 @@ def generate(directory: Path, size_mb: int, seed: int = 1) -> tuple[list[Path], 
 
 def measure(args: list[str], env: dict[str, str]) -> dict:
     """Run one socflow command in a child; wall time, peak RSS of that child, its JSON output."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([*SOCFLOW, *args], env=env, capture_output=True, text=True)
+    proc = subprocess.run([*SOCFLOW, *args], env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"socflow {' '.join(args[:2])} failed: {proc.stderr[-2000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return {"seconds": elapsed, "peak_rss_mb": max(peak, before) / 1024, "out": json.loads(proc.stdout),
-            "rss_is_new_peak": peak > before}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    # ru_maxrss of children is the largest child so far: runs go from small to big input on purpose
+    return {
+        "seconds": elapsed,
+        "cpu_seconds": cpu,
+        "peak_rss_mb": after.ru_maxrss / 1024,
+        "out": json.loads(proc.stdout),
+    }
 
 
 def read_run(files: list[Path], state: Path, env: dict[str, str]) -> dict:
-    r = measure(["ingest", "--json", "--no-progress", *map(str, files)], dict(env, SOCFLOW_STATE_DIR=str(state)))
+    r = measure(
+        ["ingest", "--json", "--no-progress", *map(str, files)],
+        dict(env, SOCFLOW_STATE_DIR=str(state)),
+    )
     size = sum(f.stat().st_size for f in files)
     lines = sum(s["lines"] for s in r["out"]["sources"])
-    return {"bytes": size, "lines": lines, "seconds": round(r["seconds"], 2),
-            "mb_per_s": round(size / r["seconds"] / 1e6, 1), "lines_per_s": int(lines / r["seconds"]),
-            "peak_rss_mb": round(r["peak_rss_mb"], 1), "alerts": r["out"]["new_alerts"],
-            "parsed": sum(s["events_parsed"] for s in r["out"]["sources"]), "summary": r["out"]}
+    return {
+        "bytes": size,
+        "lines": lines,
+        "seconds": round(r["seconds"], 2),
+        "cpu_seconds": round(r["cpu_seconds"], 2),
+        "mb_per_s": round(size / r["seconds"] / 1e6, 1),
+        "lines_per_s": int(lines / r["seconds"]),
+        "mb_per_cpu_s": round(size / r["cpu_seconds"] / 1e6, 1),
+        "peak_rss_mb": round(r["peak_rss_mb"], 1),
+        "alerts": r["out"]["new_alerts"],
+        "parsed": sum(s["events_parsed"] for s in r["out"]["sources"]),
+        "summary": r["out"],
+    }
 
 
 def main() -> None:
@@ -119,32 +162,48 @@ def main() -> None:
         full_dir.mkdir()
         quarter, q_expected = generate(quarter_dir, max(1, args.size_mb // 4))
         full, expected = generate(full_dir, args.size_mb)
-        print(f"generated {args.size_mb} MiB (+ a quarter) in {time.perf_counter() - t0:.0f} s; "
-              f"{expected} attacks injected", file=sys.stderr)
+        print(
+            f"generated {args.size_mb} MiB (+ a quarter) in {time.perf_counter() - t0:.0f} s; "
+            f"{expected} attacks injected",
+            file=sys.stderr,
+        )
 
         small = read_run(quarter, tmpdir / "state-q", env)
         big = read_run(full, tmpdir / "state-read", env)
         for run, want in ((small, q_expected), (big, expected)):
             if run["alerts"] != want:
-                raise SystemExit(f"expected {want} alerts, got {run['alerts']}: {run['summary']['alerts_by_rule']}")
+                raise SystemExit(
+                    f"expected {want} alerts, got {run['alerts']}: {run['summary']['alerts_by_rule']}"
+                )
 
         with FakeTheHive() as hive:
             hive_env = dict(env, SOCFLOW_THEHIVE_URL=hive.url, SOCFLOW_THEHIVE_KEY=hive.api_key)
-            push = measure(["alerts", "push", "--json"], dict(hive_env, SOCFLOW_STATE_DIR=str(tmpdir / "state-read")))
+            push = measure(
+                ["alerts", "push", "--json"],
+                dict(hive_env, SOCFLOW_STATE_DIR=str(tmpdir / "state-read")),
+            )
             pushed = push["out"]["delivered"]
             e2e = read_run(full, tmpdir / "state-e2e", hive_env)
             delivered = e2e["summary"]["delivery"]["delivered"]
             if pushed != expected or delivered != expected or len(hive.alerts) != expected:
-                raise SystemExit(f"delivery mismatch: pushed {pushed}, delivered {delivered}, "
-                                 f"TheHive holds {len(hive.alerts)}, expected {expected}")
+                raise SystemExit(
+                    f"delivery mismatch: pushed {pushed}, delivered {delivered}, "
+                    f"TheHive holds {len(hive.alerts)}, expected {expected}"
+                )
 
     for run in (small, big, e2e):
         run.pop("summary")
     report = {
-        "input_mb": args.size_mb, "expected_alerts": expected,
-        "read_quarter": small, "read_full": big,
-        "push": {"alerts": pushed, "seconds": round(push["seconds"], 2),
-                 "alerts_per_s": round(pushed / push["seconds"], 1)},
+        "input_mb": args.size_mb,
+        "expected_alerts": expected,
+        "read_quarter": small,
+        "read_full": big,
+        "load_average_at_end": os.getloadavg(),
+        "push": {
+            "alerts": pushed,
+            "seconds": round(push["seconds"], 2),
+            "alerts_per_s": round(pushed / push["seconds"], 1),
+        },
         "end_to_end": e2e,
         "rss_growth_quarter_to_full_mb": round(big["peak_rss_mb"] - small["peak_rss_mb"], 1),
     }

@@ -11,17 +11,24 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes.thehive import FakeTheHive, validate_alert
 
 from bridge.samples import groups_of, write_logs
-from fakes.thehive import FakeTheHive, validate_alert
 
 SOCFLOW = [sys.executable, "-m", "socflow.adapters.cli.main"]
 KEY = "s3cret-api-key-0042"
 
 
 def run(*args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 120):
-    return subprocess.run([*SOCFLOW, *args], env=env, capture_output=True, text=True, input=stdin,
-                          timeout=timeout)
+    return subprocess.run(
+        [*SOCFLOW, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture()
@@ -77,8 +84,14 @@ def test_without_thehive_alerts_wait_and_can_be_listed_exported_pushed(env, logs
     listed = json.loads(run("alerts", "list", "--json", env=env).stdout)
     assert len(listed) == len(expected) and {a["state"] for a in listed} == {"pending"}
     shown = run("alerts", "show", str(listed[0]["id"]), env=env)
-    assert shown.returncode == 0 and listed[0]["title"] in shown.stdout and "Observables" in shown.stdout
-    assert json.loads(run("alerts", "show", listed[0]["sourceRef"], "--json", env=env).stdout)["alert"]
+    assert (
+        shown.returncode == 0
+        and listed[0]["title"] in shown.stdout
+        and "Observables" in shown.stdout
+    )
+    assert json.loads(run("alerts", "show", listed[0]["sourceRef"], "--json", env=env).stdout)[
+        "alert"
+    ]
     export = tmp_path / "alerts.json"
     assert run("alerts", "export", "--output", str(export), env=env).returncode == 0
     exported = json.loads(export.read_text())
@@ -86,11 +99,20 @@ def test_without_thehive_alerts_wait_and_can_be_listed_exported_pushed(env, logs
     missing = run("alerts", "show", "nope", env=env)
     assert missing.returncode == 1 and "no alert 'nope'" in missing.stderr
     with FakeTheHive(api_key=KEY) as hive:
-        pushed = run("alerts", "push", "--json", "--thehive-url", hive.url, env=dict(env, SOCFLOW_THEHIVE_KEY=KEY))
+        pushed = run(
+            "alerts",
+            "push",
+            "--json",
+            "--thehive-url",
+            hive.url,
+            env=dict(env, SOCFLOW_THEHIVE_KEY=KEY),
+        )
         assert pushed.returncode == 0, pushed.stderr
         assert json.loads(pushed.stdout)["delivered"] == len(expected)
         assert set(groups_of(hive.alerts)) == expected
-    assert {a["state"] for a in json.loads(run("alerts", "list", "--json", env=env).stdout)} == {"delivered"}
+    assert {a["state"] for a in json.loads(run("alerts", "list", "--json", env=env).stdout)} == {
+        "delivered"
+    }
 
 
 def test_dry_run_prints_alerts_and_stores_nothing(env, logs, tmp_path):
@@ -113,32 +135,44 @@ def test_stdin_and_gzip(env, logs, tmp_path):
     assert summary["alerts_by_rule"] == {"web-sqli": 3, "ssh-brute-force": 4}
 
 
-@pytest.mark.parametrize("config,needle", [
-    ("thehive:\n  url: thehive.local\n", "cfg.yml:2: thehive.url: TheHive URL must start with http"),
-    ("thehive:\n  timeout: -1\n", "cfg.yml:2: thehive.timeout"),
-    ("alerts:\n  max_observables: 0\n", "cfg.yml:2: alerts.max_observables"),
-    ("alerts:\n  allowlist: [10.0.0.0/33]\n", "cfg.yml:2: alerts.allowlist"),
-    ("colour: blue\n", "cfg.yml:1: colour: Extra inputs are not permitted"),
-    ("thehive: [\n", "cfg.yml:2: invalid YAML"),
-    ("- a\n", "cfg.yml:1: the config file must be a mapping"),
-    ("rules: [missing.yml]\n", "missing.yml: cannot read rule file"),
-    ("intel_feeds: [nofeed.txt]\n", "nofeed.txt: cannot read intel feed"),
-    ("thehive:\n  ca_bundle: nothere.pem\n", "CA bundle"),
-    ("enrichment:\n  enabled: true\n", "no provider"),
-    (f"thehive:\n  api_key: {KEY}\n", "a TheHive API key is set but no TheHive URL"),
-])
+@pytest.mark.parametrize(
+    "config,needle",
+    [
+        (
+            "thehive:\n  url: thehive.local\n",
+            "cfg.yml:2: thehive.url: TheHive URL must start with http",
+        ),
+        ("thehive:\n  timeout: -1\n", "cfg.yml:2: thehive.timeout"),
+        ("alerts:\n  max_observables: 0\n", "cfg.yml:2: alerts.max_observables"),
+        ("alerts:\n  allowlist: [10.0.0.0/33]\n", "cfg.yml:2: alerts.allowlist"),
+        ("colour: blue\n", "cfg.yml:1: colour: Extra inputs are not permitted"),
+        ("thehive: [\n", "cfg.yml:2: invalid YAML"),
+        ("- a\n", "cfg.yml:1: the config file must be a mapping"),
+        ("rules: [missing.yml]\n", "missing.yml: cannot read rule file"),
+        ("intel_feeds: [nofeed.txt]\n", "nofeed.txt: cannot read intel feed"),
+        ("thehive:\n  ca_bundle: nothere.pem\n", "CA bundle"),
+        ("enrichment:\n  enabled: true\n", "no provider"),
+        (f"thehive:\n  api_key: {KEY}\n", "a TheHive API key is set but no TheHive URL"),
+    ],
+)
 def test_bad_configs_give_one_clear_line(env, logs, tmp_path, config, needle):
     cfg = tmp_path / "cfg.yml"
     cfg.write_text(config)
     out = run("ingest", "--config", str(cfg), str(logs[0][0]), env=env)
     assert out.returncode == 1, out.stdout
     assert needle in out.stderr and out.stderr.startswith("socflow: error:"), out.stderr
-    assert "Traceback" not in out.stderr and KEY not in out.stderr and len(out.stderr.splitlines()) == 1
+    assert (
+        "Traceback" not in out.stderr
+        and KEY not in out.stderr
+        and len(out.stderr.splitlines()) == 1
+    )
 
 
 def test_bad_rule_file_and_bad_logs(env, logs, tmp_path):
     rules = tmp_path / "r.yml"
-    rules.write_text("rules:\n  - id: x\n    name: x\n    title: t\n    match: [{field: url, gte: abc}]\n")
+    rules.write_text(
+        "rules:\n  - id: x\n    name: x\n    title: t\n    match: [{field: url, gte: abc}]\n"
+    )
     out = run("ingest", "--rules", str(rules), str(logs[0][0]), env=env)
     assert out.returncode == 1 and f"{rules}:5: rules[0].match[0].gte" in out.stderr
     missing = run("ingest", str(tmp_path / "nope.log"), env=env)
@@ -159,22 +193,34 @@ def test_wrong_key_is_an_error_and_alerts_stay(env, logs):
         out = run("ingest", *map(str, files), env=env)
         assert out.returncode == 1 and "refused the credentials" in out.stderr
         assert "not-the-key-777" not in out.stdout + out.stderr
-    assert len(json.loads(run("alerts", "list", "--state", "pending", "--json", env=env).stdout)) == len(expected)
+    assert len(
+        json.loads(run("alerts", "list", "--state", "pending", "--json", env=env).stdout)
+    ) == len(expected)
 
 
 def test_follow_mode_rotation_and_structured_logs(env, tmp_path):
     log = tmp_path / "auth.log"
     log.write_text("")
-    attack = "".join(f"2026-03-10T08:00:0{k}+00:00 web1 sshd[1]: Failed password for root from "
-                     f"45.9.9.9 port {k} ssh2\n" for k in range(6))
+    attack = "".join(
+        f"2026-03-10T08:00:0{k}+00:00 web1 sshd[1]: Failed password for root from "
+        f"45.9.9.9 port {k} ssh2\n"
+        for k in range(6)
+    )
     later = attack.replace("08:00:0", "08:30:0").replace("45.9.9.9", "45.8.8.8")
-    closer = "2026-03-10T09:00:00+00:00 web1 sshd[1]: Failed password for x from 45.7.7.7 port 1 ssh2\n"
+    closer = (
+        "2026-03-10T09:00:00+00:00 web1 sshd[1]: Failed password for x from 45.7.7.7 port 1 ssh2\n"
+    )
     with FakeTheHive(api_key=KEY) as hive:
         cfg = tmp_path / "cfg.yml"
         cfg.write_text("window_grace: 0\nthehive:\n  retries: 0\n")
         env = dict(env, SOCFLOW_THEHIVE_URL=hive.url, SOCFLOW_THEHIVE_KEY=KEY)
-        proc = subprocess.Popen([*SOCFLOW, "ingest", "--follow", "--config", str(cfg), str(log)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*SOCFLOW, "ingest", "--follow", "--config", str(cfg), str(log)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             first = json.loads(proc.stderr.readline())  # following: the file is open from here on
             assert first["event"] == "following" and first["files"] == [str(log)]
@@ -189,7 +235,10 @@ def test_follow_mode_rotation_and_structured_logs(env, tmp_path):
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
-        assert sorted(a["title"].split(" from ")[1].split(" ")[0] for a in hive.alerts) == ["45.8.8.8", "45.9.9.9"]
+        assert sorted(a["title"].split(" from ")[1].split(" ")[0] for a in hive.alerts) == [
+            "45.8.8.8",
+            "45.9.9.9",
+        ]
         events = [json.loads(line) for line in err.splitlines()]
         kinds = [e["event"] for e in events]
         assert "alert" in kinds and "delivered" in kinds and kinds[-1] == "stopped"
@@ -199,11 +248,19 @@ def test_follow_mode_rotation_and_structured_logs(env, tmp_path):
 def test_second_ingest_on_the_same_state_dir_is_refused(env, tmp_path):
     log = tmp_path / "a.log"
     log.write_text("hello\n")
-    proc = subprocess.Popen([*SOCFLOW, "ingest", "--follow", str(log)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*SOCFLOW, "ingest", "--follow", str(log)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
-        while not (Path(env["SOCFLOW_STATE_DIR"]) / "outbox.sqlite").exists() and time.monotonic() < deadline:
+        while (
+            not (Path(env["SOCFLOW_STATE_DIR"]) / "outbox.sqlite").exists()
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.1)
         out = run("ingest", str(log), env=env)
         assert out.returncode == 1 and "another socflow ingest is running" in out.stderr

@@ -20,15 +20,17 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from fakes.thehive import FakeTheHive
 
 from bridge.samples import groups_of, write_logs
-from fakes.thehive import FakeTheHive
 
 SOCFLOW = [sys.executable, "-m", "socflow.adapters.cli.main"]
 
 
 def _run(args: list[str], env: dict[str, str], kill_after: float | None) -> int | None:
-    proc = subprocess.Popen([*SOCFLOW, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*SOCFLOW, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     if kill_after is None:
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err.decode()
@@ -39,9 +41,13 @@ def _run(args: list[str], env: dict[str, str], kill_after: float | None) -> int 
     return None
 
 
-def _run_until_offset(args: list[str], env: dict[str, str], state: Path, target: int, extra: float) -> None:
+def _run_until_offset(
+    args: list[str], env: dict[str, str], state: Path, target: int, extra: float
+) -> None:
     """Start a run, SIGKILL it ``extra`` seconds after its checkpoints pass ``target`` bytes."""
-    proc = subprocess.Popen([*SOCFLOW, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*SOCFLOW, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
         _, offsets = _outbox_state(state, [])
@@ -84,13 +90,17 @@ def logs(tmp_path):
     return files, expected.groups
 
 
-
-
 def _env(tmp_path: Path, hive: FakeTheHive) -> dict[str, str]:
     config = tmp_path / "bridge.yml"
-    config.write_text("commit_bytes: 65536\nthehive:\n  retries: 0\n  timeout: 5\ndeliver_timeout: 20\n")
-    env = dict(os.environ, SOCFLOW_THEHIVE_URL=hive.url, SOCFLOW_THEHIVE_KEY=hive.api_key,
-               SOCFLOW_STATE_DIR=str(tmp_path / "state"))
+    config.write_text(
+        "commit_bytes: 65536\nthehive:\n  retries: 0\n  timeout: 5\ndeliver_timeout: 20\n"
+    )
+    env = dict(
+        os.environ,
+        SOCFLOW_THEHIVE_URL=hive.url,
+        SOCFLOW_THEHIVE_KEY=hive.api_key,
+        SOCFLOW_STATE_DIR=str(tmp_path / "state"),
+    )
     env["SOCFLOW_CONFIG_FOR_TEST"] = str(config)
     return env
 
@@ -100,7 +110,13 @@ def test_kill_during_ingestion_at_many_points(tmp_path, logs):
     rnd = random.Random(4)
     with FakeTheHive() as hive:
         env = _env(tmp_path, hive)
-        args = ["ingest", "--config", env["SOCFLOW_CONFIG_FOR_TEST"], "--no-progress", *map(str, files)]
+        args = [
+            "ingest",
+            "--config",
+            env["SOCFLOW_CONFIG_FOR_TEST"],
+            "--no-progress",
+            *map(str, files),
+        ]
         hive.outage("refused")  # TheHive down: every kill lands in reading or in retrying
         mid_file = 0
         size = sum(f.stat().st_size for f in files)
@@ -121,23 +137,35 @@ def test_kill_during_delivery_at_many_points(tmp_path, logs):
     rnd = random.Random(9)
     with FakeTheHive() as hive:
         env = _env(tmp_path, hive)
-        args = ["ingest", "--config", env["SOCFLOW_CONFIG_FOR_TEST"], "--no-progress", *map(str, files)]
+        args = [
+            "ingest",
+            "--config",
+            env["SOCFLOW_CONFIG_FOR_TEST"],
+            "--no-progress",
+            *map(str, files),
+        ]
         hive.outage("slow", delay=0.03)  # every answer takes 30 ms: delivery lasts seconds
         mid_delivery = 0
         for i in range(8):
             if i % 3 == 2:
-                hive.outage("accept_then_die", count=2)  # stored by TheHive, no answer: a re-send follows
+                hive.outage(
+                    "accept_then_die", count=2
+                )  # stored by TheHive, no answer: a re-send follows
             _run(args, env, kill_after=rnd.uniform(0.8, 3.0))
             counts, _ = _outbox_state(tmp_path / "state", files)
             if counts.get("delivered") and counts.get("pending"):
                 mid_delivery += 1
             if i % 3 == 2:
                 hive.outage("slow", delay=0.03)
-        assert mid_delivery >= 2, "no kill landed in the middle of delivering; the test proves nothing"
+        assert mid_delivery >= 2, (
+            "no kill landed in the middle of delivering; the test proves nothing"
+        )
         hive.recover()
         _run(args, env, kill_after=None)
         _assert_exactly_once(hive, expected, tmp_path / "state")
-        statuses = Counter(status for method, path, status in hive.requests if path == "/api/v1/alert")
+        statuses = Counter(
+            status for method, path, status in hive.requests if path == "/api/v1/alert"
+        )
         assert statuses[201] == len(expected)  # TheHive created each alert once; re-sends got 400
 
 
@@ -145,17 +173,32 @@ def test_thehive_down_then_back(tmp_path, logs):
     files, expected = logs
     with FakeTheHive() as hive:
         env = _env(tmp_path, hive)
-        args = ["ingest", "--config", env["SOCFLOW_CONFIG_FOR_TEST"], "--no-progress", "--deliver-timeout", "1",
-                *map(str, files)]
+        args = [
+            "ingest",
+            "--config",
+            env["SOCFLOW_CONFIG_FOR_TEST"],
+            "--no-progress",
+            "--deliver-timeout",
+            "1",
+            *map(str, files),
+        ]
         hive.outage("503")
-        proc = subprocess.run([*SOCFLOW, *args], env=env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [*SOCFLOW, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
         assert proc.returncode == 1
         assert "kept in the outbox" in proc.stderr and "Traceback" not in proc.stderr
         assert hive.alerts == []
         counts, _ = _outbox_state(tmp_path / "state", files)
         assert counts == {"pending": len(expected)}
         hive.recover()
-        push = subprocess.run([*SOCFLOW, "alerts", "push", "--json"], env=env, capture_output=True, text=True,
-                              timeout=120)
+        push = subprocess.run(
+            [*SOCFLOW, "alerts", "push", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert push.returncode == 0, push.stderr
         _assert_exactly_once(hive, expected, tmp_path / "state")

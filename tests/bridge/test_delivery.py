@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from fakes.thehive import FakeTheHive
+
 from socflow.adapters.thehive.sender import TheHiveSender, TheHiveSettings
 from socflow.emit.delivery import Deliverer
 from socflow.emit.outbox import Outbox
@@ -15,8 +15,15 @@ from socflow.read.follow import Checkpoint
 
 
 def _alert(ref: str, **extra):
-    return {"type": "socflow", "source": "socflow", "sourceRef": ref, "title": f"t {ref}",
-            "description": "d", "severity": 2, **extra}
+    return {
+        "type": "socflow",
+        "source": "socflow",
+        "sourceRef": ref,
+        "title": f"t {ref}",
+        "description": "d",
+        "severity": 2,
+        **extra,
+    }
 
 
 @pytest.fixture()
@@ -37,12 +44,17 @@ def _sender(hive, **kw) -> TheHiveSender:
 
 def test_commit_is_atomic_and_deduplicates(outbox):
     cp = Checkpoint("/x", 1, 2, 300, "3:abc")
-    assert outbox.commit([_alert("a"), _alert("b")], ["r", "r"], checkpoints=[cp], groups={"g": "{}"},
-                         watermark=5.0) == {"a", "b"}
+    assert outbox.commit(
+        [_alert("a"), _alert("b")], ["r", "r"], checkpoints=[cp], groups={"g": "{}"}, watermark=5.0
+    ) == {"a", "b"}
     assert outbox.commit([_alert("a")], ["r"]) == set()  # same sourceRef: stored once
     assert outbox.checkpoint("/x") == cp and outbox.engine_state() == (["{}"], 5.0)
     with pytest.raises(KeyError):  # a broken alert aborts the whole batch: no checkpoint moves
-        outbox.commit([_alert("c"), {"sourceRef": "d"}], ["r", "r"], checkpoints=[Checkpoint("/x", 1, 2, 999, "")])
+        outbox.commit(
+            [_alert("c"), {"sourceRef": "d"}],
+            ["r", "r"],
+            checkpoints=[Checkpoint("/x", 1, 2, 999, "")],
+        )
     assert outbox.checkpoint("/x").offset == 300 and outbox.counts()["pending"] == 2
 
 
@@ -138,9 +150,28 @@ def test_tls_verification_is_on_and_failures_are_config_errors(tmp_path, outbox)
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
     key, cert = tmp_path / "k.pem", tmp_path / "c.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert,
-                    "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            cert,
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     server = HTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
@@ -148,13 +179,26 @@ def test_tls_verification_is_on_and_failures_are_config_errors(tmp_path, outbox)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         outbox.commit([_alert("a")], ["r"])
-        sender = TheHiveSender(TheHiveSettings(url=f"https://127.0.0.1:{server.server_port}", api_key="k" * 10,
-                                               retries=0, timeout=5))
+        sender = TheHiveSender(
+            TheHiveSettings(
+                url=f"https://127.0.0.1:{server.server_port}",
+                api_key="k" * 10,
+                retries=0,
+                timeout=5,
+            )
+        )
         with pytest.raises(ConfigError, match="TLS verification failed.*ca_bundle"):
             Deliverer(outbox, sender).run_once()
         assert sender.api.session.verify is True
-        with_ca = TheHiveSender(TheHiveSettings(url=f"https://127.0.0.1:{server.server_port}", api_key="k" * 10,
-                                                retries=0, timeout=5, ca_bundle=str(cert)))
+        with_ca = TheHiveSender(
+            TheHiveSettings(
+                url=f"https://127.0.0.1:{server.server_port}",
+                api_key="k" * 10,
+                retries=0,
+                timeout=5,
+                ca_bundle=str(cert),
+            )
+        )
         assert with_ca.api.session.verify == str(cert)
         report = Deliverer(outbox, with_ca).run_once()  # TLS now passes; this server answers 501
         assert "TLS" not in "".join(report.errors) and outbox.get("a").state != "delivered"
@@ -169,4 +213,3 @@ def test_sender_needs_url_and_key():
         TheHiveSender(TheHiveSettings(url="http://127.0.0.1:1"))
     with pytest.raises(ValueError, match="must start with http"):
         TheHiveSettings(url="thehive.local:9000")
-

@@ -10,6 +10,7 @@ import sys
 
 from fakes.cti import FakeVirusTotal
 from fakes.thehive import FakeTheHive, validate_alert
+
 from socflow.classify import Engine, load_rule_files
 from socflow.classify.intel import EnrichmentIntel
 from socflow.emit.enrichment import enrich_alert
@@ -28,27 +29,56 @@ class FakeEnricher:
         self.asked.append((ioc_type, value))
         if value == "quota.example.com":
             raise QuotaError("quota exhausted", service="VirusTotal")
-        return [Verdict("VirusTotal", value, level, score, "s", {}, 0.0) for level, score in self.table.get(value, [])]
+        return [
+            Verdict("VirusTotal", value, level, score, "s", {}, 0.0)
+            for level, score in self.table.get(value, [])
+        ]
 
 
 def _alert(*observables, severity=2):
-    return {"type": "socflow", "source": "socflow", "sourceRef": "r", "title": "t", "description": "d",
-            "severity": severity, "tags": ["x"], "observables": list(observables)}
+    return {
+        "type": "socflow",
+        "source": "socflow",
+        "sourceRef": "r",
+        "title": "t",
+        "description": "d",
+        "severity": severity,
+        "tags": ["x"],
+        "observables": list(observables),
+    }
 
 
 def _obs(data_type, data, tags=()):
-    return {"dataType": data_type, "data": data, "tags": list(tags), "ioc": False, "ignoreSimilarity": False}
+    return {
+        "dataType": data_type,
+        "data": data,
+        "tags": list(tags),
+        "ioc": False,
+        "ignoreSimilarity": False,
+    }
 
 
 def test_verdicts_raise_severity_and_tag():
-    enricher = FakeEnricher({"45.1.1.1": [(Level.MALICIOUS, 12.0)], "bad.example.com": [(Level.SUSPICIOUS, None)]})
-    out = enrich_alert(_alert(_obs("ip", "45.1.1.1"), _obs("domain", "bad.example.com"), _obs("other", "root"),
-                              _obs("ip", "10.0.0.1", ["socflow:non-public"])), enricher)
+    enricher = FakeEnricher(
+        {"45.1.1.1": [(Level.MALICIOUS, 12.0)], "bad.example.com": [(Level.SUSPICIOUS, None)]}
+    )
+    out = enrich_alert(
+        _alert(
+            _obs("ip", "45.1.1.1"),
+            _obs("domain", "bad.example.com"),
+            _obs("other", "root"),
+            _obs("ip", "10.0.0.1", ["socflow:non-public"]),
+        ),
+        enricher,
+    )
     ip, domain, user, private = out["observables"]
     assert ip["ioc"] is True and "vt:malicious=12" in ip["tags"]
     assert domain["ioc"] is False and "vt:suspicious" in domain["tags"]
     assert "vt:" not in " ".join(user["tags"] + private["tags"])
-    assert [v for _, v in enricher.asked] == ["45.1.1.1", "bad.example.com"]  # private never sent out
+    assert [v for _, v in enricher.asked] == [
+        "45.1.1.1",
+        "bad.example.com",
+    ]  # private never sent out
     assert out["severity"] == 3 and "intel:malicious" in out["tags"]
     assert "#### Threat intel" in out["description"] and validate_alert(out) == []
 
@@ -59,33 +89,65 @@ def test_failed_lookups_leave_a_tag_not_an_error():
 
 
 def test_enrichment_fires_the_intel_rule_once_per_indicator():
-    enricher = FakeEnricher({"45.6.6.6": [(Level.MALICIOUS, 30.0)], "45.7.7.7": [(Level.SAFE, 0.0)]})
+    enricher = FakeEnricher(
+        {"45.6.6.6": [(Level.MALICIOUS, 30.0)], "45.7.7.7": [(Level.SAFE, 0.0)]}
+    )
     rules = [r for r in load_rule_files([]) if r.id == "intel-hit"]
     engine = Engine(rules, intel=EnrichmentIntel(enricher))
     for _ in range(3):
-        engine.observe(Event(raw="conn from 45.6.6.6 to 45.7.7.7 and 192.168.1.1", fmt="plain"), rules)
+        engine.observe(
+            Event(raw="conn from 45.6.6.6 to 45.7.7.7 and 192.168.1.1", fmt="plain"), rules
+        )
     assert [d.group["indicator"] for d in engine.flush()] == ["45.6.6.6"]
-    assert sorted(v for _, v in enricher.asked) == ["45.6.6.6", "45.7.7.7"]  # asked once each, never private
+    assert sorted(v for _, v in enricher.asked) == [
+        "45.6.6.6",
+        "45.7.7.7",
+    ]  # asked once each, never private
     assert all(t == IocType.IPV4 for t, _ in enricher.asked)
 
 
 def test_real_intel_layer_end_to_end(tmp_path):
     log = tmp_path / "auth.log"
-    log.write_text("".join(f"2026-03-10T08:00:0{k}+00:00 web1 sshd[1]: Failed password for root from "
-                           f"45.10.1.7 port {k} ssh2\n" for k in range(6)))
+    log.write_text(
+        "".join(
+            f"2026-03-10T08:00:0{k}+00:00 web1 sshd[1]: Failed password for root from "
+            f"45.10.1.7 port {k} ssh2\n"
+            for k in range(6)
+        )
+    )
     with FakeVirusTotal(per_minute=1000) as vt, FakeTheHive() as hive:
         vt.set_object("ip_addresses", "45.10.1.7", malicious=12)
         cfg = tmp_path / "cfg.yml"
-        cfg.write_text(json.dumps({
-            "thehive": {"url": hive.url, "retries": 0},
-            "enrichment": {"enabled": True, "intel_rule": False, "config": {
-                "cache_path": str(tmp_path / "intel.sqlite"),
-                "virustotal": {"api_url": vt.url, "api_key": vt.key,
-                               "limits": {"api": [{"limit": 1000, "per_seconds": 60}]}}}},
-        }))
-        env = dict(os.environ, SOCFLOW_THEHIVE_KEY=hive.api_key, SOCFLOW_STATE_DIR=str(tmp_path / "state"))
-        out = subprocess.run([*SOCFLOW, "ingest", "--config", str(cfg), str(log)], env=env, capture_output=True,
-                             text=True, timeout=120)
+        cfg.write_text(
+            json.dumps(
+                {
+                    "thehive": {"url": hive.url, "retries": 0},
+                    "enrichment": {
+                        "enabled": True,
+                        "intel_rule": False,
+                        "config": {
+                            "cache_path": str(tmp_path / "intel.sqlite"),
+                            "virustotal": {
+                                "api_url": vt.url,
+                                "api_key": vt.key,
+                                "limits": {"api": [{"limit": 1000, "per_seconds": 60}]},
+                            },
+                        },
+                    },
+                }
+            )
+        )
+        env = dict(
+            os.environ, SOCFLOW_THEHIVE_KEY=hive.api_key, SOCFLOW_STATE_DIR=str(tmp_path / "state")
+        )
+        out = subprocess.run(
+            [*SOCFLOW, "ingest", "--config", str(cfg), str(log)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert out.returncode == 0, out.stderr
         (alert,) = hive.alerts
         ip = next(o for o in hive.observables_of(alert["_id"]) if o["dataType"] == "ip")

@@ -6,17 +6,23 @@ import time
 
 import pytest
 import requests
+from fakes.thehive import FakeTheHive
 from thehive4py import TheHiveApi
 from thehive4py.errors import TheHiveError
 from thehive4py.query.filters import Eq
 from thehive4py.query.page import Paginate
 from thehive4py.query.sort import Desc
 
-from fakes.thehive import FakeTheHive
-
 
 def _alert(ref: str = "r1", **extra):
-    return {"type": "socflow", "source": "test", "sourceRef": ref, "title": "t", "description": "d", **extra}
+    return {
+        "type": "socflow",
+        "source": "test",
+        "sourceRef": ref,
+        "title": "t",
+        "description": "d",
+        **extra,
+    }
 
 
 @pytest.fixture()
@@ -31,8 +37,18 @@ def api(hive):
 
 
 def test_create_returns_output_alert_with_labels_and_observable_count(api, hive):
-    out = api.alert.create(_alert(severity=3, tlp=4, pap=1, tags=["a"], observables=[
-        {"dataType": "ip", "data": "203.0.113.9"}, {"dataType": "domain", "data": ["a.example", "b.example"]}]))
+    out = api.alert.create(
+        _alert(
+            severity=3,
+            tlp=4,
+            pap=1,
+            tags=["a"],
+            observables=[
+                {"dataType": "ip", "data": "203.0.113.9"},
+                {"dataType": "domain", "data": ["a.example", "b.example"]},
+            ],
+        )
+    )
     assert out["_type"] == "Alert" and out["_id"].startswith("~")
     assert (out["severityLabel"], out["tlpLabel"], out["papLabel"]) == ("HIGH", "RED", "GREEN")
     assert out["observableCount"] == 3 and out["stage"] == "New"
@@ -54,12 +70,30 @@ def test_duplicate_is_400_create_error(api):
     assert "socflow:test:r1 already exist in organisation main-org" in err.value.message
 
 
-@pytest.mark.parametrize("field,value", [
-    ("type", "x" * 33), ("source", ""), ("sourceRef", "r" * 129), ("title", "t" * 513),
-    ("description", "d" * (1_048_576 + 1)), ("externalLink", "l" * 4097), ("severity", 0), ("severity", 5),
-    ("tlp", 5), ("tlp", -1), ("pap", 4), ("tags", ["a", "a"]), ("tags", ["x" * 129]), ("tags", [""]),
-    ("date", "yesterday"), ("flag", "yes"), ("status", "s" * 65), ("assignee", ""), ("caseTemplate", "c" * 129),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("type", "x" * 33),
+        ("source", ""),
+        ("sourceRef", "r" * 129),
+        ("title", "t" * 513),
+        ("description", "d" * (1_048_576 + 1)),
+        ("externalLink", "l" * 4097),
+        ("severity", 0),
+        ("severity", 5),
+        ("tlp", 5),
+        ("tlp", -1),
+        ("pap", 4),
+        ("tags", ["a", "a"]),
+        ("tags", ["x" * 129]),
+        ("tags", [""]),
+        ("date", "yesterday"),
+        ("flag", "yes"),
+        ("status", "s" * 65),
+        ("assignee", ""),
+        ("caseTemplate", "c" * 129),
+    ],
+)
 def test_every_field_rule_gives_attribute_checking_error(api, hive, field, value):
     with pytest.raises(TheHiveError) as err:
         api.alert.create(_alert(**{field: value}))
@@ -78,8 +112,18 @@ def test_required_fields(api, missing):
 
 
 def test_limits_are_inclusive(api):
-    out = api.alert.create(_alert(ref="r" * 128, type="t" * 32, source="s" * 32, title="x" * 512,
-                                  severity=4, tlp=0, pap=3, tags=["y" * 128]))
+    out = api.alert.create(
+        _alert(
+            ref="r" * 128,
+            type="t" * 32,
+            source="s" * 32,
+            title="x" * 512,
+            severity=4,
+            tlp=0,
+            pap=3,
+            tags=["y" * 128],
+        )
+    )
     assert out["sourceRef"] == "r" * 128
 
 
@@ -113,18 +157,26 @@ def test_auth_and_organisation(hive):
 def test_multipart_json_as_file_part_and_as_field(api, hive, tmp_path):
     evidence = tmp_path / "ev.log"
     evidence.write_text("line\n")
-    out = api.alert.create(_alert(observables=[{"dataType": "file", "attachment": "k1"}]),
-                           attachment_map={"k1": str(evidence)})
+    out = api.alert.create(
+        _alert(observables=[{"dataType": "file", "attachment": "k1"}]),
+        attachment_map={"k1": str(evidence)},
+    )
     assert out["observableCount"] == 1
-    created = api.alert.create_observable(out["_id"], {"dataType": "file"}, observable_path=str(evidence))
+    created = api.alert.create_observable(
+        out["_id"], {"dataType": "file"}, observable_path=str(evidence)
+    )
     assert created[0]["attachment"]["name"] == "ev.log"
 
 
 def test_observable_endpoint_201_207_404(api):
     alert = api.alert.create(_alert(observables=[{"dataType": "ip", "data": "1.2.3.4"}]))
-    created = api.alert.create_observable(alert["_id"], {"dataType": "domain", "data": ["a.example", "b.example"]})
+    created = api.alert.create_observable(
+        alert["_id"], {"dataType": "domain", "data": ["a.example", "b.example"]}
+    )
     assert isinstance(created, list) and len(created) == 2
-    partial = api.alert.create_observable(alert["_id"], {"dataType": "ip", "data": ["1.2.3.4", "5.6.7.8"]})
+    partial = api.alert.create_observable(
+        alert["_id"], {"dataType": "ip", "data": ["1.2.3.4", "5.6.7.8"]}
+    )
     assert partial["failure"][0]["type"] == "CreateError" and len(partial["success"]) == 1
     with pytest.raises(TheHiveError) as err:
         api.alert.create_observable(alert["_id"], {"dataType": "nosuch", "data": "x"})
@@ -150,8 +202,11 @@ def test_query_filter_sort_page_count_and_get_by_name(api):
     for i in range(5):
         api.alert.create(_alert(ref=f"r{i}", severity=1 + i % 4))
         time.sleep(0.002)
-    found = api.alert.find(filters=Eq("sourceRef", "r3") & Eq("source", "test"), sortby=Desc("_createdAt"),
-                           paginate=Paginate(0, 10))
+    found = api.alert.find(
+        filters=Eq("sourceRef", "r3") & Eq("source", "test"),
+        sortby=Desc("_createdAt"),
+        paginate=Paginate(0, 10),
+    )
     assert [a["sourceRef"] for a in found] == ["r3"]
     page = api.alert.find(sortby=Desc("_createdAt"), paginate=Paginate(0, 2))
     assert [a["sourceRef"] for a in page] == ["r4", "r3"]
@@ -196,8 +251,18 @@ def test_outages(hive, api):
 
 def test_thehive4py_default_retry_recovers_from_a_500(hive):
     from urllib3 import Retry
-    api = TheHiveApi(hive.url, apikey=hive.api_key, max_retries=Retry(
-        total=2, backoff_factor=0, status_forcelist=[500], allowed_methods=["POST"], raise_on_status=False))
+
+    api = TheHiveApi(
+        hive.url,
+        apikey=hive.api_key,
+        max_retries=Retry(
+            total=2,
+            backoff_factor=0,
+            status_forcelist=[500],
+            allowed_methods=["POST"],
+            raise_on_status=False,
+        ),
+    )
     hive.outage("500", count=1)
     assert api.alert.create(_alert())["sourceRef"] == "r1"
     assert [s for _, _, s in hive.requests] == [500, 201]

@@ -9,7 +9,7 @@ import os
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from socflow.read.follow import Follower, checkpoint_for, read_from, split_lines, source_key
+from socflow.read.follow import Follower, checkpoint_for, read_from, source_key, split_lines
 from socflow.read.sources import ReadStats
 
 
@@ -38,7 +38,9 @@ def test_rotated_or_truncated_or_replaced_file_is_read_again(tmp_path):
     log.write_bytes(b"fresh\n")  # new inode
     assert _read(log, cp)[0] == b"fresh\n"
     cp = checkpoint_for(str(log), 6)
-    log.write_bytes(b"new\n")  # truncated in place: same inode, smaller than the offset... and new head
+    log.write_bytes(
+        b"new\n"
+    )  # truncated in place: same inode, smaller than the offset... and new head
     assert _read(log, cp)[0] == b"new\n"
     cp = checkpoint_for(str(log), 4)
     with open(log, "r+b") as fh:
@@ -49,15 +51,18 @@ def test_rotated_or_truncated_or_replaced_file_is_read_again(tmp_path):
 def test_gzip_resume_counts_decompressed_bytes(tmp_path):
     gz = tmp_path / "a.log.gz"
     gz.write_bytes(gzip.compress(b"l1\nl2\nl3\n"))
-    _, chunks, stats = _read(gz)
+    _, _, stats = _read(gz)
     assert stats.compression == "gzip"
     cp = checkpoint_for(str(gz), 3)
     assert _read(gz, cp)[0] == b"l2\nl3\n"
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
-       st.integers(min_value=1, max_value=17), st.integers(min_value=8, max_value=64))
+@given(
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    st.integers(min_value=1, max_value=17),
+    st.integers(min_value=8, max_value=64),
+)
 def test_split_lines_keeps_every_line_and_caps_long_ones(lines, block, cap):
     data = b"".join(line + b"\n" for line in lines)
     chunks = list(split_lines(io.BytesIO(data), 0, block=block, max_line_bytes=cap))

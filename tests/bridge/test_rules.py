@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +14,7 @@ from socflow.classify.intel import FeedIntel
 from socflow.errors import ConfigError
 from socflow.models import Event
 
-T0 = datetime(2026, 3, 10, 8, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 10, 8, 0, 0, tzinfo=UTC)
 
 RULE = """\
 rules:
@@ -45,25 +45,60 @@ def test_default_rules_load_and_are_documented():
 
     rules = load_rule_files([])
     ids = {r.id for r in rules}
-    assert {"ssh-brute-force", "web-sqli", "web-xss", "web-path-traversal", "web-command-injection",
-            "web-scanner", "suspicious-tld", "intel-hit", "http-error-burst"} <= ids
+    assert {
+        "ssh-brute-force",
+        "web-sqli",
+        "web-xss",
+        "web-path-traversal",
+        "web-command-injection",
+        "web-scanner",
+        "suspicious-tld",
+        "intel-hit",
+        "http-error-burst",
+    } <= ids
     doc = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text()
     assert all(f"`{rule_id}`" in doc for rule_id in ids)
 
 
-@pytest.mark.parametrize("bad,line,needle", [
-    (RULE.replace("window: 10m", "window: 10 minutes"), 9, "rules[0].window: '10 minutes' is not a duration"),
-    (RULE.replace("threshold: 3", "threshold: 0"), 8, "rules[0].threshold"),
-    (RULE.replace("    title:", "    colour: red\n    title:"), 10, "rules[0].colour: Extra inputs are not permitted"),
-    (RULE.replace("prefilter: 'fail'", "prefilter: '(?<=a)b'"), 2, "not a valid RE2 pattern"),
-    (RULE.replace("equals: failed", "regex: '(unclosed'"), 6, "invalid regular expression"),
-    (RULE.replace('"x {{ group.client_ip }}"', '"x {{ group.client_ip "'), 10, "template error"),
-    (RULE.replace("id: r1", "id: R 1"), 2, "rules[0].id"),
-    (RULE.replace("group_by: [client_ip]", "group_by: [client_ip]\n    severity: 5"), 8, "rules[0].severity"),
-    (RULE.replace("      - {field: fields.auth, equals: failed}", "      - {field: status}"), 6,
-     "a condition needs one of"),
-    (RULE.replace("    title:", "    formats: [syslogg]\n    title:"), 10, "unknown format 'syslogg'"),
-])
+@pytest.mark.parametrize(
+    "bad,line,needle",
+    [
+        (
+            RULE.replace("window: 10m", "window: 10 minutes"),
+            9,
+            "rules[0].window: '10 minutes' is not a duration",
+        ),
+        (RULE.replace("threshold: 3", "threshold: 0"), 8, "rules[0].threshold"),
+        (
+            RULE.replace("    title:", "    colour: red\n    title:"),
+            10,
+            "rules[0].colour: Extra inputs are not permitted",
+        ),
+        (RULE.replace("prefilter: 'fail'", "prefilter: '(?<=a)b'"), 2, "not a valid RE2 pattern"),
+        (RULE.replace("equals: failed", "regex: '(unclosed'"), 6, "invalid regular expression"),
+        (
+            RULE.replace('"x {{ group.client_ip }}"', '"x {{ group.client_ip "'),
+            10,
+            "template error",
+        ),
+        (RULE.replace("id: r1", "id: R 1"), 2, "rules[0].id"),
+        (
+            RULE.replace("group_by: [client_ip]", "group_by: [client_ip]\n    severity: 5"),
+            8,
+            "rules[0].severity",
+        ),
+        (
+            RULE.replace("      - {field: fields.auth, equals: failed}", "      - {field: status}"),
+            6,
+            "a condition needs one of",
+        ),
+        (
+            RULE.replace("    title:", "    formats: [syslogg]\n    title:"),
+            10,
+            "unknown format 'syslogg'",
+        ),
+    ],
+)
 def test_errors_name_file_line_and_key(bad, line, needle):
     message = _error(bad)
     assert message.startswith(f"rules.yml:{line}:") or f"rules.yml:{line}:" in message, message
@@ -87,8 +122,14 @@ def test_rule_file_on_disk_and_override(tmp_path):
 
 
 def _event(ip: str, minutes: float, auth: str = "failed", user: str = "root") -> Event:
-    return Event(raw=f"sshd: Failed password for {user} from {ip}", fmt="syslog",
-                 timestamp=T0 + timedelta(minutes=minutes), client_ip=ip, user=user, fields={"auth": auth})
+    return Event(
+        raw=f"sshd: Failed password for {user} from {ip}",
+        fmt="syslog",
+        timestamp=T0 + timedelta(minutes=minutes),
+        client_ip=ip,
+        user=user,
+        fields={"auth": auth},
+    )
 
 
 def test_threshold_window_and_grouping():
@@ -130,13 +171,26 @@ def test_conditions():
         title: t
     """)
     engine = Engine(rules)
-    ok = Event(raw="x", fmt="access", url="/a?q=1%20UNION%20%20select%201", status=200, method="GET",
-               user_agent="Mozilla", client_ip="45.1.1.1")
+    ok = Event(
+        raw="x",
+        fmt="access",
+        url="/a?q=1%20UNION%20%20select%201",
+        status=200,
+        method="GET",
+        user_agent="Mozilla",
+        client_ip="45.1.1.1",
+    )
     engine.observe(ok, rules)
     engine.observe(Event(raw="x", fmt="access", url=ok.url, status=404, method="GET"), rules)
-    engine.observe(Event(raw="x", fmt="access", url=ok.url, status=200, method="GET", user_agent="curl/8"), rules)
+    engine.observe(
+        Event(raw="x", fmt="access", url=ok.url, status=200, method="GET", user_agent="curl/8"),
+        rules,
+    )
     engine.observe(Event(raw="x", fmt="access", url=ok.url, status=200, method="PUT"), rules)
-    engine.observe(Event(raw="x", fmt="access", url="/admin?id=1 union select", status=200, method="PUT"), rules)
+    engine.observe(
+        Event(raw="x", fmt="access", url="/admin?id=1 union select", status=200, method="PUT"),
+        rules,
+    )
     assert engine.matched["web"] == 2
 
 
@@ -145,7 +199,10 @@ def test_indicator_rules_with_tlds_and_feed(tmp_path):
     feed.write_text("# bad things\n198.51.100.1\nevil-domain.com, from a report\n")
     rules = [r for r in load_rule_files([]) if r.id in ("suspicious-tld", "intel-hit")]
     engine = Engine(rules, intel=FeedIntel([feed]))
-    engine.observe(Event(raw="GET http://login.example.xyz/a and 10.0.0.1 from evil-domain.com", fmt="plain"), rules)
+    engine.observe(
+        Event(raw="GET http://login.example.xyz/a and 10.0.0.1 from evil-domain.com", fmt="plain"),
+        rules,
+    )
     got = {(d.rule.id, d.group["indicator"]) for d in engine.flush()}
     assert got == {("suspicious-tld", "login.example.xyz"), ("intel-hit", "evil-domain.com")}
     assert Engine(rules).skipped == ["intel-hit"]  # no feed, no enrichment: the rule cannot fire
@@ -156,7 +213,7 @@ def test_state_survives_a_restart():
     first = Engine([rule])
     for m in (0, 1):
         first.observe(_event("45.1.1.1", m, user=f"u{m}"), [rule])
-    upserts, deleted, watermark = first.take_changes()
+    upserts, _, watermark = first.take_changes()
     second = Engine([rule])
     second.restore(upserts.values(), watermark)
     second.observe(_event("45.1.1.1", 2), [rule])
@@ -165,9 +222,16 @@ def test_state_survives_a_restart():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["45.1.1.1", "45.2.2.2", "45.3.3.3"]),
-                          st.integers(min_value=0, max_value=120)), max_size=60),
-       st.integers(min_value=0, max_value=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["45.1.1.1", "45.2.2.2", "45.3.3.3"]),
+            st.integers(min_value=0, max_value=120),
+        ),
+        max_size=60,
+    ),
+    st.integers(min_value=0, max_value=60),
+)
 def test_detections_do_not_depend_on_where_a_restart_happens(events, cut):
     """Property: stopping after any event, saving state and resuming gives the same detections."""
     rule = _rules(RULE)[0]

@@ -30,13 +30,25 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import unquote, urlsplit
 
 DEFAULT_TYPES = {
-    "url": False, "other": False, "user-agent": False, "regexp": False, "mail-subject": False,
-    "registry": False, "mail": False, "autonomous-system": False, "domain": False, "ip": False,
-    "uri_path": False, "filename": False, "hash": False, "file": True, "fqdn": False,
+    "url": False,
+    "other": False,
+    "user-agent": False,
+    "regexp": False,
+    "mail-subject": False,
+    "registry": False,
+    "mail": False,
+    "autonomous-system": False,
+    "domain": False,
+    "ip": False,
+    "uri_path": False,
+    "filename": False,
+    "hash": False,
+    "file": True,
+    "fqdn": False,
     "hostname": False,
 }  # name -> isAttachment
 SEVERITY_LABELS = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
@@ -70,18 +82,36 @@ class Org:
 def _string(errors: list, body: dict, name: str, lo: int, hi: int, required: bool = False) -> None:
     if name not in body:
         if required:
-            errors.append({"type": "MissingAttributeError", "name": name, "message": f"Attribute {name} is missing"})
+            errors.append(
+                {
+                    "type": "MissingAttributeError",
+                    "name": name,
+                    "message": f"Attribute {name} is missing",
+                }
+            )
         return
     value = body[name]
     if not isinstance(value, str) or not lo <= len(value) <= hi:
-        errors.append({"type": "InvalidFormatAttributeError", "name": name, "format": f"string({lo}..{hi})",
-                       "value": str(value)[:64]})
+        errors.append(
+            {
+                "type": "InvalidFormatAttributeError",
+                "name": name,
+                "format": f"string({lo}..{hi})",
+                "value": str(value)[:64],
+            }
+        )
 
 
 def _enum(errors: list, body: dict, name: str, allowed: range) -> None:
     if name in body and (type(body[name]) is not int or body[name] not in allowed):
-        errors.append({"type": "InvalidFormatAttributeError", "name": name,
-                       "format": f"enum({allowed.start}..{allowed.stop - 1})", "value": str(body[name])[:64]})
+        errors.append(
+            {
+                "type": "InvalidFormatAttributeError",
+                "name": name,
+                "format": f"enum({allowed.start}..{allowed.stop - 1})",
+                "value": str(body[name])[:64],
+            }
+        )
 
 
 def validate_alert(body: Any) -> list[dict[str, Any]]:
@@ -97,20 +127,29 @@ def validate_alert(body: Any) -> list[dict[str, Any]]:
     _string(errors, body, "assignee", 1, 128)
     _string(errors, body, "caseTemplate", 1, 128)
     _enum(errors, body, "severity", range(1, 5))
-    _enum(errors, body, "tlp", range(0, 5))
-    _enum(errors, body, "pap", range(0, 4))
+    _enum(errors, body, "tlp", range(5))
+    _enum(errors, body, "pap", range(4))
     if "date" in body and type(body["date"]) is not int:
         errors.append({"type": "InvalidFormatAttributeError", "name": "date", "format": "int64"})
     if "flag" in body and not isinstance(body["flag"], bool):
         errors.append({"type": "InvalidFormatAttributeError", "name": "flag", "format": "boolean"})
     _tags(errors, body, "tags")
     cf = body.get("customFields", {})
-    if not isinstance(cf, (dict, list)) or (isinstance(cf, list) and not all(
-            isinstance(c, dict) and "name" in c for c in cf)):
-        errors.append({"type": "InvalidFormatAttributeError", "name": "customFields", "format": "object|array"})
+    if not isinstance(cf, (dict, list)) or (
+        isinstance(cf, list) and not all(isinstance(c, dict) and "name" in c for c in cf)
+    ):
+        errors.append(
+            {
+                "type": "InvalidFormatAttributeError",
+                "name": "customFields",
+                "format": "object|array",
+            }
+        )
     observables = body.get("observables", [])
     if not isinstance(observables, list):
-        errors.append({"type": "InvalidFormatAttributeError", "name": "observables", "format": "array"})
+        errors.append(
+            {"type": "InvalidFormatAttributeError", "name": "observables", "format": "array"}
+        )
     else:
         for i, obs in enumerate(observables):
             errors.extend(validate_observable(obs, f"observables[{i}]"))
@@ -119,10 +158,16 @@ def validate_alert(body: Any) -> list[dict[str, Any]]:
 
 def _tags(errors: list, body: dict, name: str) -> None:
     tags = body.get(name, [])
-    if not isinstance(tags, list) or not all(isinstance(t, str) and 1 <= len(t) <= 128 for t in tags):
-        errors.append({"type": "InvalidFormatAttributeError", "name": name, "format": "string(1..128)[]"})
+    if not isinstance(tags, list) or not all(
+        isinstance(t, str) and 1 <= len(t) <= 128 for t in tags
+    ):
+        errors.append(
+            {"type": "InvalidFormatAttributeError", "name": name, "format": "string(1..128)[]"}
+        )
     elif len(set(tags)) != len(tags):
-        errors.append({"type": "InvalidFormatAttributeError", "name": name, "format": "unique strings"})
+        errors.append(
+            {"type": "InvalidFormatAttributeError", "name": name, "format": "unique strings"}
+        )
 
 
 def validate_observable(obs: Any, where: str = "observable") -> list[dict[str, Any]]:
@@ -133,13 +178,25 @@ def validate_observable(obs: Any, where: str = "observable") -> list[dict[str, A
     data = obs.get("data")
     values = data if isinstance(data, list) else [data] if data is not None else []
     if not all(isinstance(v, str) and len(v) <= 4096 for v in values):
-        errors.append({"type": "InvalidFormatAttributeError", "name": f"{where}.data", "format": "string(1..4096)"})
-    _enum(errors, obs, "tlp", range(0, 5))
-    _enum(errors, obs, "pap", range(0, 4))
+        errors.append(
+            {
+                "type": "InvalidFormatAttributeError",
+                "name": f"{where}.data",
+                "format": "string(1..4096)",
+            }
+        )
+    _enum(errors, obs, "tlp", range(5))
+    _enum(errors, obs, "pap", range(4))
     _tags(errors, obs, "tags")
     for flag in ("ioc", "sighted", "ignoreSimilarity", "isZip"):
         if flag in obs and not isinstance(obs[flag], bool):
-            errors.append({"type": "InvalidFormatAttributeError", "name": f"{where}.{flag}", "format": "boolean"})
+            errors.append(
+                {
+                    "type": "InvalidFormatAttributeError",
+                    "name": f"{where}.{flag}",
+                    "format": "boolean",
+                }
+            )
     for e in errors:
         if not e["name"].startswith(where):
             e["name"] = f"{where}.{e['name']}"
@@ -154,7 +211,7 @@ def _field(doc: dict, name: str) -> Any:
 def matches(doc: dict, flt: Any) -> bool:
     if not isinstance(flt, dict) or not flt:
         return True
-    (op, arg), = list(flt.items())[:1]
+    ((op, arg),) = list(flt.items())[:1]
     if op == "_and":
         return all(matches(doc, f) for f in arg)
     if op == "_or":
@@ -178,8 +235,12 @@ def matches(doc: dict, flt: Any) -> bool:
     if value is None:
         return False
     if op in ("_lt", "_gt", "_lte", "_gte"):
-        return {"_lt": value < wanted, "_gt": value > wanted, "_lte": value <= wanted,
-                "_gte": value >= wanted}[op]
+        return {
+            "_lt": value < wanted,
+            "_gt": value > wanted,
+            "_lte": value <= wanted,
+            "_gte": value >= wanted,
+        }[op]
     text, want = str(value).lower(), str(wanted).lower()
     if op == "_startsWith":
         return text.startswith(want)
@@ -193,8 +254,14 @@ def matches(doc: dict, flt: Any) -> bool:
 class FakeTheHive:
     """Start with ``with FakeTheHive() as hive:``; ``hive.url``, ``hive.api_key``, ``hive.alerts``."""
 
-    def __init__(self, *, api_key: str = "test-key-0123456789", org: str = "main-org",
-                 port: int = 0, extra_orgs: tuple[str, ...] = ("share-org",)) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-key-0123456789",
+        org: str = "main-org",
+        port: int = 0,
+        extra_orgs: tuple[str, ...] = ("share-org",),
+    ) -> None:
         self.api_key, self.org = api_key, org
         self.users = {api_key: User("bridge@thehive.local", (org, *extra_orgs))}
         self.basic = {"admin@thehive.local": User("admin@thehive.local", (org, "admin"), "secret")}
@@ -208,11 +275,11 @@ class FakeTheHive:
         self._server: ThreadingHTTPServer | None = None
 
     # ---- life cycle
-    def __enter__(self) -> "FakeTheHive":
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def start(self) -> None:
@@ -221,7 +288,9 @@ class FakeTheHive:
         server.daemon_threads = True
         self._port = server.server_address[1]
         self._server = server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def stop(self) -> None:
         if self._server:
@@ -267,7 +336,11 @@ class FakeTheHive:
     @property
     def alerts(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [dict(a, organisation=name) for name, o in self.orgs.items() for a in o.alerts.values()]
+            return [
+                dict(a, organisation=name)
+                for name, o in self.orgs.items()
+                for a in o.alerts.values()
+            ]
 
     def observables_of(self, alert_id: str) -> list[dict[str, Any]]:
         with self.lock:
@@ -289,33 +362,59 @@ class FakeTheHive:
             return org.alerts[org.names[parts]]  # type: ignore[index]
         raise ApiError(404, "NotFoundError", f"Alert {id_or_name} not found")
 
-    def create_alert(self, org_name: str, login: str, body: Any, parts: dict[str, tuple[str, bytes]]) -> dict[str, Any]:
+    def create_alert(
+        self, org_name: str, login: str, body: Any, parts: dict[str, tuple[str, bytes]]
+    ) -> dict[str, Any]:
         errors = validate_alert(body)
         if errors:
-            raise ApiError(400, "AttributeCheckingError", f"{len(errors)} attribute error(s)", errors=errors)
+            raise ApiError(
+                400, "AttributeCheckingError", f"{len(errors)} attribute error(s)", errors=errors
+            )
         org = self.orgs[org_name]
         key = (body["type"], body["source"], body["sourceRef"])
         if key in org.names:
-            raise ApiError(400, "CreateError",
-                           f"Alert {key[0]}:{key[1]}:{key[2]} already exist in organisation {org_name}")
+            raise ApiError(
+                400,
+                "CreateError",
+                f"Alert {key[0]}:{key[1]}:{key[2]} already exist in organisation {org_name}",
+            )
         now = int(time.time() * 1000)
         observables: list[dict[str, Any]] = []
         for obs in body.get("observables", []):
             for created in self._build_observables(obs, login, now, parts):
-                if any(o["dataType"] == created["dataType"] and o.get("data") == created.get("data")
-                       for o in observables):
+                if any(
+                    o["dataType"] == created["dataType"] and o.get("data") == created.get("data")
+                    for o in observables
+                ):
                     raise ApiError(400, "CreateError", "Observable already exists")
                 observables.append(created)
         alert_id = self._next_id()
         sev, tlp, pap = body.get("severity", 2), body.get("tlp", 2), body.get("pap", 2)
         alert = {
-            "_id": alert_id, "_type": "Alert", "_createdBy": login, "_createdAt": now,
-            "type": body["type"], "source": body["source"], "sourceRef": body["sourceRef"],
-            "title": body["title"], "description": body["description"], "severity": sev,
-            "severityLabel": SEVERITY_LABELS[sev], "date": body.get("date", now), "tags": body.get("tags", []),
-            "tlp": tlp, "tlpLabel": TLP_LABELS[tlp], "pap": pap, "papLabel": PAP_LABELS[pap],
-            "follow": body.get("follow", True), "customFields": [], "observableCount": len(observables),
-            "status": body.get("status", "New"), "stage": "New", "extraData": {}, "newDate": now,
+            "_id": alert_id,
+            "_type": "Alert",
+            "_createdBy": login,
+            "_createdAt": now,
+            "type": body["type"],
+            "source": body["source"],
+            "sourceRef": body["sourceRef"],
+            "title": body["title"],
+            "description": body["description"],
+            "severity": sev,
+            "severityLabel": SEVERITY_LABELS[sev],
+            "date": body.get("date", now),
+            "tags": body.get("tags", []),
+            "tlp": tlp,
+            "tlpLabel": TLP_LABELS[tlp],
+            "pap": pap,
+            "papLabel": PAP_LABELS[pap],
+            "follow": body.get("follow", True),
+            "customFields": [],
+            "observableCount": len(observables),
+            "status": body.get("status", "New"),
+            "stage": "New",
+            "extraData": {},
+            "newDate": now,
             "timeToDetect": max(0, now - body.get("date", now)),
         }
         for opt in ("externalLink", "summary", "assignee", "caseTemplate", "flag"):
@@ -325,23 +424,37 @@ class FakeTheHive:
         org.observables[alert_id] = observables
         return dict(alert)
 
-    def _build_observables(self, obs: dict[str, Any], login: str, now: int,
-                           parts: dict[str, tuple[str, bytes]]) -> list[dict[str, Any]]:
+    def _build_observables(
+        self, obs: dict[str, Any], login: str, now: int, parts: dict[str, tuple[str, bytes]]
+    ) -> list[dict[str, Any]]:
         data_type = obs["dataType"]
         if data_type not in self.observable_types:
             raise ApiError(404, "NotFoundError", f"ObservableType {data_type} not found")
         is_attachment = self.observable_types[data_type]
-        base = {"_type": "Observable", "_createdBy": login, "_createdAt": now, "dataType": data_type,
-                "startDate": now, "tlp": obs.get("tlp", 2), "pap": obs.get("pap", 2),
-                "tags": obs.get("tags", []), "ioc": obs.get("ioc", False), "sighted": obs.get("sighted", False),
-                "reports": {}, "extraData": {}, "ignoreSimilarity": obs.get("ignoreSimilarity", False),
-                "external": False}
+        base = {
+            "_type": "Observable",
+            "_createdBy": login,
+            "_createdAt": now,
+            "dataType": data_type,
+            "startDate": now,
+            "tlp": obs.get("tlp", 2),
+            "pap": obs.get("pap", 2),
+            "tags": obs.get("tags", []),
+            "ioc": obs.get("ioc", False),
+            "sighted": obs.get("sighted", False),
+            "reports": {},
+            "extraData": {},
+            "ignoreSimilarity": obs.get("ignoreSimilarity", False),
+            "external": False,
+        }
         base["tlpLabel"], base["papLabel"] = TLP_LABELS[base["tlp"]], PAP_LABELS[base["pap"]]
         if "message" in obs:
             base["message"] = obs["message"]
         if is_attachment:
             if obs.get("data") is not None:
-                raise ApiError(400, "BadRequest", "A attachment observable doesn't accept string value")
+                raise ApiError(
+                    400, "BadRequest", "A attachment observable doesn't accept string value"
+                )
             keys = obs.get("attachment", "attachment")  # D.3: file parts named ``attachment``
             keys = keys if isinstance(keys, list) else [keys]
             out = []
@@ -349,28 +462,48 @@ class FakeTheHive:
                 if not isinstance(k, str) or k not in parts:
                     raise ApiError(400, "BadRequest", f"Attachment part {k!r} not found")
                 filename, payload = parts[k]
-                out.append(dict(base, _id=self._next_id(), attachment={"name": filename or k, "size": len(payload)}))
+                out.append(
+                    dict(
+                        base,
+                        _id=self._next_id(),
+                        attachment={"name": filename or k, "size": len(payload)},
+                    )
+                )
             return out
         if obs.get("attachment") is not None:
             raise ApiError(400, "BadRequest", "A text observable doesn't accept attachment")
         data = obs.get("data")
-        values = [v for v in (data if isinstance(data, list) else [data]) if isinstance(v, str) and v.strip()]
+        values = [
+            v
+            for v in (data if isinstance(data, list) else [data])
+            if isinstance(v, str) and v.strip()
+        ]
         return [dict(base, _id=self._next_id(), data=v) for v in values]
 
-    def add_observables(self, org: Org, alert_id: str, login: str, obs: Any,
-                        parts: dict[str, tuple[str, bytes]]) -> tuple[int, Any]:
+    def add_observables(
+        self, org: Org, alert_id: str, login: str, obs: Any, parts: dict[str, tuple[str, bytes]]
+    ) -> tuple[int, Any]:
         alert = self._find_alert(org, alert_id)
         errors = validate_observable(obs)
         if errors:
-            raise ApiError(400, "AttributeCheckingError", f"{len(errors)} attribute error(s)", errors=errors)
+            raise ApiError(
+                400, "AttributeCheckingError", f"{len(errors)} attribute error(s)", errors=errors
+            )
         now = int(time.time() * 1000)
         existing = org.observables[alert["_id"]]
         success, failure = [], []
         for created in self._build_observables(obs, login, now, parts):
             if created.get("data") is not None and any(
-                    o["dataType"] == created["dataType"] and o.get("data") == created["data"] for o in existing):
-                failure.append({"type": "CreateError", "message": "Observable already exists",
-                                "object": {"data": created["data"]}})
+                o["dataType"] == created["dataType"] and o.get("data") == created["data"]
+                for o in existing
+            ):
+                failure.append(
+                    {
+                        "type": "CreateError",
+                        "message": "Observable already exists",
+                        "object": {"data": created["data"]},
+                    }
+                )
                 continue
             existing.append(created)
             success.append(created)
@@ -399,11 +532,14 @@ class FakeTheHive:
                 docs = [d for d in docs if matches(d, flt)]
             elif name == "sort":
                 for spec in reversed(op.get("_fields", [])):
-                    (fname, order), = spec.items()
+                    ((fname, order),) = spec.items()
                     fname = "_createdAt" if fname == "_createdAt" else fname
-                    docs.sort(key=lambda d: (d.get(fname) is None, d.get(fname) or 0), reverse=order == "desc")
+                    docs.sort(
+                        key=lambda d: (d.get(fname) is None, d.get(fname) or 0),
+                        reverse=order == "desc",
+                    )
             elif name == "page":
-                docs = docs[int(op.get("from", 0)):int(op.get("to", len(docs)))]
+                docs = docs[int(op.get("from", 0)) : int(op.get("to", len(docs)))]
             elif name == "count":
                 return len(docs)
             else:
@@ -478,7 +614,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _org(self, user: User) -> tuple[str, Org]:
         name = self.headers.get("X-Organisation") or user.orgs[0]
         if name not in user.orgs or name not in self.hive.orgs:
-            raise ApiError(403, "AuthorizationError", f"Organisation {name} not found or not accessible")
+            raise ApiError(
+                403, "AuthorizationError", f"Organisation {name} not found or not accessible"
+            )
         return name, self.hive.orgs[name]
 
     def _dispatch(self, method: str) -> None:
@@ -492,8 +630,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         elif outage and outage[0] in ("500", "503"):
             code = int(outage[0])
-            self._send(code, {"type": "InternalError" if code == 500 else "ServiceUnavailable",
-                              "message": "injected outage"})
+            self._send(
+                code,
+                {
+                    "type": "InternalError" if code == 500 else "ServiceUnavailable",
+                    "message": "injected outage",
+                },
+            )
             return
         try:
             status, body = self._route(method, urlsplit(self.path).path, raw)
@@ -514,7 +657,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self, method: str, path: str, raw: bytes) -> tuple[int, Any]:
         if path in ("/api/status", "/api/v1/status/public"):
-            return 200, {"versions": {"TheHive": "5.5.13-emulated"}, "config": {"authType": ["bearer", "basic"]}}
+            return 200, {
+                "versions": {"TheHive": "5.5.13-emulated"},
+                "config": {"authType": ["bearer", "basic"]},
+            }
         user = self._auth()
         org_name, org = self._org(user)
         body, parts = self._parse_body(raw) if method in ("POST", "PATCH") else (None, {})
@@ -523,8 +669,12 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/v1/status" and method == "GET":
                 return 200, {"versions": {"TheHive": "5.5.13-emulated"}}
             if path == "/api/v1/user/current" and method == "GET":
-                return 200, {"_id": "~1", "login": user.login, "organisation": org_name,
-                             "organisations": [{"organisation": o} for o in user.orgs]}
+                return 200, {
+                    "_id": "~1",
+                    "login": user.login,
+                    "organisation": org_name,
+                    "organisations": [{"organisation": o} for o in user.orgs],
+                }
             if path == "/api/v1/alert" and method == "POST":
                 return 201, hive.create_alert(org_name, user.login, body, parts)
             if path == "/api/v1/query" and method == "POST":
@@ -545,10 +695,17 @@ class _Handler(BaseHTTPRequestHandler):
                     alert = hive._find_alert(org, alert_id)
                     if not isinstance(body, dict):
                         raise ApiError(400, "BadRequest", "Invalid update")
-                    tags = [t for t in alert.get("tags", []) + body.pop("addTags", [])
-                            if t not in body.pop("removeTags", [])]
-                    alert.update(body, tags=body.get("tags", list(dict.fromkeys(tags))),
-                                 _updatedAt=int(time.time() * 1000), _updatedBy=user.login)
+                    tags = [
+                        t
+                        for t in alert.get("tags", []) + body.pop("addTags", [])
+                        if t not in body.pop("removeTags", [])
+                    ]
+                    alert.update(
+                        body,
+                        tags=body.get("tags", list(dict.fromkeys(tags))),
+                        _updatedAt=int(time.time() * 1000),
+                        _updatedBy=user.login,
+                    )
                     return 204, None
                 if sub is None and method == "DELETE":
                     alert = hive._find_alert(org, alert_id)
@@ -562,7 +719,8 @@ class _Handler(BaseHTTPRequestHandler):
 def _parse_multipart(ctype: str, raw: bytes) -> tuple[Any, dict[str, tuple[str, bytes]]]:
     """``_json`` may be a plain form field or a file part (thehive4py sends both, spec C.4)."""
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw
+    )
     body: Any = None
     parts: dict[str, tuple[str, bytes]] = {}
     for part in msg.iter_parts():

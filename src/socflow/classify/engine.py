@@ -42,22 +42,41 @@ class Group:
     first_seen: float | None = None
     last_seen: float | None = None
     samples: list[str] = field(default_factory=list)
-    values: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # key -> [(ioc type, value)]
+    values: dict[str, list[tuple[str, str]]] = field(
+        default_factory=dict
+    )  # key -> [(ioc type, value)]
 
     @property
     def gid(self) -> str:
         return SEP.join((self.rule_id, str(self.window_start), *self.key))
 
     def to_json(self) -> str:
-        return json.dumps({"r": self.rule_id, "k": list(self.key), "w": self.window_start, "c": self.count,
-                           "f": self.first_seen, "l": self.last_seen, "s": self.samples,
-                           "v": {k: [list(p) for p in v] for k, v in self.values.items()}})
+        return json.dumps(
+            {
+                "r": self.rule_id,
+                "k": list(self.key),
+                "w": self.window_start,
+                "c": self.count,
+                "f": self.first_seen,
+                "l": self.last_seen,
+                "s": self.samples,
+                "v": {k: [list(p) for p in v] for k, v in self.values.items()},
+            }
+        )
 
     @classmethod
-    def from_json(cls, text: str) -> "Group":
+    def from_json(cls, text: str) -> Group:
         d = json.loads(text)
-        return cls(d["r"], tuple(d["k"]), d["w"], d["c"], d["f"], d["l"], d["s"],
-                   {k: [tuple(p) for p in v] for k, v in d["v"].items()})  # type: ignore[misc]
+        return cls(
+            d["r"],
+            tuple(d["k"]),
+            d["w"],
+            d["c"],
+            d["f"],
+            d["l"],
+            d["s"],
+            {k: [tuple(p) for p in v] for k, v in d["v"].items()},
+        )  # type: ignore[misc]
 
 
 @dataclass(frozen=True)
@@ -111,10 +130,12 @@ def _evaluate(cond: Condition, value: Any) -> bool:
         if folded not in wanted:
             return False
     if cond.contains is not None and not any(
-            (c.lower() if cond.ignore_case else c) in folded for c in cond.contains):
+        (c.lower() if cond.ignore_case else c) in folded for c in cond.contains
+    ):
         return False
     if cond.startswith is not None and not any(
-            folded.startswith(c.lower() if cond.ignore_case else c) for c in cond.startswith):
+        folded.startswith(c.lower() if cond.ignore_case else c) for c in cond.startswith
+    ):
         return False
     if cond._regex is not None and not cond._regex.search(text):
         return False
@@ -123,15 +144,25 @@ def _evaluate(cond: Condition, value: Any) -> bool:
             number = float(value)
         except (TypeError, ValueError):
             return False
-        if (cond.gte is not None and number < cond.gte) or (cond.lte is not None and number > cond.lte):
+        if (cond.gte is not None and number < cond.gte) or (
+            cond.lte is not None and number > cond.lte
+        ):
             return False
     return True
 
 
 class Engine:
-    def __init__(self, rules: Sequence[Rule], *, intel: IntelSource | None = None, grace: int = 300,
-                 max_groups: int = 200_000) -> None:
-        self.rules = {r.id: r for r in rules if not (r.indicators and r.indicators.intel and intel is None)}
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        *,
+        intel: IntelSource | None = None,
+        grace: int = 300,
+        max_groups: int = 200_000,
+    ) -> None:
+        self.rules = {
+            r.id: r for r in rules if not (r.indicators and r.indicators.intel and intel is None)
+        }
         self.skipped = [r.id for r in rules if r.id not in self.rules]  # intel rules without intel
         self.intel = intel
         self.grace = grace
@@ -174,7 +205,11 @@ class Engine:
         for kind, value in find_iocs(event.raw):
             if kind not in spec.types:
                 continue
-            if spec.public_only and kind in (IocType.IPV4, IocType.IPV6) and classify_ip(value) != IpClass.PUBLIC:
+            if (
+                spec.public_only
+                and kind in (IocType.IPV4, IocType.IPV6)
+                and classify_ip(value) != IpClass.PUBLIC
+            ):
                 continue
             if spec.tlds and _tld(kind, value) not in spec.tlds:
                 continue
@@ -183,15 +218,23 @@ class Engine:
             hits.append((kind.value, value))
         return hits or None
 
-    def _keys(self, rule: Rule, event: Event, found: list[tuple[str, str]]) -> list[tuple[str, ...]]:
+    def _keys(
+        self, rule: Rule, event: Event, found: list[tuple[str, str]]
+    ) -> list[tuple[str, ...]]:
         if "indicator" in rule.group_by:
             at = rule.group_by.index("indicator")
             base = [_text(field_value(event, f)) if f != "indicator" else "" for f in rule.group_by]
-            return [tuple(base[:at] + [value] + base[at + 1:]) for _, value in found]
+            return [tuple(base[:at] + [value] + base[at + 1 :]) for _, value in found]
         return [tuple(_text(field_value(event, f)) for f in rule.group_by)]
 
-    def _add(self, rule: Rule, key: tuple[str, ...], ts: float | None, event: Event,
-             found: list[tuple[str, str]]) -> None:
+    def _add(
+        self,
+        rule: Rule,
+        key: tuple[str, ...],
+        ts: float | None,
+        event: Event,
+        found: list[tuple[str, str]],
+    ) -> None:
         window = int(ts // rule.window * rule.window) if ts is not None else 0
         gid = SEP.join((rule.id, str(window), *key))
         group = self.groups.get(gid)
@@ -212,7 +255,9 @@ class Engine:
         self._dirty.add(gid)
 
     @staticmethod
-    def _collect(group: Group, spec: ObservableSpec, event: Event, found: list[tuple[str, str]]) -> None:
+    def _collect(
+        group: Group, spec: ObservableSpec, event: Event, found: list[tuple[str, str]]
+    ) -> None:
         bucket = group.values.setdefault(spec.key, [])
         if len(bucket) >= MAX_VALUES:
             return
@@ -259,14 +304,26 @@ class Engine:
         for g in sorted(groups, key=lambda g: (g.window_start, g.rule_id, g.key)):
             rule = self.rules[g.rule_id]
             if g.count >= rule.threshold:
-                out.append(Detection(rule, dict(zip(rule.group_by, g.key)), g.window_start, g.count,
-                                     g.first_seen, g.last_seen, list(g.samples), dict(g.values)))
+                out.append(
+                    Detection(
+                        rule,
+                        dict(zip(rule.group_by, g.key)),
+                        g.window_start,
+                        g.count,
+                        g.first_seen,
+                        g.last_seen,
+                        list(g.samples),
+                        dict(g.values),
+                    )
+                )
             self._drop(g.gid)
         return out
 
     def _evict(self) -> None:
         """Too many open groups: the oldest tenth is closed early (memory stays bounded)."""
-        oldest = sorted(self.groups.values(), key=lambda g: g.window_start)[: max(1, self.max_groups // 10)]
+        oldest = sorted(self.groups.values(), key=lambda g: g.window_start)[
+            : max(1, self.max_groups // 10)
+        ]
         self._evicted.extend(self._finish(oldest))
 
     def take_evicted(self) -> list[Detection]:

@@ -32,7 +32,9 @@ class FeedIntel:
             try:
                 text = Path(path).read_text(encoding="utf-8", errors="replace")
             except OSError as exc:
-                raise ConfigError(f"{path}: cannot read intel feed: {exc.strerror or exc}") from None
+                raise ConfigError(
+                    f"{path}: cannot read intel feed: {exc.strerror or exc}"
+                ) from None
             for line in text.splitlines():
                 value = line.split("#", 1)[0].split(",", 1)[0].strip().lower()
                 if value:
@@ -45,11 +47,15 @@ class FeedIntel:
         """An RE2 alternation of the listed values (None when the feed is empty or huge)."""
         if not self.values or len(self.values) > MAX_PREFILTER_VALUES:
             return None
-        return b"|".join(sorted((re.escape(v).encode() for v in self.values), key=len, reverse=True))
+        return b"|".join(
+            sorted((re.escape(v).encode() for v in self.values), key=len, reverse=True)
+        )
 
 
 class EnrichmentIntel:
-    def __init__(self, enricher: Enricher, *, min_level: Level = Level.MALICIOUS, memory: int = 50_000) -> None:
+    def __init__(
+        self, enricher: Enricher, *, min_level: Level = Level.MALICIOUS, memory: int = 50_000
+    ) -> None:
         self.enricher, self.min_level, self.memory = enricher, min_level, memory
         self._seen: OrderedDict[tuple[IocType, str], bool] = OrderedDict()
         self.errors = 0
@@ -61,7 +67,9 @@ class EnrichmentIntel:
         try:
             verdicts = self.enricher.verdicts(ioc_type, value)
         except SocflowError:
-            self.errors += 1  # quota, outage: not known bad *now*; not remembered, asked again later
+            self.errors += (
+                1  # quota, outage: not known bad *now*; not remembered, asked again later
+            )
             return False
         bad = any(v.level.rank >= self.min_level.rank for v in verdicts)
         self._seen[key] = bad

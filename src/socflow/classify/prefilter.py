@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 Hit = tuple[int, int, "list[Rule]"]
 
 
-def options() -> "re2.Options":
+def options() -> re2.Options:
     opts = re2.Options()
     opts.log_errors = False  # RE2 would print parse errors to stderr; we raise them instead
     opts.case_sensitive = False
@@ -28,7 +28,7 @@ def options() -> "re2.Options":
     return opts
 
 
-def compile_pattern(pattern: str | bytes) -> "re2._Regexp":
+def compile_pattern(pattern: str | bytes) -> re2._Regexp:
     """Compile for prefiltering; raises ValueError with RE2's reason."""
     raw = pattern.encode() if isinstance(pattern, str) else pattern
     try:
@@ -41,9 +41,9 @@ def compile_pattern(pattern: str | bytes) -> "re2._Regexp":
 class LineFilter:
     """Built once per log format from the rules that apply to it (and the intel pre-filter)."""
 
-    def __init__(self, rules: "Sequence[Rule]", intel_pattern: bytes | None = None) -> None:
-        self.always: list[Rule] = []  # noqa: F821
-        self.checks: list[tuple[Rule, re2._Regexp]] = []  # noqa: F821
+    def __init__(self, rules: Sequence[Rule], intel_pattern: bytes | None = None) -> None:
+        self.always: list[Rule] = []
+        self.checks: list[tuple[Rule, re2._Regexp]] = []
         for rule in rules:
             pattern = rule.prefilter_source
             if pattern is None and rule.indicators and rule.indicators.intel:
@@ -54,7 +54,9 @@ class LineFilter:
                 self.checks.append((rule, compile_pattern(pattern)))
         self.combined = None
         if self.checks:
-            joined = b"|".join(b"(?:" + rule_pattern + b")" for rule_pattern in self._sources(rules, intel_pattern))
+            joined = b"|".join(
+                b"(?:" + rule_pattern + b")" for rule_pattern in self._sources(rules, intel_pattern)
+            )
             self.combined = compile_pattern(joined)
 
     def hits(self, data: bytes) -> list[Hit]:
@@ -75,13 +77,15 @@ class LineFilter:
             end = find(b"\n", m.end())
             if end < 0:
                 end = len(data)
-            rules = single or [rule for rule, p in self.checks if p.search(data, start, end)]  # per line
+            rules = single or [
+                rule for rule, p in self.checks if p.search(data, start, end)
+            ]  # per line
             if rules:
                 out.append((start, end, rules))
             pos = end + 1
 
     @staticmethod
-    def _sources(rules: "Sequence[Rule]", intel_pattern: bytes | None) -> list[bytes]:
+    def _sources(rules: Sequence[Rule], intel_pattern: bytes | None) -> list[bytes]:
         out = []
         for rule in rules:
             pattern = rule.prefilter_source
@@ -99,6 +103,8 @@ class LineFilter:
             end = size if end < 0 else end
             if end > start:
                 line = data[start:end]
-                out.append((start, end, self.always + [r for r, p in self.checks if p.search(line)]))
+                out.append(
+                    (start, end, self.always + [r for r, p in self.checks if p.search(line)])
+                )
             start = end + 1
         return out

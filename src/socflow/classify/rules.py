@@ -17,7 +17,15 @@ from typing import Any, Literal
 
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError
 from ..models import IocType
@@ -27,14 +35,28 @@ from .prefilter import compile_pattern
 TEMPLATES = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-EVENT_FIELDS = frozenset({"raw", "fmt", "host", "program", "client_ip", "user", "method", "url", "status",
-                          "user_agent", "referer", "message"})
+EVENT_FIELDS = frozenset(
+    {
+        "raw",
+        "fmt",
+        "host",
+        "program",
+        "client_ip",
+        "user",
+        "method",
+        "url",
+        "status",
+        "user_agent",
+        "referer",
+        "message",
+    }
+)
 DEFAULT_RULES = "default.yml"
 
 
 def parse_duration(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError("a duration like 30s, 10m, 1h or 1d is expected")
+        raise ValueError("a duration like 30s, 10m, 1h or 1d is expected")  # noqa: TRY004 (pydantic)
     if isinstance(value, int):
         seconds = value
     else:
@@ -77,13 +99,24 @@ class Condition(BaseModel):
     _regex: re.Pattern[str] | None = PrivateAttr(default=None)
 
     _lists = field_validator("equals", "regex", "contains", "startswith", "decode", mode="before")(
-        lambda cls, v: _as_list(v))
+        lambda cls, v: _as_list(v)
+    )
 
     @model_validator(mode="after")
-    def _check(self) -> "Condition":
-        ops = (self.equals, self.regex, self.contains, self.startswith, self.gte, self.lte, self.exists)
+    def _check(self) -> Condition:
+        ops = (
+            self.equals,
+            self.regex,
+            self.contains,
+            self.startswith,
+            self.gte,
+            self.lte,
+            self.exists,
+        )
         if all(op is None for op in ops):
-            raise ValueError("a condition needs one of equals, regex, contains, startswith, gte, lte, exists")
+            raise ValueError(
+                "a condition needs one of equals, regex, contains, startswith, gte, lte, exists"
+            )
         if self.regex:
             self._regex = _compile(self.regex, self.ignore_case)
         return self
@@ -122,10 +155,12 @@ class ObservableSpec(BaseModel):
     _extract = field_validator("extract", mode="before")(lambda cls, v: _as_list(v))
 
     @model_validator(mode="after")
-    def _one_source(self) -> "ObservableSpec":
+    def _one_source(self) -> ObservableSpec:
         given = sum((self.field is not None, self.indicators, self.extract is not None))
         if given != 1:
-            raise ValueError("an observable takes its values from exactly one of field, indicators, extract")
+            raise ValueError(
+                "an observable takes its values from exactly one of field, indicators, extract"
+            )
         return self
 
     @property
@@ -156,7 +191,9 @@ class Rule(BaseModel):
     samples: int = Field(default=10, ge=0, le=100)
     _prefilter: str | None = PrivateAttr(default=None)
 
-    _formats = field_validator("formats", "group_by", "tags", mode="before")(lambda cls, v: _as_list(v))
+    _formats = field_validator("formats", "group_by", "tags", mode="before")(
+        lambda cls, v: _as_list(v)
+    )
 
     @field_validator("window", mode="before")
     @classmethod
@@ -191,7 +228,7 @@ class Rule(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _compile_prefilter(self) -> "Rule":
+    def _compile_prefilter(self) -> Rule:
         if not (self.match or self.any_of or self.indicators):
             raise ValueError("a rule needs at least one of match, any, indicators")
         if any(spec.indicators for spec in self.observables) and not self.indicators:
@@ -228,8 +265,10 @@ def load_rules(text: str, source: str) -> list[Rule]:
     seen: set[str] = set()
     for i, rule in enumerate(rules):
         if rule.id in seen:
-            raise ConfigError(f"{source}:{yamlfile.line_of(lines, ('rules', i, 'id'))}: rule id {rule.id!r} "
-                              "is defined twice")
+            raise ConfigError(
+                f"{source}:{yamlfile.line_of(lines, ('rules', i, 'id'))}: rule id {rule.id!r} "
+                "is defined twice"
+            )
         seen.add(rule.id)
     return rules
 
@@ -247,7 +286,9 @@ def load_rule_files(paths: Iterable[str | Path], *, defaults: bool = True) -> li
         try:
             sources.append((Path(path).read_text(encoding="utf-8"), str(path)))
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read rule file: {getattr(exc, 'strerror', None) or exc}") from None
+            raise ConfigError(
+                f"{path}: cannot read rule file: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
     for text, source in sources:
         for rule in load_rules(text, source):
             rules[rule.id] = rule
@@ -255,4 +296,6 @@ def load_rule_files(paths: Iterable[str | Path], *, defaults: bool = True) -> li
 
 
 def default_rules_text() -> str:
-    return (resources.files("socflow") / "data" / "rules" / DEFAULT_RULES).read_text(encoding="utf-8")
+    return (resources.files("socflow") / "data" / "rules" / DEFAULT_RULES).read_text(
+        encoding="utf-8"
+    )

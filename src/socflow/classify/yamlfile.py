@@ -74,13 +74,21 @@ def line_of(lines: dict[Path_, int], loc: Sequence[Any]) -> int | None:
     return lines.get(())
 
 
-def config_error(exc: ValidationError, source: str, lines: dict[Path_, int], prefix: Path_ = ()) -> ConfigError:
+def config_error(
+    exc: ValidationError, source: str, lines: dict[Path_, int], prefix: Path_ = ()
+) -> ConfigError:
     """One message per problem: ``file:line: rules[2].window: reason``."""
     messages = []
     for err in exc.errors(include_url=False):
         loc = (*prefix, *(p for p in err["loc"] if not str(p).startswith("function-")))
         line = line_of(lines, loc)
-        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+        key = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(
+            ".[", "["
+        )
         msg = err["msg"].removeprefix("Value error, ")
-        messages.append(f"{source}:{line}: {key or '(top level)'}: {msg}" if line else f"{source}: {key}: {msg}")
-    return ConfigError("; ".join(messages[:5]) + (f" (and {len(messages) - 5} more)" if len(messages) > 5 else ""))
+        messages.append(
+            f"{source}:{line}: {key or '(top level)'}: {msg}" if line else f"{source}: {key}: {msg}"
+        )
+    return ConfigError(
+        "; ".join(messages[:5]) + (f" (and {len(messages) - 5} more)" if len(messages) > 5 else "")
+    )

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
-from datetime import datetime, timezone
-from typing import Any
-
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 from jinja2 import Template, TemplateError
 
@@ -39,7 +38,7 @@ def source_ref(rule_id: str, group: tuple[str, ...], window_start: int) -> str:
 
 
 def _iso(ts: float | None) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "unknown"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if ts else "unknown"
 
 
 def _human(seconds: int) -> str:
@@ -111,8 +110,14 @@ class AlertBuilder:
             "severity": rule.severity,
             "tlp": rule.tlp,
             "pap": rule.pap,
-            "tags": clean_tags([*rule.tags, *s.tags, f"socflow:rule={rule.id}",
-                                *([TAG_TRUNCATED] if notes else [])]),
+            "tags": clean_tags(
+                [
+                    *rule.tags,
+                    *s.tags,
+                    f"socflow:rule={rule.id}",
+                    *([TAG_TRUNCATED] if notes else []),
+                ]
+            ),
             "observables": observables,
         }
         if det.first_seen:
@@ -126,10 +131,17 @@ class AlertBuilder:
         if samples:
             lines += ["", f"#### Sample lines ({len(samples)} of {det.count})", ""]
             lines += ["    " + sample[:MAX_SAMPLE_CHARS].replace("\r", "") for sample in samples]
-        lines += ["", f"_socflow rule `{det.rule.id}` · {det.count} event(s) · window {_human(det.rule.window)}"
-                      f" from {_iso(det.window_start or None)}_"]
+        lines += [
+            "",
+            (
+                f"_socflow rule `{det.rule.id}` · {det.count} event(s) · "
+                f"window {_human(det.rule.window)} from {_iso(det.window_start or None)}_"
+            ),
+        ]
         out = "\n".join(lines)
-        return out if len(out) <= MAX_DESCRIPTION else out[: MAX_DESCRIPTION - 20] + "\n\n(truncated)"
+        return (
+            out if len(out) <= MAX_DESCRIPTION else out[: MAX_DESCRIPTION - 20] + "\n\n(truncated)"
+        )
 
     def _observables(self, det: Detection) -> tuple[list[dict[str, Any]], list[str]]:
         merged: dict[tuple[str, str], dict[str, Any]] = {}
@@ -150,11 +162,15 @@ class AlertBuilder:
         cap = self.settings.max_observables
         notes = []
         if len(observables) > cap:
-            notes.append(f"{len(observables) - cap} more observables were left out (cap {cap} per alert).")
+            notes.append(
+                f"{len(observables) - cap} more observables were left out (cap {cap} per alert)."
+            )
             observables = observables[:cap]
         return observables, notes
 
-    def _observable(self, det: Detection, spec: ObservableSpec, ioc_type: str, value: str) -> dict[str, Any] | None:
+    def _observable(
+        self, det: Detection, spec: ObservableSpec, ioc_type: str, value: str
+    ) -> dict[str, Any] | None:
         data = value.strip()
         if not data or len(data) > MAX_DATA:
             return None
@@ -170,15 +186,21 @@ class AlertBuilder:
         if ioc_type == IocType.USERNAME.value or (spec.field == "user" and data_type == "other"):
             tags.append("username")
         obs: dict[str, Any] = {
-            "dataType": data_type, "data": data, "tlp": det.rule.tlp, "pap": det.rule.pap,
-            "tags": clean_tags(tags), "ioc": spec.ioc, "sighted": spec.sighted, "ignoreSimilarity": ignore,
+            "dataType": data_type,
+            "data": data,
+            "tlp": det.rule.tlp,
+            "pap": det.rule.pap,
+            "tags": clean_tags(tags),
+            "ioc": spec.ioc,
+            "sighted": spec.sighted,
+            "ignoreSimilarity": ignore,
         }
         if spec.message:
             obs["message"] = spec.message
         return obs
 
     def _hygiene(self, data_type: str, data: str) -> str:
-        """"" to keep, "exclude", or the tag to add, per the private / allowlist settings."""
+        """ "" to keep, "exclude", or the tag to add, per the private / allowlist settings."""
         if self._allowlisted(data_type, data):
             return "exclude" if self.settings.allowlisted == "exclude" else TAG_ALLOWLISTED
         if data_type == "ip" and self.settings.private != "keep":

@@ -45,7 +45,7 @@ class DeliveryReport:
     unavailable: str = ""
     errors: list[str] = field(default_factory=list)
 
-    def add(self, other: "DeliveryReport") -> None:
+    def add(self, other: DeliveryReport) -> None:
         self.delivered += other.delivered
         self.duplicates += other.duplicates
         self.dead += other.dead
@@ -55,10 +55,18 @@ class DeliveryReport:
 
 
 class Deliverer:
-    def __init__(self, outbox: Outbox, transport: Transport, *, backoff_base: float = 1.0,
-                 backoff_cap: float = 300.0, max_attempts: int = 20, batch: int = 100,
-                 clock: Callable[[], float] = time.time,
-                 on_event: Callable[[str, dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        transport: Transport,
+        *,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 300.0,
+        max_attempts: int = 20,
+        batch: int = 100,
+        clock: Callable[[], float] = time.time,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> None:
         self.outbox, self.transport = outbox, transport
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.max_attempts, self.batch = max_attempts, batch
@@ -84,7 +92,10 @@ class Deliverer:
                 self.outbox.postpone_all(wait_until)
                 report.unavailable = str(exc)
                 report.retried += 1
-                self.on_event("unavailable", {"error": str(exc), "retry_in": round(wait_until - self.clock(), 1)})
+                self.on_event(
+                    "unavailable",
+                    {"error": str(exc), "retry_in": round(wait_until - self.clock(), 1)},
+                )
                 break
             except DeliveryError as exc:
                 if exc.permanent or alert.attempts + 1 >= self.max_attempts:
@@ -92,7 +103,7 @@ class Deliverer:
                     report.dead += 1
                     self.on_event("dead", {"sourceRef": alert.source_ref, "reason": str(exc)})
                 else:
-                    delay = min(self.backoff_cap, self.backoff_base * 2 ** alert.attempts)
+                    delay = min(self.backoff_cap, self.backoff_base * 2**alert.attempts)
                     self.outbox.mark_retry(alert.id, str(exc), self.clock() + delay)
                     report.retried += 1
                     failed_in_row += 1
@@ -109,8 +120,14 @@ class Deliverer:
             self.outbox.mark_delivered(alert.id, sent.thehive_id, note)
             report.delivered += 1
             report.duplicates += int(sent.duplicate)
-            self.on_event("delivered", {"sourceRef": alert.source_ref, "thehive_id": sent.thehive_id,
-                                        "duplicate": sent.duplicate})
+            self.on_event(
+                "delivered",
+                {
+                    "sourceRef": alert.source_ref,
+                    "thehive_id": sent.thehive_id,
+                    "duplicate": sent.duplicate,
+                },
+            )
         return report
 
     def run_until(self, deadline: float, stop: threading.Event | None = None) -> DeliveryReport:

@@ -25,7 +25,12 @@ def ioc_type_of(data_type: str, data: str) -> IocType | None:
         return IocType.IPV6 if ":" in data else IocType.IPV4
     if data_type == "hash":
         return _HASHES.get(len(data))
-    return {"domain": IocType.DOMAIN, "fqdn": IocType.DOMAIN, "url": IocType.URL, "mail": IocType.MAIL}.get(data_type)
+    return {
+        "domain": IocType.DOMAIN,
+        "fqdn": IocType.DOMAIN,
+        "url": IocType.URL,
+        "mail": IocType.MAIL,
+    }.get(data_type)
 
 
 def verdict_tag(v: Verdict) -> str:
@@ -79,8 +84,16 @@ def enrich_alert(alert: dict[str, Any], enricher: Enricher) -> dict[str, Any]:
         tags.append("socflow:enrichment-incomplete")
     alert["tags"] = clean_tags(tags)
     if rows:
-        table = "\n".join(["", "#### Threat intel", "", "| indicator | service | verdict | summary |",
-                           "|---|---|---|---|", *rows])
+        table = "\n".join(
+            [
+                "",
+                "#### Threat intel",
+                "",
+                "| indicator | service | verdict | summary |",
+                "|---|---|---|---|",
+                *rows,
+            ]
+        )
         if len(alert["description"]) + len(table) <= MAX_DESCRIPTION:
             alert["description"] += "\n" + table
     return alert

@@ -21,7 +21,15 @@ from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
 from ..classify.prefilter import LineFilter
 from ..parse import PARSERS, detect_format
-from ..read.follow import Checkpoint, Chunk, Follower, checkpoint_for, read_from, resume_offset, source_key
+from ..read.follow import (
+    Checkpoint,
+    Chunk,
+    Follower,
+    checkpoint_for,
+    read_from,
+    resume_offset,
+    source_key,
+)
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
 from .alert import AlertBuilder
 from .enrichment import enrich_alert
@@ -58,12 +66,20 @@ class IngestReport:
 
 
 class Ingestor:
-    def __init__(self, engine: Engine, builder: AlertBuilder, outbox: Outbox, *,
-                 enricher: Enricher | None = None, intel_prefilter: bytes | None = None,
-                 commit_bytes: int = 8 << 20, commit_seconds: float = 1.0,
-                 max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
-                 on_alert: Callable[[dict[str, Any], bool], None] | None = None,
-                 on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        builder: AlertBuilder,
+        outbox: Outbox,
+        *,
+        enricher: Enricher | None = None,
+        intel_prefilter: bytes | None = None,
+        commit_bytes: int = 8 << 20,
+        commit_seconds: float = 1.0,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        on_alert: Callable[[dict[str, Any], bool], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> None:
         self.engine, self.builder, self.outbox = engine, builder, outbox
         self.enricher = enricher
         self.intel_prefilter = intel_prefilter
@@ -108,8 +124,14 @@ class Ingestor:
         self.commit([])
 
     # ---- follow mode
-    def follow(self, follower: Follower, *, poll: float = 0.5, idle_close: float = 5.0,
-               stop: Callable[[], bool] = lambda: False) -> None:
+    def follow(
+        self,
+        follower: Follower,
+        *,
+        poll: float = 0.5,
+        idle_close: float = 5.0,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> None:
         sources = {path: SourceReport(source=path) for path in follower.tails}
         self.report.sources.extend(sources.values())
         idle_since = time.monotonic()
@@ -166,15 +188,22 @@ class Ingestor:
             self._alerts.append((alert, det.rule.id))
 
     def _due(self) -> bool:
-        return (self._since_bytes >= self.commit_bytes
-                or time.monotonic() - self._since_time >= self.commit_seconds)
+        return (
+            self._since_bytes >= self.commit_bytes
+            or time.monotonic() - self._since_time >= self.commit_seconds
+        )
 
     def commit(self, checkpoints: Iterable[Checkpoint | None]) -> None:
         upserts, deleted, watermark = self.engine.take_changes()
         alerts = self._alerts
-        new = self.outbox.commit([a for a, _ in alerts], [r for _, r in alerts],
-                                 checkpoints=[c for c in checkpoints if c is not None],
-                                 groups=upserts, deleted_groups=deleted, watermark=watermark)
+        new = self.outbox.commit(
+            [a for a, _ in alerts],
+            [r for _, r in alerts],
+            checkpoints=[c for c in checkpoints if c is not None],
+            groups=upserts,
+            deleted_groups=deleted,
+            watermark=watermark,
+        )
         self._alerts = []
         self._since_bytes, self._since_time = 0, time.monotonic()
         for alert, rule in alerts:
@@ -187,4 +216,3 @@ class Ingestor:
             else:
                 self.report.already_known += 1
             self.on_alert(alert, is_new)
-

@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from ..errors import ConfigError, InputError
 from ..read.follow import Checkpoint
@@ -77,11 +77,20 @@ class OutboxAlert:
     payload: dict[str, Any]
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "sourceRef": self.source_ref, "rule": self.rule, "title": self.title,
-                "severity": self.severity, "state": self.state, "attempts": self.attempts,
-                "last_error": self.last_error, "thehive_id": self.thehive_id,
-                "created_at": self.created_at, "delivered_at": self.delivered_at,
-                "observables": len(self.payload.get("observables", []))}
+        return {
+            "id": self.id,
+            "sourceRef": self.source_ref,
+            "rule": self.rule,
+            "title": self.title,
+            "severity": self.severity,
+            "state": self.state,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "thehive_id": self.thehive_id,
+            "created_at": self.created_at,
+            "delivered_at": self.delivered_at,
+            "observables": len(self.payload.get("observables", [])),
+        }
 
 
 class Outbox:
@@ -91,8 +100,9 @@ class Outbox:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
-                                      check_same_thread=False)
+            self.db = sqlite3.connect(
+                self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
+            )
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")  # WAL: atomic on crash; see module doc
             self.db.executescript(_SCHEMA)
@@ -102,16 +112,23 @@ class Outbox:
     def close(self) -> None:
         self.db.close()
 
-    def __enter__(self) -> "Outbox":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---- the ingestion transaction
-    def commit(self, alerts: Iterable[dict[str, Any]], rules: Iterable[str] = (), *,
-               checkpoints: Iterable[Checkpoint] = (), groups: dict[str, str] | None = None,
-               deleted_groups: Iterable[str] = (), watermark: float | None = None) -> set[str]:
+    def commit(
+        self,
+        alerts: Iterable[dict[str, Any]],
+        rules: Iterable[str] = (),
+        *,
+        checkpoints: Iterable[Checkpoint] = (),
+        groups: dict[str, str] | None = None,
+        deleted_groups: Iterable[str] = (),
+        watermark: float | None = None,
+    ) -> set[str]:
         """Store new alerts, checkpoints and rule state atomically; return the new alerts' sourceRefs."""
         now = time.time()
         new: set[str] = set()
@@ -120,17 +137,29 @@ class Outbox:
                 cur = db.execute(
                     "INSERT OR IGNORE INTO alerts (source_ref, rule, title, severity, payload, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?)",
-                    (alert["sourceRef"], rule, alert["title"], alert["severity"], json.dumps(alert), now))
+                    (
+                        alert["sourceRef"],
+                        rule,
+                        alert["title"],
+                        alert["severity"],
+                        json.dumps(alert),
+                        now,
+                    ),
+                )
                 if cur.rowcount:
                     new.add(alert["sourceRef"])
             for cp in checkpoints:
-                db.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
-                           (cp.source, cp.device, cp.inode, cp.offset, cp.head, now))
+                db.execute(
+                    "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?)",
+                    (cp.source, cp.device, cp.inode, cp.offset, cp.head, now),
+                )
             if groups:
                 db.executemany("INSERT OR REPLACE INTO groups VALUES (?, ?)", groups.items())
             db.executemany("DELETE FROM groups WHERE gid = ?", [(g,) for g in deleted_groups])
             if watermark is not None:
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (repr(watermark),))
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (repr(watermark),)
+                )
         return new
 
     class _Tx:
@@ -141,15 +170,17 @@ class Outbox:
             self.db.execute("BEGIN IMMEDIATE")
             return self.db
 
-        def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
             self.db.execute("ROLLBACK" if exc_type else "COMMIT")
 
-    def _transaction(self) -> "Outbox._Tx":
+    def _transaction(self) -> Outbox._Tx:
         return Outbox._Tx(self.db)
 
     def checkpoint(self, source: str) -> Checkpoint | None:
-        row = self.db.execute("SELECT source, device, inode, offset, head FROM checkpoints WHERE source = ?",
-                              (source,)).fetchone()
+        row = self.db.execute(
+            "SELECT source, device, inode, offset, head FROM checkpoints WHERE source = ?",
+            (source,),
+        ).fetchone()
         return Checkpoint(*row) if row else None
 
     def engine_state(self) -> tuple[list[str], float]:
@@ -160,49 +191,74 @@ class Outbox:
     # ---- delivery bookkeeping
     def due(self, limit: int = 100, now: float | None = None) -> list[OutboxAlert]:
         now = time.time() if now is None else now
-        return self._select("WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?", (now, limit))
+        return self._select(
+            "WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?", (now, limit)
+        )
 
     def next_due_at(self) -> float | None:
-        row = self.db.execute("SELECT MIN(next_attempt_at) FROM alerts WHERE state = 'pending'").fetchone()
+        row = self.db.execute(
+            "SELECT MIN(next_attempt_at) FROM alerts WHERE state = 'pending'"
+        ).fetchone()
         return row[0]
 
-    def mark_delivered(self, alert_id: int, thehive_id: str | None, note: str | None = None) -> None:
-        self.db.execute("UPDATE alerts SET state = 'delivered', thehive_id = ?, delivered_at = ?,"
-                        " last_error = ?, attempts = attempts + 1 WHERE id = ?",
-                        (thehive_id, time.time(), note, alert_id))
+    def mark_delivered(
+        self, alert_id: int, thehive_id: str | None, note: str | None = None
+    ) -> None:
+        self.db.execute(
+            "UPDATE alerts SET state = 'delivered', thehive_id = ?, delivered_at = ?,"
+            " last_error = ?, attempts = attempts + 1 WHERE id = ?",
+            (thehive_id, time.time(), note, alert_id),
+        )
 
     def mark_retry(self, alert_id: int, reason: str, next_attempt_at: float) -> None:
-        self.db.execute("UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
-                        " WHERE id = ? AND state = 'pending'", (reason, next_attempt_at, alert_id))
+        self.db.execute(
+            "UPDATE alerts SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?"
+            " WHERE id = ? AND state = 'pending'",
+            (reason, next_attempt_at, alert_id),
+        )
 
     def postpone_all(self, next_attempt_at: float) -> None:
         """TheHive is down: nothing pending is due before ``next_attempt_at``."""
-        self.db.execute("UPDATE alerts SET next_attempt_at = MAX(next_attempt_at, ?) WHERE state = 'pending'",
-                        (next_attempt_at,))
+        self.db.execute(
+            "UPDATE alerts SET next_attempt_at = MAX(next_attempt_at, ?) WHERE state = 'pending'",
+            (next_attempt_at,),
+        )
 
     def make_due(self) -> None:
         self.db.execute("UPDATE alerts SET next_attempt_at = 0 WHERE state = 'pending'")
 
     def mark_dead(self, alert_id: int, reason: str) -> None:
-        self.db.execute("UPDATE alerts SET state = 'dead', last_error = ?, attempts = attempts + 1"
-                        " WHERE id = ?", (reason, alert_id))
+        self.db.execute(
+            "UPDATE alerts SET state = 'dead', last_error = ?, attempts = attempts + 1"
+            " WHERE id = ?",
+            (reason, alert_id),
+        )
 
     def requeue(self, ids: Iterable[int] | None = None) -> int:
         """Dead (or given) alerts back to pending, due now; returns how many."""
         if ids is None:
-            cur = self.db.execute("UPDATE alerts SET state = 'pending', next_attempt_at = 0 WHERE state = 'dead'")
+            cur = self.db.execute(
+                "UPDATE alerts SET state = 'pending', next_attempt_at = 0 WHERE state = 'dead'"
+            )
         else:
-            cur = self.db.executemany("UPDATE alerts SET state = 'pending', next_attempt_at = 0"
-                                      " WHERE id = ? AND state != 'delivered'", [(i,) for i in ids])
+            cur = self.db.executemany(
+                "UPDATE alerts SET state = 'pending', next_attempt_at = 0"
+                " WHERE id = ? AND state != 'delivered'",
+                [(i,) for i in ids],
+            )
         return cur.rowcount
 
     # ---- reading
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
-        out.update(dict(self.db.execute("SELECT state, COUNT(*) FROM alerts GROUP BY state").fetchall()))
+        out.update(
+            dict(self.db.execute("SELECT state, COUNT(*) FROM alerts GROUP BY state").fetchall())
+        )
         return out
 
-    def list(self, state: str | None = None, rule: str | None = None, limit: int | None = None) -> list[OutboxAlert]:
+    def list(
+        self, state: str | None = None, rule: str | None = None, limit: int | None = None
+    ) -> list[OutboxAlert]:
         where, args = [], []
         if state:
             where.append("state = ?")
@@ -217,7 +273,9 @@ class Outbox:
 
     def get(self, ref: str) -> OutboxAlert:
         """By outbox id or sourceRef."""
-        rows = self._select("WHERE id = ? OR source_ref = ?", (int(ref) if ref.isdigit() else -1, ref))
+        rows = self._select(
+            "WHERE id = ? OR source_ref = ?", (int(ref) if ref.isdigit() else -1, ref)
+        )
         if not rows:
             raise InputError(f"no alert {ref!r} in the outbox {self.path}")
         return rows[0]
@@ -230,6 +288,7 @@ class Outbox:
     def _select(self, clause: str, args: tuple[Any, ...]) -> list[OutboxAlert]:
         rows = self.db.execute(
             "SELECT id, source_ref, rule, title, severity, state, attempts, next_attempt_at, last_error,"
-            f" thehive_id, created_at, delivered_at, payload FROM alerts {clause}", args).fetchall()
+            f" thehive_id, created_at, delivered_at, payload FROM alerts {clause}",
+            args,
+        ).fetchall()
         return [OutboxAlert(*row[:-1], json.loads(row[-1])) for row in rows]
-

@@ -69,12 +69,20 @@ def resume_offset(path: str, checkpoint: Checkpoint | None) -> int:
         st = os.stat(path)
     except OSError:
         return 0
-    same = (st.st_dev, st.st_ino) == (checkpoint.device, checkpoint.inode) and _head_matches(path, checkpoint.head)
+    same = (st.st_dev, st.st_ino) == (checkpoint.device, checkpoint.inode) and _head_matches(
+        path, checkpoint.head
+    )
     return checkpoint.offset if same else 0
 
 
-def split_lines(stream: BinaryIO, start: int, *, block: int = BLOCK_BYTES,
-                max_line_bytes: int = DEFAULT_MAX_LINE_BYTES, final: bool = True) -> Iterator[Chunk]:
+def split_lines(
+    stream: BinaryIO,
+    start: int,
+    *,
+    block: int = BLOCK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    final: bool = True,
+) -> Iterator[Chunk]:
     """Blocks of whole lines from ``stream`` (already positioned at ``start``).
 
     Over-long lines are cut at ``max_line_bytes`` (counted in ``Chunk.truncated``); with ``final``
@@ -91,19 +99,21 @@ def split_lines(stream: BinaryIO, start: int, *, block: int = BLOCK_BYTES,
                 offset += len(data)
                 continue
             offset += cut + 1
-            data, skipping = data[cut + 1:], False
+            data, skipping = data[cut + 1 :], False
             yield Chunk(b"", offset)  # the skipped rest of the over-long line is read too
         buf = carry + data if carry else data
         cut = buf.rfind(b"\n")
         if cut < 0:
-            if len(buf) > max_line_bytes:  # a line longer than the cap: keep its start, skip the rest
+            if (
+                len(buf) > max_line_bytes
+            ):  # a line longer than the cap: keep its start, skip the rest
                 yield Chunk(buf[:max_line_bytes] + b"\n", offset + len(buf), truncated=1)
                 offset += len(buf)
                 carry, skipping = b"", True
             else:
                 carry = buf
             continue
-        whole, carry = buf[: cut + 1], buf[cut + 1:]
+        whole, carry = buf[: cut + 1], buf[cut + 1 :]
         offset += len(whole)
         yield _capped(whole, offset, max_line_bytes)
     if carry and final:
@@ -131,8 +141,14 @@ def _has_long_line(data: bytes, cap: int) -> bool:
     return False
 
 
-def read_from(path: str, checkpoint: Checkpoint | None, stats: ReadStats, *, block: int = BLOCK_BYTES,
-              max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Chunk]:
+def read_from(
+    path: str,
+    checkpoint: Checkpoint | None,
+    stats: ReadStats,
+    *,
+    block: int = BLOCK_BYTES,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+) -> Iterator[Chunk]:
     """Read ``path`` (file, .gz, .bz2 or ``-``) once, from where its checkpoint says."""
     start = resume_offset(path, checkpoint)
     stream = open_source(path, stats)
@@ -187,8 +203,14 @@ class _Tail:
 class Follower:
     """``tail -F`` for plain files: :meth:`poll` returns what was appended since the last call."""
 
-    def __init__(self, paths: Sequence[str], checkpoints: dict[str, Checkpoint | None], *,
-                 block: int = BLOCK_BYTES, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        checkpoints: dict[str, Checkpoint | None],
+        *,
+        block: int = BLOCK_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
         self.block, self.max_line_bytes = block, max_line_bytes
         self.tails: dict[str, _Tail | None] = {}
         for path in paths:
@@ -209,7 +231,9 @@ class Follower:
             start = 0
         fh.seek(start)
         data = os.pread(fh.fileno(), HEAD_BYTES, 0)
-        return _Tail(path, fh, st.st_dev, st.st_ino, start, f"{len(data)}:{hashlib.sha1(data).hexdigest()}")
+        return _Tail(
+            path, fh, st.st_dev, st.st_ino, start, f"{len(data)}:{hashlib.sha1(data).hexdigest()}"
+        )
 
     def poll(self) -> Iterator[tuple[str, Chunk]]:
         for path, tail in list(self.tails.items()):
@@ -237,8 +261,9 @@ class Follower:
             tail.fh.seek(0)
             tail.offset, tail.pending = 0, b""
             tail.head = head_of(tail.path)
-        for chunk in split_lines(tail.fh, tail.offset, block=self.block, max_line_bytes=self.max_line_bytes,
-                                 final=final):
+        for chunk in split_lines(
+            tail.fh, tail.offset, block=self.block, max_line_bytes=self.max_line_bytes, final=final
+        ):
             tail.offset = chunk.offset
             yield chunk
         if not tail.head.startswith(f"{HEAD_BYTES}:"):  # the file was short when first seen

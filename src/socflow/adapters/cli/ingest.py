@@ -32,28 +32,80 @@ log = logging.getLogger("socflow.ingest")
 
 @click.command("ingest")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Bridge config file (YAML).")
-@click.option("--thehive-url", envvar="SOCFLOW_THEHIVE_URL", help="TheHive base URL [env SOCFLOW_THEHIVE_URL].")
-@click.option("--thehive-key", envvar="SOCFLOW_THEHIVE_KEY", help="TheHive API key [env SOCFLOW_THEHIVE_KEY].")
-@click.option("--organisation", envvar="SOCFLOW_THEHIVE_ORG", help="TheHive organisation (X-Organisation).")
-@click.option("--ca-bundle", type=click.Path(dir_okay=False), help="CA certificate(s) to verify TheHive's TLS.")
-@click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
-              help="Outbox and checkpoints [env SOCFLOW_STATE_DIR; default ~/.local/state/socflow].")
-@click.option("--rules", "rule_files", multiple=True, type=click.Path(dir_okay=False),
-              help="Extra rule file (repeatable), after the default rules.")
-@click.option("--follow", "-f", is_flag=True, help="Keep reading appended lines (rotation and truncation aware).")
-@click.option("--dry-run", is_flag=True, help="Print the alerts that would be sent; store and send nothing.")
-@click.option("--deliver-timeout", type=click.FloatRange(min=0), default=None,
-              help="Seconds a file run keeps retrying delivery at its end [default 60].")
+@click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False), help="Bridge config file (YAML)."
+)
+@click.option(
+    "--thehive-url",
+    envvar="SOCFLOW_THEHIVE_URL",
+    help="TheHive base URL [env SOCFLOW_THEHIVE_URL].",
+)
+@click.option(
+    "--thehive-key", envvar="SOCFLOW_THEHIVE_KEY", help="TheHive API key [env SOCFLOW_THEHIVE_KEY]."
+)
+@click.option(
+    "--organisation", envvar="SOCFLOW_THEHIVE_ORG", help="TheHive organisation (X-Organisation)."
+)
+@click.option(
+    "--ca-bundle",
+    type=click.Path(dir_okay=False),
+    help="CA certificate(s) to verify TheHive's TLS.",
+)
+@click.option(
+    "--state-dir",
+    envvar="SOCFLOW_STATE_DIR",
+    type=click.Path(file_okay=False),
+    help="Outbox and checkpoints [env SOCFLOW_STATE_DIR; default ~/.local/state/socflow].",
+)
+@click.option(
+    "--rules",
+    "rule_files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Extra rule file (repeatable), after the default rules.",
+)
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Keep reading appended lines (rotation and truncation aware).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the alerts that would be sent; store and send nothing."
+)
+@click.option(
+    "--deliver-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds a file run keeps retrying delivery at its end [default 60].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
-def ingest(paths: tuple[str, ...], config_path: str | None, thehive_url: str | None, thehive_key: str | None,
-           organisation: str | None, ca_bundle: str | None, state_dir: str | None, rule_files: tuple[str, ...],
-           follow: bool, dry_run: bool, deliver_timeout: float | None, as_json: bool, progress: bool) -> int:
+def ingest(
+    paths: tuple[str, ...],
+    config_path: str | None,
+    thehive_url: str | None,
+    thehive_key: str | None,
+    organisation: str | None,
+    ca_bundle: str | None,
+    state_dir: str | None,
+    rule_files: tuple[str, ...],
+    follow: bool,
+    dry_run: bool,
+    deliver_timeout: float | None,
+    as_json: bool,
+    progress: bool,
+) -> int:
     """Detect attacks in PATHS (files, globs, directories, .gz/.bz2, - for stdin) and turn them into
     TheHive alerts: brute force, web attacks, scanners, suspicious domains, intel hits, error bursts."""
-    config = apply_overrides(load_config(config_path), thehive_url=thehive_url, thehive_key=thehive_key,
-                             organisation=organisation, ca_bundle=ca_bundle, state_dir=state_dir)
+    config = apply_overrides(
+        load_config(config_path),
+        thehive_url=thehive_url,
+        thehive_key=thehive_key,
+        organisation=organisation,
+        ca_bundle=ca_bundle,
+        state_dir=state_dir,
+    )
     config.rules += list(rule_files)
     if deliver_timeout is not None:
         config.deliver_timeout = deliver_timeout
@@ -76,8 +128,12 @@ def ingest(paths: tuple[str, ...], config_path: str | None, thehive_url: str | N
 def _dry_run(config: BridgeConfig, files: list[str], as_json: bool) -> int:
     alerts: list[dict[str, Any]] = []
     with bridge.open_outbox(config, memory=True) as outbox:
-        ingestor = bridge.build_ingestor(config, outbox, enricher=bridge.build_enricher(config),
-                                         on_alert=lambda alert, new: alerts.append(alert) if new else None)
+        ingestor = bridge.build_ingestor(
+            config,
+            outbox,
+            enricher=bridge.build_enricher(config),
+            on_alert=lambda alert, new: alerts.append(alert) if new else None,
+        )
         report = ingestor.run_files(files)
     if as_json:
         write_json({"alerts": alerts, "summary": _summary_dict(report, None, None)}, None)
@@ -87,8 +143,14 @@ def _dry_run(config: BridgeConfig, files: list[str], as_json: bool) -> int:
     return 0
 
 
-def _once(config: BridgeConfig, files: list[str], sender: Any, enricher: Any, as_json: bool,
-          progress: bool) -> int:
+def _once(
+    config: BridgeConfig,
+    files: list[str],
+    sender: Any,
+    enricher: Any,
+    as_json: bool,
+    progress: bool,
+) -> int:
     total = sum(os.path.getsize(p) for p in files if p != "-")
     with bridge.open_outbox(config) as outbox:
         with byte_progress(total or None, progress and not as_json) as advance:
@@ -111,13 +173,19 @@ def _once(config: BridgeConfig, files: list[str], sender: Any, enricher: Any, as
         if problem is not None:
             raise problem
         if sender is None and counts["pending"]:
-            _note(f"{counts['pending']} alert(s) wait in {outbox.path} (no TheHive configured; "
-                  "`socflow alerts list` shows them, `socflow alerts push` delivers them)")
+            _note(
+                f"{counts['pending']} alert(s) wait in {outbox.path} (no TheHive configured; "
+                "`socflow alerts list` shows them, `socflow alerts push` delivers them)"
+            )
         elif delivery and delivery.unavailable and counts["pending"]:
-            raise UnavailableError(f"{delivery.unavailable}; {counts['pending']} alert(s) kept in the outbox "
-                                   "(the next `socflow ingest` or `socflow alerts push` delivers them)")
+            raise UnavailableError(
+                f"{delivery.unavailable}; {counts['pending']} alert(s) kept in the outbox "
+                "(the next `socflow ingest` or `socflow alerts push` delivers them)"
+            )
         if delivery and delivery.dead:
-            _note(f"{delivery.dead} alert(s) refused by TheHive: `socflow alerts list --state dead` shows why")
+            _note(
+                f"{delivery.dead} alert(s) refused by TheHive: `socflow alerts list --state dead` shows why"
+            )
     return 0
 
 
@@ -137,7 +205,11 @@ def _warn_read_errors(report: IngestReport) -> None:
 # ---- follow mode: structured logs, a sender thread, clean stop on SIGTERM/SIGINT
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        data = {"ts": round(record.created, 3), "level": record.levelname.lower(), "event": record.getMessage()}
+        data = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
         data.update(getattr(record, "data", {}))
         return json.dumps(data, ensure_ascii=False, default=str)
 
@@ -160,16 +232,31 @@ def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with bridge.open_outbox(config) as outbox:
-        follower = Follower(files, {source_key(f): outbox.checkpoint(source_key(f)) for f in files},
-                            max_line_bytes=config.max_line_bytes)
+        follower = Follower(
+            files,
+            {source_key(f): outbox.checkpoint(source_key(f)) for f in files},
+            max_line_bytes=config.max_line_bytes,
+        )
         ingestor = bridge.build_ingestor(
-            config, outbox, enricher=enricher,
-            on_alert=lambda a, new: _emit("alert", sourceRef=a["sourceRef"], title=a["title"], new=new))
+            config,
+            outbox,
+            enricher=enricher,
+            on_alert=lambda a, new: _emit(
+                "alert", sourceRef=a["sourceRef"], title=a["title"], new=new
+            ),
+        )
         thread = None
         if sender is not None:
-            thread = threading.Thread(target=_deliver_forever, args=(config, sender, stop), daemon=True)
+            thread = threading.Thread(
+                target=_deliver_forever, args=(config, sender, stop), daemon=True
+            )
             thread.start()
-        _emit("following", files=files, state_dir=str(bridge.state_dir(config)), thehive=config.thehive.url)
+        _emit(
+            "following",
+            files=files,
+            state_dir=str(bridge.state_dir(config)),
+            thehive=config.thehive.url,
+        )
         try:
             ingestor.follow(follower, stop=stop.is_set)
         finally:
@@ -177,15 +264,27 @@ def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) 
             stop.set()
             if thread:
                 thread.join(timeout=config.thehive.timeout + 5)
-        _emit("stopped", counts=outbox.counts(), rotations=follower.rotations, truncations=follower.truncations)
+        _emit(
+            "stopped",
+            counts=outbox.counts(),
+            rotations=follower.rotations,
+            truncations=follower.truncations,
+        )
     return 0
 
 
 def _deliver_forever(config: BridgeConfig, sender: Any, stop: threading.Event) -> None:
-    with bridge.open_outbox(config) as outbox:  # its own connection: SQLite objects stay in their thread
+    with bridge.open_outbox(
+        config
+    ) as outbox:  # its own connection: SQLite objects stay in their thread
         deliverer = bridge.build_deliverer(
-            outbox, sender, backoff_cap=60.0,
-            on_event=lambda kind, data: _emit(kind, logging.WARNING if kind != "delivered" else logging.INFO, **data))
+            outbox,
+            sender,
+            backoff_cap=60.0,
+            on_event=lambda kind, data: _emit(
+                kind, logging.WARNING if kind != "delivered" else logging.INFO, **data
+            ),
+        )
         while not stop.is_set():
             try:
                 deliverer.run_once()
@@ -199,36 +298,68 @@ def _deliver_forever(config: BridgeConfig, sender: Any, stop: threading.Event) -
 
 
 # ---- summary
-def _summary_dict(report: IngestReport, delivery: DeliveryReport | None,
-                  counts: dict[str, int] | None) -> dict[str, Any]:
+def _summary_dict(
+    report: IngestReport, delivery: DeliveryReport | None, counts: dict[str, int] | None
+) -> dict[str, Any]:
     return {
-        "sources": [{"source": s.source, "format": s.format, "bytes": s.bytes, "lines": s.lines,
-                     "events_parsed": s.parsed, "resumed_at": s.resumed_at, "truncated": s.truncated,
-                     "errors": s.errors} for s in report.sources],
+        "sources": [
+            {
+                "source": s.source,
+                "format": s.format,
+                "bytes": s.bytes,
+                "lines": s.lines,
+                "events_parsed": s.parsed,
+                "resumed_at": s.resumed_at,
+                "truncated": s.truncated,
+                "errors": s.errors,
+            }
+            for s in report.sources
+        ],
         "events_by_format": dict(report.events_by_format()),
         "alerts_by_rule": dict(report.alerts_by_rule),
         "observables_by_type": dict(report.observables_by_type),
         "new_alerts": report.new_alerts,
         "already_in_outbox": report.already_known,
-        "delivery": None if delivery is None else {
-            "delivered": delivery.delivered, "duplicates": delivery.duplicates, "dead_lettered": delivery.dead,
-            "retried": delivery.retried, "unavailable": delivery.unavailable or None},
+        "delivery": None
+        if delivery is None
+        else {
+            "delivered": delivery.delivered,
+            "duplicates": delivery.duplicates,
+            "dead_lettered": delivery.dead,
+            "retried": delivery.retried,
+            "unavailable": delivery.unavailable or None,
+        },
         "outbox": counts,
     }
 
 
-def _print_summary(report: IngestReport, delivery: DeliveryReport | None, counts: dict[str, int] | None,
-                   *, to_stderr: bool = False) -> None:
+def _print_summary(
+    report: IngestReport,
+    delivery: DeliveryReport | None,
+    counts: dict[str, int] | None,
+    *,
+    to_stderr: bool = False,
+) -> None:
     out = err_console if to_stderr else console
     sources = Table(title="Sources", title_justify="left")
     for col in ("source", "format", "lines", "events parsed", "bytes", "resumed at"):
-        sources.add_column(col, justify="left" if col in ("source", "format") else "right", overflow="fold")
+        sources.add_column(
+            col, justify="left" if col in ("source", "format") else "right", overflow="fold"
+        )
     for s in report.sources:
-        sources.add_row(s.source, s.format or "-", f"{s.lines:,}", f"{s.parsed:,}", f"{s.bytes:,}",
-                        f"{s.resumed_at:,}" if s.resumed_at else "")
+        sources.add_row(
+            s.source,
+            s.format or "-",
+            f"{s.lines:,}",
+            f"{s.parsed:,}",
+            f"{s.bytes:,}",
+            f"{s.resumed_at:,}" if s.resumed_at else "",
+        )
     out.print(sources)
-    alerts = Table(title=f"New alerts ({report.new_alerts}; {report.already_known} already known)",
-                   title_justify="left")
+    alerts = Table(
+        title=f"New alerts ({report.new_alerts}; {report.already_known} already known)",
+        title_justify="left",
+    )
     alerts.add_column("rule")
     alerts.add_column("alerts", justify="right")
     for rule, n in sorted(report.alerts_by_rule.items()):
@@ -243,9 +374,22 @@ def _print_summary(report: IngestReport, delivery: DeliveryReport | None, counts
         out.print(obs)
     if counts is not None:
         box = Table(title="Outbox", title_justify="left")
-        for col in ("delivered now", "duplicates", "dead-lettered now", "pending", "delivered (all)", "dead (all)"):
+        for col in (
+            "delivered now",
+            "duplicates",
+            "dead-lettered now",
+            "pending",
+            "delivered (all)",
+            "dead (all)",
+        ):
             box.add_column(col, justify="right")
         d = delivery or DeliveryReport()
-        box.add_row(str(d.delivered), str(d.duplicates), str(d.dead), str(counts["pending"]),
-                    str(counts["delivered"]), str(counts["dead"]))
+        box.add_row(
+            str(d.delivered),
+            str(d.duplicates),
+            str(d.dead),
+            str(counts["pending"]),
+            str(counts["delivered"]),
+            str(counts["dead"]),
+        )
         out.print(box)

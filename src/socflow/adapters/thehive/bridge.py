@@ -27,7 +27,9 @@ OUTBOX_FILE = "outbox.sqlite"
 def state_dir(config: BridgeConfig) -> Path:
     if config.state_dir:
         return Path(config.state_dir).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "state"
+    )
     return Path(base) / "socflow"
 
 
@@ -47,7 +49,9 @@ def lock_state(config: BridgeConfig) -> IO[Any]:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise ConfigError(f"another socflow ingest is running with the state dir {directory}") from None
+        raise ConfigError(
+            f"another socflow ingest is running with the state dir {directory}"
+        ) from None
     return handle
 
 
@@ -66,15 +70,25 @@ def build_enricher(config: BridgeConfig) -> Any | None:
     from ...enrich import build_enricher as build  # imported only when enrichment is on
 
     if not config.enrichment.config.provider_settings():
-        raise ConfigError("enrichment.enabled is true but no provider (virustotal, abuseipdb, otx) is configured")
+        raise ConfigError(
+            "enrichment.enabled is true but no provider (virustotal, abuseipdb, otx) is configured"
+        )
     return build(config.enrichment.config)
 
 
-def build_ingestor(config: BridgeConfig, outbox: Outbox, *, enricher: Any | None = None,
-                   on_alert: Callable[[dict[str, Any], bool], None] | None = None,
-                   on_progress: Callable[[int], None] | None = None) -> Ingestor:
-    rules = [r for r in load_rule_files(config.rules, defaults=config.default_rules)
-             if r.id not in set(config.disable_rules)]
+def build_ingestor(
+    config: BridgeConfig,
+    outbox: Outbox,
+    *,
+    enricher: Any | None = None,
+    on_alert: Callable[[dict[str, Any], bool], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> Ingestor:
+    rules = [
+        r
+        for r in load_rule_files(config.rules, defaults=config.default_rules)
+        if r.id not in set(config.disable_rules)
+    ]
     if not rules:
         raise ConfigError("no detection rule is enabled")
     sources: list[FeedIntel | EnrichmentIntel] = []
@@ -84,9 +98,17 @@ def build_ingestor(config: BridgeConfig, outbox: Outbox, *, enricher: Any | None
         sources.append(EnrichmentIntel(enricher))
     intel = AnyIntel(sources) if sources else None
     engine = Engine(rules, intel=intel, grace=config.window_grace)
-    return Ingestor(engine, AlertBuilder(config.alerts), outbox, enricher=enricher,
-                    intel_prefilter=intel.prefilter() if intel else None,
-                    max_line_bytes=config.max_line_bytes, commit_bytes=config.commit_bytes, on_alert=on_alert, on_progress=on_progress)
+    return Ingestor(
+        engine,
+        AlertBuilder(config.alerts),
+        outbox,
+        enricher=enricher,
+        intel_prefilter=intel.prefilter() if intel else None,
+        max_line_bytes=config.max_line_bytes,
+        commit_bytes=config.commit_bytes,
+        on_alert=on_alert,
+        on_progress=on_progress,
+    )
 
 
 def build_deliverer(outbox: Outbox, sender: TheHiveSender, **kwargs: Any) -> Deliverer:

@@ -24,7 +24,9 @@ class EnrichmentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = False
-    intel_rule: bool = Field(default=True, description="let malicious verdicts fire the intel-hit rule")
+    intel_rule: bool = Field(
+        default=True, description="let malicious verdicts fire the intel-hit rule"
+    )
     config: EnrichConfig = Field(default_factory=EnrichConfig)
 
 
@@ -32,17 +34,27 @@ class BridgeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     thehive: TheHiveSettings = Field(default_factory=TheHiveSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
-    rules: list[str] = Field(default_factory=list, description="extra rule files, after the defaults")
+    rules: list[str] = Field(
+        default_factory=list, description="extra rule files, after the defaults"
+    )
     default_rules: bool = True
     disable_rules: list[str] = Field(default_factory=list)
     intel_feeds: list[str] = Field(default_factory=list)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
     state_dir: str | None = None
-    window_grace: int = Field(default=300, ge=0, le=86400, description="seconds late events may arrive")
+    window_grace: int = Field(
+        default=300, ge=0, le=86400, description="seconds late events may arrive"
+    )
     max_line_bytes: int = Field(default=1 << 20, ge=256, le=64 << 20)
-    commit_bytes: int = Field(default=8 << 20, ge=4096, description="bytes read between outbox commits")
-    deliver_timeout: float = Field(default=60.0, ge=0, le=86400,
-                                   description="how long a file run keeps trying to deliver at its end")
+    commit_bytes: int = Field(
+        default=8 << 20, ge=4096, description="bytes read between outbox commits"
+    )
+    deliver_timeout: float = Field(
+        default=60.0,
+        ge=0,
+        le=86400,
+        description="how long a file run keeps trying to deliver at its end",
+    )
 
 
 def _relative(base: Path, value: str | None) -> str | None:
@@ -59,7 +71,9 @@ def load_config(path: str | None) -> BridgeConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: the config file must be a mapping (thehive:, alerts:, rules:, …)")
+        raise ConfigError(
+            f"{path}:1: the config file must be a mapping (thehive:, alerts:, rules:, …)"
+        )
     try:
         config = BridgeConfig.model_validate(data)
     except ValidationError as exc:

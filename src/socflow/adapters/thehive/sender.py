@@ -38,9 +38,13 @@ class TheHiveSettings(BaseModel):
     api_key: SecretStr | None = None
     organisation: str | None = None
     verify: bool = True
-    ca_bundle: str | None = Field(default=None, description="PEM file of the CA that signed TheHive's certificate")
+    ca_bundle: str | None = Field(
+        default=None, description="PEM file of the CA that signed TheHive's certificate"
+    )
     timeout: float = Field(default=30.0, gt=0, le=600)
-    retries: int = Field(default=2, ge=0, le=10, description="quick in-process retries before the outbox back-off")
+    retries: int = Field(
+        default=2, ge=0, le=10, description="quick in-process retries before the outbox back-off"
+    )
 
     @field_validator("url")
     @classmethod
@@ -49,7 +53,9 @@ class TheHiveSettings(BaseModel):
             return None
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"TheHive URL must start with http:// or https:// (got {value[:60]!r})")
+            raise ValueError(
+                f"TheHive URL must start with http:// or https:// (got {value[:60]!r})"
+            )
         return value
 
     def key(self) -> str:
@@ -69,9 +75,17 @@ class _TimeoutAdapter(HTTPAdapter):
 
 def quick_retry(retries: int) -> Retry:
     """Connection-level and 502/503/504 retries with a short back-off (POST included: sourceRef is idempotent)."""
-    return Retry(total=retries, connect=retries, read=0, status=retries, backoff_factor=0.2,
-                 status_forcelist=[502, 503, 504], allowed_methods=["GET", "POST"], raise_on_status=False,
-                 respect_retry_after_header=False)
+    return Retry(
+        total=retries,
+        connect=retries,
+        read=0,
+        status=retries,
+        backoff_factor=0.2,
+        status_forcelist=[502, 503, 504],
+        allowed_methods=["GET", "POST"],
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
 
 
 class TheHiveSender:
@@ -79,13 +93,22 @@ class TheHiveSender:
 
     def __init__(self, settings: TheHiveSettings) -> None:
         if not settings.url:
-            raise ConfigError("no TheHive URL (use --thehive-url, SOCFLOW_THEHIVE_URL or thehive.url in the config)")
+            raise ConfigError(
+                "no TheHive URL (use --thehive-url, SOCFLOW_THEHIVE_URL or thehive.url in the config)"
+            )
         if not settings.key():
-            raise ConfigError("no TheHive API key (use --thehive-key, SOCFLOW_THEHIVE_KEY or thehive.api_key)")
+            raise ConfigError(
+                "no TheHive API key (use --thehive-key, SOCFLOW_THEHIVE_KEY or thehive.api_key)"
+            )
         self.settings = settings
         verify: bool | str = settings.ca_bundle or settings.verify
-        self.api = TheHiveApi(settings.url, apikey=settings.key(), organisation=settings.organisation,
-                              verify=verify, max_retries=0)
+        self.api = TheHiveApi(
+            settings.url,
+            apikey=settings.key(),
+            organisation=settings.organisation,
+            verify=verify,
+            max_retries=0,
+        )
         adapter = _TimeoutAdapter(settings.timeout, max_retries=quick_retry(settings.retries))
         self.api.session.mount("http://", adapter)
         self.api.session.mount("https://", adapter)
@@ -96,13 +119,18 @@ class TheHiveSender:
         except TheHiveError as exc:
             return self._refused(exc)
         except requests.exceptions.SSLError as exc:
-            raise ConfigError(f"{SERVICE} TLS verification failed for {self.settings.url}: {_short(exc)}"
-                              " (set thehive.ca_bundle to the CA certificate)") from None
+            raise ConfigError(
+                f"{SERVICE} TLS verification failed for {self.settings.url}: {_short(exc)}"
+                " (set thehive.ca_bundle to the CA certificate)"
+            ) from None
         except requests.exceptions.RequestException as exc:
-            raise UnavailableError(f"{SERVICE} unreachable at {self.settings.url}: {_short(exc)}",
-                                   service=SERVICE) from None
+            raise UnavailableError(
+                f"{SERVICE} unreachable at {self.settings.url}: {_short(exc)}", service=SERVICE
+            ) from None
         if not isinstance(out, dict) or "_id" not in out:
-            raise UnavailableError(f"{SERVICE} answered without an alert id: {str(out)[:200]}", service=SERVICE)
+            raise UnavailableError(
+                f"{SERVICE} answered without an alert id: {str(out)[:200]}", service=SERVICE
+            )
         return Sent(out["_id"])
 
     def check(self) -> dict[str, Any]:
@@ -113,8 +141,9 @@ class TheHiveSender:
             self._refused(exc)
             raise  # unreachable: _refused always raises for errors
         except requests.exceptions.RequestException as exc:
-            raise UnavailableError(f"{SERVICE} unreachable at {self.settings.url}: {_short(exc)}",
-                                   service=SERVICE) from None
+            raise UnavailableError(
+                f"{SERVICE} unreachable at {self.settings.url}: {_short(exc)}", service=SERVICE
+            ) from None
 
     def _refused(self, exc: TheHiveError) -> Sent:
         response = exc.response
@@ -125,8 +154,10 @@ class TheHiveSender:
         if status == 400 and kind == "CreateError":
             return Sent(None, duplicate=True)
         if status in (401, 403):
-            raise AuthError(f"{SERVICE} refused the credentials or organisation ({status} {kind or 'error'})",
-                            service=SERVICE)
+            raise AuthError(
+                f"{SERVICE} refused the credentials or organisation ({status} {kind or 'error'})",
+                service=SERVICE,
+            )
         if status in _TRANSIENT:
             raise UnavailableError(f"{SERVICE} answered {reason}", service=SERVICE)
         if status >= 500:
