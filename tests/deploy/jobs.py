@@ -5,17 +5,20 @@ configuration items with dummy values, points every ``*_url`` item at a local en
 ``*_path`` items (no job touches state on the host) and sets ``*_interval`` items to 1 s. ``service_endpoint`` gives that
 endpoint: a fresh loopback fake from ``tests/fakes/cti.py`` when one is named like the flavor's
 ``config.service`` (VirusTotal, AbuseIPDB, OTX), the real ``socflow blocklist serve`` for the
-block-list responders, else a closed local port — never a real service.
+block-list responders, a loopback sink for flavors with a ``webhook_url``, else a closed local
+port — never a real service.
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import re
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -130,8 +133,41 @@ def _healthy(url: str) -> bool:
         return False
 
 
+@contextmanager
+def webhook_sink() -> Iterator[tuple[str, None]]:
+    """A loopback HTTP endpoint that accepts every POST with 200 ``ok`` (Slack's answer)."""
+
+    class Sink(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", None
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _item_names(flavor: dict[str, Any]) -> set[str]:
+    return {i.get("name") for i in flavor.get("configurationItems", [])}
+
+
 def has_local_service(flavor: dict[str, Any]) -> bool:
-    return fake_class_for(flavor) is not None or flavor.get("config", {}).get("service") in BLOCKLIST_SERVICES
+    return (
+        fake_class_for(flavor) is not None
+        or flavor.get("config", {}).get("service") in BLOCKLIST_SERVICES
+        or "webhook_url" in _item_names(flavor)
+    )
 
 
 @contextmanager
@@ -144,6 +180,9 @@ def service_endpoint(flavor: dict[str, Any]) -> Iterator[tuple[str, str | None]]
             yield fake.url, fake.key
     elif flavor.get("config", {}).get("service") in BLOCKLIST_SERVICES:
         with blocklist_service() as endpoint:
+            yield endpoint
+    elif "webhook_url" in _item_names(flavor):
+        with webhook_sink() as endpoint:
             yield endpoint
     else:
         yield closed_port_url(), None
