@@ -23,6 +23,7 @@ from .tokens import DELIMITER_TABLE, QUERY_STRING, Found, classify_token
 from .validate import classify_ip
 
 Key = tuple[IocType, str]
+SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
 _CACHE_LIMIT = 200_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
 _HEX_COLON = b"0123456789abcdefABCDEF:"
@@ -37,7 +38,7 @@ class ExtractCounters:
     excluded_allowlist: int = 0
     excluded_type: int = 0
     query_string_hashes: int = 0
-    dropped_over_limit: int = 0
+    dropped_over_limit: int = 0  # sightings (indicator per batch) past ``max_iocs``
 
     def to_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -193,7 +194,7 @@ class Extractor:
             ioc.count += count
             pending[key] = (lines[batch.last[key]], fmt)
             if len(ioc.samples) < max_samples:
-                sample = decode(lines[batch.first[key]])[:2048]
+                sample = decode(lines[batch.first[key]])[:SAMPLE_CHARS]
                 if sample not in ioc.samples:
                     ioc.samples.append(sample)
         for (key, context), seen in batch.contexts.items():

@@ -28,7 +28,8 @@ def write_json(data: Any, output: str | None) -> None:
 
 
 def warn(message: str) -> None:
-    err_console.print(f"[yellow]socflow: warning:[/yellow] {message}", highlight=False)
+    """One line on stderr, never wrapped (scripts grep these)."""
+    click.echo(f"socflow: warning: {message}", err=True)
 
 
 @contextmanager

@@ -33,6 +33,8 @@ TYPE_NAMES = [t.value for t in IocType]
               show_default=True, help="Longer lines are truncated (and counted).")
 @click.option("--samples", type=click.IntRange(0, 100), default=3, show_default=True,
               help="Sample lines kept per indicator.")
+@click.option("--max-iocs", type=click.IntRange(min=1), default=50_000, show_default=True,
+              help="Distinct indicators tracked (bounds memory); more are counted and reported.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Rows per type in the table (JSON has all).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -40,14 +42,14 @@ TYPE_NAMES = [t.value for t in IocType]
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
 def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tuple[str, ...],
             include_private: bool, allowlist: tuple[str, ...], fmt: str, max_line_bytes: int,
-            samples: int, limit: int, jobs: int, progress: bool) -> int:
+            samples: int, max_iocs: int, limit: int, jobs: int, progress: bool) -> int:
     """Extract indicators (IPs, domains, URLs, e-mails, hashes, CVEs, failed-login usernames)
     from PATHS: files, .gz/.bz2, directories, globs, or - for stdin."""
     try:
         config = ExtractConfig(
             types=frozenset(IocType(t) for t in types) if types else frozenset(IocType),
             include_private=include_private, allowlist=allowlist, format=fmt,
-            max_line_bytes=max_line_bytes, max_samples=samples,
+            max_line_bytes=max_line_bytes, max_samples=samples, max_iocs=max_iocs,
         )
     except ValueError as exc:
         raise click.BadParameter(_first_error(exc)) from None
@@ -113,6 +115,6 @@ def _report_problems(result: ExtractResult) -> int:
             warn(error)
             failed = True
     if result.counters.dropped_over_limit:
-        warn(f"{result.counters.dropped_over_limit} indicators over the tracking limit were "
-             "not reported")
+        warn(f"the --max-iocs limit was reached: {result.counters.dropped_over_limit} sightings of "
+             "further indicators were counted but not reported (raise --max-iocs)")
     return 1 if failed else 0
