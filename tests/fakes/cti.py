@@ -21,6 +21,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -100,6 +101,12 @@ class FakeService:
 
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                # headers and body leave in two writes: without this, Nagle + delayed ACK add
+                # 40 ms to every keep-alive response (not a property of the real services)
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
             def _any(self) -> None:
                 fake._handle(self)

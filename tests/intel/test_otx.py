@@ -13,8 +13,7 @@ from .conftest import job, taxonomies
 QUERY = "Socflow_OTX_Query"
 
 
-@pytest.mark.parametrize(("pulses", "level"), [(5, "malicious"), (3, "malicious"), (2, "suspicious"),
-                                               (1, "suspicious"), (0, "safe")])
+@pytest.mark.parametrize(("pulses", "level"), [(3, "malicious"), (2, "suspicious"), (0, "safe")])
 def test_pulse_count_taxonomy(otx: FakeOTX, cache: Path, pulses: int, level: str) -> None:
     otx.set("45.1.0.1", pulses)
     assert taxonomies(job(QUERY, otx, cache, "45.1.0.1")) == [(level, "OTX", "Pulses", pulses)]

@@ -24,8 +24,9 @@ ECHOING_FAULTS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("item", ["key", "api_key"])
-@pytest.mark.parametrize("fault", ECHOING_FAULTS, ids=["401", "502-html", "429", "wrong-type"])
+@pytest.mark.parametrize(("item", "fault"), [
+    ("key", ECHOING_FAULTS[0]), ("api_key", ECHOING_FAULTS[1]), ("key", ECHOING_FAULTS[2]),
+    ("api_key", ECHOING_FAULTS[3])], ids=["401-key", "502-html-api_key", "429-key", "wrong-type-api_key"])
 def test_key_never_leaks(cache: Path, item: str, fault: dict[str, Any]) -> None:
     with FakeVirusTotal(key=KEY) as vt:
         vt.set_object("ip_addresses", "11.0.0.1", malicious=3)  # type: ignore[attr-defined]

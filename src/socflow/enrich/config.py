@@ -17,7 +17,7 @@ DAY = 86400.0
 class RateLimit(BaseModel):
     """At most ``limit`` calls in any sliding window of ``per_seconds``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     limit: int = Field(ge=1)
     per_seconds: float = Field(gt=0)
 
@@ -25,7 +25,7 @@ class RateLimit(BaseModel):
 class CacheTtl(BaseModel):
     """Seconds a verdict stays cached, per level; ``not_found`` is the negative-cache TTL."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     malicious: float = Field(default=DAY, ge=0)
     suspicious: float = Field(default=12 * HOUR, ge=0)
     safe: float = Field(default=DAY, ge=0)
@@ -39,7 +39,7 @@ class CacheTtl(BaseModel):
 class ProviderSettings(BaseModel):
     """What every provider needs: where, with which key, how fast, how often, how long to cache."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     api_key: SecretStr | None = None
     api_url: str
     timeout: float = Field(default=15.0, gt=0, le=300, description="per-request connect/read bound")
@@ -106,7 +106,7 @@ class OTXSettings(ProviderSettings):
 class EnrichConfig(BaseModel):
     """The whole intel layer: which providers, where the cache lives, how long a lookup may take."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
     virustotal: VirusTotalSettings | None = None
     abuseipdb: AbuseIPDBSettings | None = None
     otx: OTXSettings | None = None

@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from ....enrich import EnrichConfig, build_enricher
-from ....enrich.config import CacheTtl, RateLimit
 from ....enrich.indicators import ioc_type_of, sha256_file
 from ....errors import ConfigError, InputError, PolicyError
 from ....models import IocType, Verdict
@@ -45,7 +44,9 @@ class IntelAnalyzer(SocflowAnalyzer):
     MAX_TLP = MAX_PAP = 2  # used when the admin left max_tlp/max_pap unset (null)
 
     # -- configuration ---------------------------------------------------------------------
-    def settings(self) -> BaseModel:
+    # Settings are gathered as plain dicts and validated once, as one EnrichConfig: building a
+    # pydantic schema is the largest part of the analyzer's cold start.
+    def settings(self) -> dict[str, Any]:
         raise NotImplementedError
 
     def api_key(self) -> str:
@@ -54,24 +55,23 @@ class IntelAnalyzer(SocflowAnalyzer):
             raise ConfigError(f"the 'key' configuration item ({self.TITLE} API key) is not set")
         return key.strip()
 
-    def common(self) -> dict[str, Any]:
-        """Settings every provider takes from the same configuration items."""
-        ttl = validated(
-            CacheTtl, "cache TTL",
-            **{lvl: _hours(self.config(f"cache_ttl_{lvl}")) for lvl in ("malicious", "suspicious", "safe")},
-            info=_hours(self.config("cache_ttl_unknown")),
-            not_found=_hours(self.config("cache_ttl_unknown")),
-        )
-        return {"api_key": self.api_key(), "api_url": self.config("api_url"),
-                "timeout": self.config("timeout"), "cache_ttl": ttl}
+    def common(self, **extra: Any) -> dict[str, Any]:
+        """Settings every provider takes from the same configuration items, plus ``extra``."""
+        ttl = {lvl: _hours(self.config(f"cache_ttl_{lvl}")) for lvl in ("malicious", "suspicious", "safe")}
+        ttl["info"] = ttl["not_found"] = _hours(self.config("cache_ttl_unknown"))
+        values = {"api_key": self.api_key(), "api_url": self.config("api_url"),
+                  "timeout": self.config("timeout"), "cache_ttl": _set(ttl), **extra}
+        return _set(values)
 
-    def quota(self, bucket: str, per_minute: Any, per_day: Any) -> dict[str, list[RateLimit]]:
-        limits = [RateLimit(limit=int(n), per_seconds=s)
-                  for n, s in ((per_minute, 60.0), (per_day, 86400.0)) if n]
-        return {bucket: limits}
+    def quota(self, bucket: str, per_minute: Any, per_day: Any) -> dict[str, list[dict[str, Any]]]:
+        return {bucket: [{"limit": n, "per_seconds": s}
+                         for n, s in ((per_minute, 60.0), (per_day, 86400.0)) if n]}
 
     def enrich_config(self) -> EnrichConfig:
-        budget = float(self.config("time_budget", 120))
+        try:
+            budget = float(self.config("time_budget", 120))
+        except (TypeError, ValueError):
+            raise ConfigError("time_budget must be a number of seconds") from None
         job_timeout = self.config("jobTimeout")
         if isinstance(job_timeout, (int, float)) and job_timeout > 0:
             budget = min(budget, job_timeout * 60 * JOB_SHARE)
@@ -80,8 +80,8 @@ class IntelAnalyzer(SocflowAnalyzer):
         ca_bundle = None
         if self.job_directory and (Path(self.job_directory) / "input" / "cacerts").is_file():
             ca_bundle = Path(self.job_directory) / "input" / "cacerts"
-        return validated(
-            EnrichConfig, "job",
+        return validated(  # type: ignore[no-any-return]
+            EnrichConfig, self.TITLE,
             **{self.PROVIDER: self.settings()},
             cache_path=Path(cache) if cache else None,
             budget_seconds=budget, proxies=proxies, ca_bundle=ca_bundle,
@@ -157,5 +157,10 @@ class IntelAnalyzer(SocflowAnalyzer):
         ]}
 
 
-def _hours(value: Any) -> float | None:
-    return None if value is None else float(value) * HOUR
+def _hours(value: Any) -> Any:
+    return value * HOUR if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+def _set(values: dict[str, Any]) -> dict[str, Any]:
+    """Only the items the admin set: null (Cortex's "unset") leaves the model's default."""
+    return {k: v for k, v in values.items() if v is not None}

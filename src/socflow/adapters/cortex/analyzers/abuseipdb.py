@@ -5,10 +5,10 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from ....enrich.config import HOUR, AbuseIPDBSettings
+from ....enrich.config import HOUR
 from ....errors import InputError
 from ....models import IocType, Verdict
-from ._intel import IntelAnalyzer, validated
+from ._intel import IntelAnalyzer
 
 
 class AbuseIPDBCheck(IntelAnalyzer):
@@ -16,18 +16,17 @@ class AbuseIPDBCheck(IntelAnalyzer):
     DATA_TYPES = ("ip",)
     BUCKET, QUOTA_ITEM = "check", "quota_per_day"
 
-    def settings(self) -> AbuseIPDBSettings:
+    def settings(self) -> dict[str, Any]:
         refresh = self.config("blacklist_refresh_hours")
-        return validated(  # type: ignore[no-any-return]
-            AbuseIPDBSettings, "AbuseIPDB", **self.common(),
-            limits=self.quota(self.BUCKET, None, self.config(self.QUOTA_ITEM)) | {
-                "blacklist": [{"limit": 5, "per_seconds": 86400.0}]},
+        return self.common(
+            limits={**self.quota(self.BUCKET, None, self.config(self.QUOTA_ITEM)),
+                    "blacklist": [{"limit": 5, "per_seconds": 86400.0}]},
             max_age_days=self.config("max_age_days"),
             malicious_threshold=self.config("malicious_threshold"),
             suspicious_threshold=self.config("suspicious_threshold"),
             max_prefix_v4=self.config("max_prefix"),
             blacklist_mode=self.config("blacklist_mode"),
-            blacklist_refresh=None if refresh is None else float(refresh) * HOUR,
+            blacklist_refresh=refresh * HOUR if isinstance(refresh, (int, float)) else refresh,
             blacklist_confidence_minimum=self.config("blacklist_confidence_minimum"),
         )
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from ....enrich.config import OTXSettings
-from ._intel import IntelAnalyzer, validated
+from typing import Any
+
+from ._intel import IntelAnalyzer
 
 
 class OTXQuery(IntelAnalyzer):
     PROVIDER, TITLE = "otx", "OTX"
     DATA_TYPES = ("ip", "domain", "fqdn", "url", "hash")
 
-    def settings(self) -> OTXSettings:
-        return validated(  # type: ignore[no-any-return]
-            OTXSettings, "OTX", **self.common(),
+    def settings(self) -> dict[str, Any]:
+        return self.common(
             limits=self.quota("api", self.config("quota_per_minute", 60), None),
             malicious_pulses=self.config("malicious_pulses"),
         )

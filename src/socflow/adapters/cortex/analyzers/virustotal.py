@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....enrich.config import VirusTotalSettings
 from ....enrich.virustotal import related
-from ._intel import IntelAnalyzer, validated
+from ._intel import IntelAnalyzer
 
 
 class VirusTotalGetReport(IntelAnalyzer):
     PROVIDER, TITLE = "virustotal", "VirusTotal"
     DATA_TYPES = ("ip", "domain", "fqdn", "url", "hash", "file")
 
-    def settings(self) -> VirusTotalSettings:
-        return validated(  # type: ignore[no-any-return]
-            VirusTotalSettings, "VirusTotal", **self.common(),
+    def settings(self) -> dict[str, Any]:
+        return self.common(
             limits=self.quota("api", self.config("quota_per_minute", 4), self.config("quota_per_day", 500)),
             malicious_threshold=self.config("malicious_threshold"),
             relationships=self.config("relationships"),
