@@ -153,15 +153,23 @@ def _once(
 ) -> int:
     total = sum(os.path.getsize(p) for p in files if p != "-")
     with bridge.open_outbox(config) as outbox:
-        with byte_progress(total or None, progress and not as_json) as advance:
-            ingestor = bridge.build_ingestor(config, outbox, enricher=enricher, on_progress=advance)
-            report = ingestor.run_files(files)
-        delivery = None
+        # delivery starts while reading goes on: network waits overlap with parsing
+        background = _BackgroundDelivery(config, sender) if sender is not None else None
+        try:
+            with byte_progress(total or None, progress and not as_json) as advance:
+                ingestor = bridge.build_ingestor(
+                    config, outbox, enricher=enricher, on_progress=advance
+                )
+                report = ingestor.run_files(files)
+        finally:
+            delivery = background.stop() if background else None
         problem: SocflowError | None = None
         if sender is not None:
             deliverer = bridge.build_deliverer(outbox, sender, backoff_cap=10.0)
             try:
-                delivery = deliverer.run_until(time.time() + config.deliver_timeout)
+                rest = deliverer.run_until(time.time() + config.deliver_timeout)
+                delivery = delivery or DeliveryReport()
+                delivery.add(rest)
             except (AuthError, ConfigError) as exc:
                 problem = exc
         counts = outbox.counts()
@@ -192,6 +200,33 @@ def _once(
 def _note(message: str) -> None:
     """One unwrapped warning line on stderr (scripts grep for them)."""
     click.echo(f"socflow: warning: {message}", err=True)
+
+
+class _BackgroundDelivery:
+    """Sends what the ingestion commits while it reads; stops at the first setup error."""
+
+    def __init__(self, config: BridgeConfig, sender: Any) -> None:
+        self.report = DeliveryReport()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(config, sender), daemon=True)
+        self._thread.start()
+
+    def _run(self, config: BridgeConfig, sender: Any) -> None:
+        with bridge.open_outbox(config) as outbox:  # a connection of its own, in its thread
+            deliverer = bridge.build_deliverer(outbox, sender, backoff_cap=10.0)
+            while not self._stop.is_set():
+                try:
+                    self.report.add(deliverer.run_once())
+                except (AuthError, ConfigError):
+                    return  # the final delivery in the main thread raises it for the user
+                next_due = outbox.next_due_at()
+                wait = 0.5 if next_due is None else min(max(next_due - time.time(), 0.05), 0.5)
+                self._stop.wait(wait)
+
+    def stop(self) -> DeliveryReport:
+        self._stop.set()
+        self._thread.join()
+        return self.report
 
 
 def _warn_read_errors(report: IngestReport) -> None:
