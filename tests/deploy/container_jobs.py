@@ -6,8 +6,8 @@ For each ``analyzers/*/*.json`` and ``responders/*/*.json``:
 * docker runner (spec A.7): job folder bind-mounted read-write at ``/job``, image ENTRYPOINT, **no
   arguments**, job folder owned by the Cortex user (uid 1001) with mode 0700 like Cortex creates it,
   ``--network=none`` unless the flavor calls a service; then the host network, with every ``*_url``
-  item pointed at a fresh loopback fake (``tests/fakes/cti.py``) or a closed local port, so
-  nothing reaches a real service;
+  item pointed at a fresh loopback endpoint (intel fakes, the blocklist service, webhook/SMTP
+  receivers: ``deploy/jobs.py``) or a closed local port, so nothing reaches a real service;
 * kubernetes runner (spec A.8): argument ``/job``, ``input/`` read-only, ``output/`` writable.
 
 Each output must be one Cortex accepts and must equal what the flavor's own script produces under

@@ -5,8 +5,8 @@ configuration items with dummy values, points every ``*_url`` item at a local en
 ``*_path`` items (no job touches state on the host) and sets ``*_interval`` items to 1 s. ``service_endpoint`` gives that
 endpoint: a fresh loopback fake from ``tests/fakes/cti.py`` when one is named like the flavor's
 ``config.service`` (VirusTotal, AbuseIPDB, OTX), the real ``socflow blocklist serve`` for the
-block-list responders, a loopback sink for flavors with a ``webhook_url``, else a closed local
-port — never a real service.
+block-list responders, a loopback HTTP sink for flavors with a ``webhook_url``, a loopback SMTP
+server for flavors with ``smtp_host``/``smtp_port``, else a closed local port — never a real service.
 """
 
 from __future__ import annotations
@@ -158,6 +158,28 @@ def webhook_sink() -> Iterator[tuple[str, None]]:
         server.server_close()
 
 
+@contextmanager
+def smtp_sink() -> Iterator[tuple[str, None]]:
+    """A loopback SMTP server (aiosmtpd) that accepts every message; URL ``smtp://host:port``."""
+    from aiosmtpd.controller import Controller
+
+    class Accept:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            return "250 OK"
+
+    port = int(closed_port_url().rsplit(":", 1)[1])
+    controller = Controller(Accept(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield f"smtp://127.0.0.1:{port}", None
+    finally:
+        controller.stop()
+
+
+def _is_mail(flavor: dict[str, Any]) -> bool:
+    return {"smtp_host", "smtp_port"} <= _item_names(flavor)
+
+
 def _item_names(flavor: dict[str, Any]) -> set[str]:
     return {i.get("name") for i in flavor.get("configurationItems", [])}
 
@@ -167,6 +189,7 @@ def has_local_service(flavor: dict[str, Any]) -> bool:
         fake_class_for(flavor) is not None
         or flavor.get("config", {}).get("service") in BLOCKLIST_SERVICES
         or "webhook_url" in _item_names(flavor)
+        or _is_mail(flavor)
     )
 
 
@@ -184,6 +207,9 @@ def service_endpoint(flavor: dict[str, Any]) -> Iterator[tuple[str, str | None]]
     elif "webhook_url" in _item_names(flavor):
         with webhook_sink() as endpoint:
             yield endpoint
+    elif _is_mail(flavor):
+        with smtp_sink() as endpoint:
+            yield endpoint
     else:
         yield closed_port_url(), None
 
@@ -200,10 +226,19 @@ def sample_job(path: Path, service_url: str, tmp: Path, key: str | None = None) 
         file = tmp / "sample.log"
         file.write_text(LOG_SAMPLE, encoding="utf-8")
     config: dict[str, Any] = {}
+    if service_url.startswith("smtp://"):  # mail flavors: the loopback SMTP server, plain text
+        host, port = service_url[len("smtp://"):].rsplit(":", 1)
+        config.update(smtp_host=host, smtp_port=int(port), smtp_security="none",
+                      allow_plaintext=True, to=["soc@example.org"])
+        service_url = closed_port_url()
     for item in flavor.get("configurationItems", []):
         name = item["name"]
+        if name in config:
+            continue
         if name.endswith("_url"):
             config[name] = service_url
+        elif name.endswith("_address") and item["type"] == "string":
+            config[name] = "socflow-ci@example.org"
         elif name.endswith("_path"):
             config[name] = ""
         elif name.endswith("_interval") and item["type"] == "number":
