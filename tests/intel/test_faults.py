@@ -111,7 +111,7 @@ OTHER_FAULTS: list[tuple[str, dict[str, Any], str]] = [
     ("hang", {"kind": "hang", "times": None}, "no answer"),
     ("html_502", {"kind": "html", "times": None}, "HTTP 502: 502 Bad Gateway"),
     ("json_504", {"kind": "status", "times": None, "status": 504, "body": {"detail": "Gateway Timeout"}},
-     "HTTP 504: Gateway Timeout"),
+     "HTTP 504"),
     ("malformed", {"kind": "malformed"}, "malformed JSON"),
     ("wrong_type", {"kind": "wrong_type"}, "instead of JSON"),
 ]
