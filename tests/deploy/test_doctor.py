@@ -268,3 +268,15 @@ def test_table_output_says_what_to_fix(neurons: Path) -> None:
     assert proc.returncode == 1
     assert "what to fix" in proc.stdout and "chmod +x" in proc.stdout
     assert "1 check(s) failed." in proc.stdout
+
+
+def test_passwords_in_urls_are_never_printed() -> None:
+    down = closed_port_url().replace("http://", "http://admin:Sup3rSecretPw@")
+    proc = subprocess.run(
+        [str(SOCFLOW), "doctor", "--source", "/nonexistent", "--thehive-url", down,
+         "--catalog", down + "/analyzers.json"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "Sup3rSecretPw" not in proc.stdout + proc.stderr
+    assert "REMOVED@127.0.0.1" in proc.stdout

@@ -238,6 +238,20 @@ def check_blocklist(base: str | None) -> Check:
 
 
 # ------------------------------------------------------------------ command
+_USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
+
+
+def redact(checks: list[Check], secrets: list[str]) -> list[Check]:
+    """No key, token or URL password in anything printed (exception texts included)."""
+
+    def clean(text: str) -> str:
+        for secret in sorted(filter(None, secrets), key=len, reverse=True):
+            text = text.replace(secret, "REMOVED")
+        return _USERINFO.sub("REMOVED@", text)
+
+    return [Check(clean(c.name), c.status, clean(c.detail), clean(c.fix)) for c in checks]
+
+
 def run_checks(opts: dict[str, Any]) -> list[Check]:
     checks = check_flavors(opts["source"])
     checks.append(check_cortexutils())
@@ -249,7 +263,7 @@ def run_checks(opts: dict[str, Any]) -> list[Check]:
     checks.append(check_api("Cortex", opts["cortex_url"], opts["cortex_key"],
                             "/api/status", "/api/user/current"))
     checks.append(check_blocklist(opts["blocklist_url"]))
-    return checks
+    return redact(checks, [opts["thehive_key"], opts["cortex_key"]])
 
 
 def _print_table(checks: list[Check]) -> None:
