@@ -39,11 +39,16 @@ def compile_pattern(pattern: str | bytes) -> re2._Regexp:
 
 
 class LineFilter:
-    """Built once per log format from the rules that apply to it (and the intel pre-filter)."""
+    """Built once per log format from the rules that apply to it (and the intel pre-filter).
+
+    ``combined`` (one RE2 alternation) finds the next interesting line; ``which`` (an RE2 set of
+    the same patterns) then says in one call which rules' pre-filters that line matches.
+    """
 
     def __init__(self, rules: Sequence[Rule], intel_pattern: bytes | None = None) -> None:
         self.always: list[Rule] = []
-        self.checks: list[tuple[Rule, re2._Regexp]] = []
+        self.filtered: list[Rule] = []
+        patterns: list[bytes] = []
         for rule in rules:
             pattern = rule.prefilter_source
             if pattern is None and rule.indicators and rule.indicators.intel:
@@ -51,13 +56,22 @@ class LineFilter:
             if pattern is None:
                 self.always.append(rule)
             else:
-                self.checks.append((rule, compile_pattern(pattern)))
+                compile_pattern(pattern)  # a clear error for a bad one, before joining
+                self.filtered.append(rule)
+                patterns.append(pattern)
         self.combined = None
-        if self.checks:
-            joined = b"|".join(
-                b"(?:" + rule_pattern + b")" for rule_pattern in self._sources(rules, intel_pattern)
-            )
-            self.combined = compile_pattern(joined)
+        self.which = re2.Set.SearchSet(options())
+        if patterns:
+            self.combined = compile_pattern(b"|".join(b"(?:" + p + b")" for p in patterns))
+            for pattern in patterns:
+                self.which.Add(pattern)
+            self.which.Compile()
+
+    def rules_of(self, line: bytes) -> list[Rule]:
+        """The filtered rules whose pre-filter ``line`` matches, in rule order."""
+        if not self.filtered:
+            return []
+        return [self.filtered[i] for i in sorted(self.which.Match(line))]
 
     def hits(self, data: bytes) -> list[Hit]:
         """(start, end, rules) of the lines of ``data`` worth parsing, in order."""
@@ -67,7 +81,7 @@ class LineFilter:
             return []
         out: list[Hit] = []
         search, rfind, find = self.combined.search, data.rfind, data.find
-        single = [self.checks[0][0]] if len(self.checks) == 1 else None
+        single = self.filtered if len(self.filtered) == 1 else None
         pos = 0
         while True:
             m = search(data, pos)
@@ -77,23 +91,10 @@ class LineFilter:
             end = find(b"\n", m.end())
             if end < 0:
                 end = len(data)
-            rules = single or [
-                rule for rule, p in self.checks if p.search(data, start, end)
-            ]  # per line
+            rules = single or self.rules_of(data[start:end])
             if rules:
                 out.append((start, end, rules))
             pos = end + 1
-
-    @staticmethod
-    def _sources(rules: Sequence[Rule], intel_pattern: bytes | None) -> list[bytes]:
-        out = []
-        for rule in rules:
-            pattern = rule.prefilter_source
-            if pattern is None and rule.indicators and rule.indicators.intel:
-                pattern = intel_pattern
-            if pattern is not None:
-                out.append(pattern)
-        return out
 
     def _every_line(self, data: bytes) -> list[Hit]:
         out: list[Hit] = []
@@ -102,9 +103,6 @@ class LineFilter:
             end = data.find(b"\n", start)
             end = size if end < 0 else end
             if end > start:
-                line = data[start:end]
-                out.append(
-                    (start, end, self.always + [r for r, p in self.checks if p.search(line)])
-                )
+                out.append((start, end, self.always + self.rules_of(data[start:end])))
             start = end + 1
         return out
