@@ -9,6 +9,7 @@ FastAPI runs them in its thread pool and the store serialises writers in SQLite.
 import base64
 import hmac
 import logging
+import threading
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -295,6 +296,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # Rendered lists, reused until the list's version (its last audit id) moves: firewalls poll
+    # every few minutes and a 20,000-line list costs far more to sort than to serve.
+    rendered: dict[tuple[str, bool], tuple[int, str, str]] = {}
+    rendered_lock = threading.Lock()
+
+    def current_list(list_type: str, keep_scheme: bool) -> tuple[str, str, float | None]:
+        """(body, ETag, time of last change) of one list."""
+        version, changed = store.version(list_type)
+        with rendered_lock:
+            hit = rendered.get((list_type, keep_scheme))
+        if hit is None or hit[0] != version:
+            body = formats.render(list_type, store.values(list_type), keep_scheme=keep_scheme)
+            hit = (version, body, formats.etag(body))
+            with rendered_lock:
+                rendered[(list_type, keep_scheme)] = hit
+        return hit[1], hit[2], changed
+
     def check_edl_auth(request: Request) -> None:
         if not settings.edl_user:
             return
@@ -316,11 +334,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     def edl_md5(list_type: EntryType, keep_scheme: bool = False) -> Response:
         """MD5 of the list, for consumers that poll a checksum before the list (Cisco FMC)."""
-        body = formats.render(
-            list_type.value,
-            (e.value for e in store.active(list_type.value)),
-            keep_scheme=keep_scheme,
-        )
+        body, _, _ = current_list(list_type.value, keep_scheme)
         return PlainTextResponse(formats.md5(body) + "\n")
 
     @app.get(
@@ -336,14 +350,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
     )
     def edl(request: Request, list_type: EntryType, keep_scheme: bool = False) -> Response:
         """One entry per line (Palo Alto EDL, FortiGate threat feed, pfSense/OPNsense URL table)."""
-        body = formats.render(
-            list_type.value,
-            (e.value for e in store.active(list_type.value)),
-            keep_scheme=keep_scheme,
-        )
-        tag = formats.etag(body)
+        body, tag, changed = current_list(list_type.value, keep_scheme)
         headers = {"ETag": tag, "Cache-Control": "no-cache"}
-        changed = store.last_change(list_type.value)
         if changed:
             headers["Last-Modified"] = _http_date(changed)
         if request.headers.get("if-none-match") == tag:

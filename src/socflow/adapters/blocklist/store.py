@@ -260,6 +260,26 @@ class BlockStore:
             rows = conn.execute(query + " ORDER BY type, value", args).fetchall()
         return [Entry(*row) for row in rows]
 
+    def version(self, type_: str) -> tuple[int, float | None]:
+        """(id, time) of the last change to one list, after purging what has expired.
+
+        Every change writes an audit row, so the id identifies the list's content: readers can
+        cache a rendered list until it moves.
+        """
+        with self._write() as conn:
+            self._purge(conn, self.clock())
+            row = conn.execute("SELECT MAX(id), MAX(at) FROM audit WHERE type = ?", (type_,)).fetchone()
+        return (row[0] or 0), row[1]
+
+    def values(self, type_: str) -> list[str]:
+        """Just the unexpired values of one list (what the firewalls get)."""
+        with self._connection() as conn:
+            rows = conn.execute(
+                "SELECT value FROM entries WHERE type = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (type_, self.clock()),
+            ).fetchall()
+        return [row[0] for row in rows]
+
     def last_change(self, type_: str) -> float | None:
         with self._connection() as conn:
             row = conn.execute("SELECT MAX(at) FROM audit WHERE type = ?", (type_,)).fetchone()
