@@ -263,3 +263,19 @@ def test_restart_keeps_every_entry(tmp_path: Path) -> None:
         assert svc.add("81.0.1.1", ttl_seconds=60).json()["status"] == "exists"
     finally:
         svc.stop()
+
+
+def test_cached_list_follows_every_change(service: Service) -> None:
+    assert service.edl("domain") == []
+    service.add("first-evil.com")
+    assert service.edl("domain") == ["first-evil.com"]
+    etag = requests.get(service.url + "/edl/domain", timeout=5).headers["ETag"]
+    service.add("second-evil.com", ttl_seconds=1)
+    assert service.edl("domain") == ["first-evil.com", "second-evil.com"]
+    time.sleep(1.2)
+    assert service.edl("domain") == ["first-evil.com"]
+    service.api("DELETE", "/api/v1/entries", params={"value": "first-evil.com"})
+    assert service.edl("domain") == []
+    resp = requests.get(service.url + "/edl/domain", headers={"If-None-Match": etag}, timeout=5)
+    assert resp.status_code == 200 and resp.text == ""
+    assert requests.get(service.url + "/edl/domain.md5", timeout=5).text.strip() == hashlib.md5(b"").hexdigest()
