@@ -267,3 +267,17 @@ def test_second_ingest_on_the_same_state_dir_is_refused(env, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
+
+
+def test_every_bridge_command_has_help():
+    from click.testing import CliRunner
+
+    from socflow.adapters.cli.main import COMMANDS, cli
+
+    assert {"ingest", "alerts"} <= set(COMMANDS)
+    runner = CliRunner()
+    for args in (["ingest"], ["alerts"], *(["alerts", s] for s in ("list", "show", "export", "push"))):
+        out = runner.invoke(cli, [*args, "--help"])
+        assert out.exit_code == 0 and "Usage:" in out.output, args
+        first = out.output.split("\n\n")[1].strip()
+        assert len(first) > 20, (args, first)  # a sentence, not an empty docstring
