@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr
 
-from ....errors import ConfigError, InputError, PolicyError
+from ....errors import InputError, PolicyError
 from ..base import SocflowResponder
 from ._blocklist_client import BlocklistClient
+from ._settings import settings_from
 from ._thehive import KINDS, entity, observables, references
 
 DONE = {"added", "exists", "extended", "removed", "absent"}
@@ -38,13 +39,7 @@ class _BlockBase(SocflowResponder):
     TAG: ClassVar[str] = "socflow:blocked"
 
     def settings(self) -> BlockSettings:
-        fields = {name: self.config(name) for name in BlockSettings.model_fields}
-        try:
-            return BlockSettings(**{k: v for k, v in fields.items() if v is not None})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            name = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"configuration item {name}: {first['msg']}") from None
+        return settings_from(self, BlockSettings)
 
     def respond(self) -> dict[str, Any]:
         settings = self.settings()

@@ -8,25 +8,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
-
 from ....errors import ConfigError, InputError
 from ..base import SocflowResponder
 from . import _mail, _render, _webhook
+from ._settings import settings_from
 from ._thehive import entity, tags
 
 TAG = "socflow:notified"
-
-
-def validated(model: type[BaseModel], fields: dict[str, Any]) -> Any:
-    try:
-        return model(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "configuration"
-        raise ConfigError(
-            f"configuration item {name}: {first['msg'].removeprefix('Value error, ')}"
-        ) from None
 
 
 class _Notify(SocflowResponder):
@@ -56,10 +44,7 @@ class NotifyMailResponder(_Notify):
     SECRET_CONFIG = frozenset({"smtp_password"})
 
     def respond(self) -> dict[str, Any]:
-        settings: _mail.MailSettings = validated(
-            _mail.MailSettings,
-            {name: self.config(name) for name in _mail.MailSettings.model_fields},
-        )
+        settings = settings_from(self, _mail.MailSettings)
         obj, values, subject, body = self.message()
         candidates = list(settings.to)
         if settings.recipients_from_tags:
@@ -91,10 +76,7 @@ class NotifyWebhookResponder(_Notify):
         return _webhook.ESCAPE.get(str(self.config("format", "slack")), "plain")
 
     def respond(self) -> dict[str, Any]:
-        settings: _webhook.WebhookSettings = validated(
-            _webhook.WebhookSettings,
-            {name: self.config(name) for name in _webhook.WebhookSettings.model_fields},
-        )
+        settings = settings_from(self, _webhook.WebhookSettings)
         if not settings.webhook_url.get_secret_value().startswith(("https://", "http://")):
             raise ConfigError("configuration item webhook_url must be an http(s) URL")
         _, values, subject, body = self.message()
