@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "cti"
@@ -123,7 +123,7 @@ class FakeService:
     def origin(self) -> str:
         return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
-    def enable_tls(self, certfile: str | Path, keyfile: str | Path) -> FakeService:
+    def enable_tls(self, certfile: str | Path, keyfile: str | Path) -> Self:
         """Serve HTTPS with this certificate (call before ``start``)."""
         import ssl
 
@@ -133,7 +133,7 @@ class FakeService:
         self.scheme = "https"
         return self
 
-    def start(self) -> FakeService:
+    def start(self) -> Self:
         self.thread.start()
         return self
 
@@ -142,7 +142,7 @@ class FakeService:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> FakeService:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -303,7 +303,7 @@ class FakeVirusTotal(FakeService):
     def set_object(self, coll: str, oid: str, *, malicious: int = 0, suspicious: int = 0,
                    harmless: int = 60, undetected: int = 10, **attrs: Any) -> None:
         """Make ``oid`` known with these engine counts (the rest of the body from the fixture)."""
-        name, kind = VT_KINDS[coll]
+        name, _kind = VT_KINDS[coll]
         body = copy.deepcopy(fixture("virustotal", name))
         data = body["data"]
         data["id"] = oid

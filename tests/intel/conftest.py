@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
-
 from fakes.cti import FakeAbuseIPDB, FakeOTX, FakeService, FakeVirusTotal
 from support.cortexjob import JobResult, assert_cortex_accepts, run_job
 
@@ -56,7 +55,7 @@ def taxonomies(result: JobResult) -> list[tuple[str, str, str, Any]]:
 
 
 class Timer:
-    def __enter__(self) -> Timer:
+    def __enter__(self) -> Self:
         self.start = time.monotonic()
         return self
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fakes.cti import FakeAbuseIPDB, FakeOTX, FakeService, FakeVirusTotal, fixture
 
 from .conftest import Timer, job

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from fakes.cti import fixture
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fakes.cti import fixture
 from socflow.enrich import abuseipdb, otx, virustotal
 from socflow.enrich.base import envelope
 from socflow.enrich.config import AbuseIPDBSettings, OTXSettings, VirusTotalSettings
@@ -32,8 +32,8 @@ def vt_raw(stats: dict[str, int]) -> dict[str, Any]:
        threshold=st.integers(1, 10))
 def test_virustotal_levels(harmless: int, malicious: int, suspicious: int, undetected: int,
                            timeout: int, threshold: int) -> None:
-    stats = dict(harmless=harmless, malicious=malicious, suspicious=suspicious,
-                 undetected=undetected, timeout=timeout)
+    stats = {"harmless": harmless, "malicious": malicious, "suspicious": suspicious,
+             "undetected": undetected, "timeout": timeout}
     verdict = virustotal.normalise(vt_raw(stats), VirusTotalSettings(malicious_threshold=threshold))
     engines = harmless + malicious + suspicious + undetected
     if engines == 0:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from fakes.cti import FakeOTX
 
 from .conftest import job, taxonomies

@@ -17,7 +17,7 @@ def test_eight_parallel_jobs_never_exceed_the_quota(cache: Path) -> None:
         for ip in ips:
             vt.set_object("ip_addresses", ip, malicious=1)  # type: ignore[attr-defined]
 
-        def one(ip: str):  # noqa: ANN202
+        def one(ip: str):
             return job("Socflow_VirusTotal_GetReport", vt, cache, ip, quota_per_minute=4, time_budget=3)
 
         with ThreadPoolExecutor(max_workers=8) as pool:

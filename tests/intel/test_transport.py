@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from fakes.cti import FakeVirusTotal
 
 from .conftest import job, taxonomies

@@ -6,7 +6,6 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
 from fakes.cti import FakeVirusTotal
 
 from .conftest import job, taxonomies

@@ -46,9 +46,8 @@ def test_large_file_goes_through_the_upload_url(vt: FakeVirusTotal, cache: Path,
 
 
 def test_stuck_analysis_ends_as_a_clear_failure_within_max_wait(cache: Path) -> None:
-    with FakeVirusTotal(polls_to_complete=10**6, per_minute=1000) as vt:
-        with Timer() as t:
-            result = job(SCAN, vt, cache, "http://slow.example.org/", "url", max_wait=1.5, **FAST)
+    with FakeVirusTotal(polls_to_complete=10**6, per_minute=1000) as vt, Timer() as t:
+        result = job(SCAN, vt, cache, "http://slow.example.org/", "url", max_wait=1.5, **FAST)
     assert result.output["success"] is False
     assert "still in-progress after" in result.output["errorMessage"]
     assert "run GetReport later" in result.output["errorMessage"]

@@ -10,7 +10,12 @@ Public interface::
 """
 
 from .config import (
-    AbuseIPDBSettings, CacheTtl, EnrichConfig, OTXSettings, RateLimit, VirusTotalSettings,
+    AbuseIPDBSettings,
+    CacheTtl,
+    EnrichConfig,
+    OTXSettings,
+    RateLimit,
+    VirusTotalSettings,
 )
 from .enricher import PROVIDERS, Enricher, build_enricher
 

@@ -93,6 +93,7 @@ class Provider(Protocol):
     title: str
     supported: frozenset[IocType]
     settings: ProviderSettings
+    client: Any  # the ServiceClient (its ``stats`` feed ``Enricher.usage``)
 
     def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
         """A raw envelope answered without a call (private IPs, blacklist snapshot), or None."""

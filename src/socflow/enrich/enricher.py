@@ -11,7 +11,7 @@ import dataclasses
 import importlib
 import ipaddress
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 from ..errors import InputError, NotFoundError, SocflowError
 from ..models import IocType, Verdict
@@ -173,7 +173,7 @@ class Enricher:
                 session.close()
         self._conn.close()
 
-    def __enter__(self) -> Enricher:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -24,7 +24,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import (
-    AuthError, InputError, NotFoundError, ProviderError, QuotaError, UnavailableError,
+    AuthError,
+    InputError,
+    NotFoundError,
+    ProviderError,
+    QuotaError,
+    UnavailableError,
 )
 from .base import Deadline
 from .config import EnrichConfig, ProviderSettings
@@ -92,7 +97,7 @@ def reset_time(headers: Mapping[str, str], now: float | None = None) -> float | 
 
 def text_excerpt(text: str, limit: int = 160) -> str:
     """A one-line, bounded excerpt of an error body; an HTML page is reduced to its title."""
-    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
     if title:
         text = title.group(1)
     elif "<" in text and ">" in text:
@@ -287,4 +292,4 @@ def _proxy_secrets(proxies: Mapping[str, str]) -> list[str]:
     return found
 
 
-__all__ = ["Answer", "ServiceClient", "build_session", "reset_time", "text_excerpt", "QuotaError"]
+__all__ = ["Answer", "QuotaError", "ServiceClient", "build_session", "reset_time", "text_excerpt"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..errors import QuotaError
 from .base import Deadline
@@ -25,7 +25,7 @@ WINDOW_GUARD = 0.25
 
 
 def when(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def quota_error(service: str, resets_at: float | None, why: str = "") -> QuotaError:

@@ -9,7 +9,7 @@ VirusTotal does not know the indicator or no engine ran.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import NotFoundError
@@ -97,7 +97,7 @@ def taxonomies(verdict: Verdict, predicate: str = "GetReport") -> list[Taxonomy]
 def _iso(epoch: Any) -> str | None:
     if not isinstance(epoch, (int, float)):
         return None
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
 
 
 def details(raw: dict[str, Any]) -> dict[str, Any]:
@@ -195,4 +195,4 @@ class VirusTotal:
         return details(raw)
 
 
-__all__ = ["VirusTotal", "normalise", "taxonomies", "details", "related"]
+__all__ = ["VirusTotal", "details", "normalise", "related", "taxonomies"]

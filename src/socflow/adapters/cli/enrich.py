@@ -21,7 +21,13 @@ from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from ...enrich import AbuseIPDBSettings, EnrichConfig, OTXSettings, VirusTotalSettings, build_enricher
+from ...enrich import (
+    AbuseIPDBSettings,
+    EnrichConfig,
+    OTXSettings,
+    VirusTotalSettings,
+    build_enricher,
+)
 from ...enrich.config import RateLimit
 from ...enrich.indicators import HASH_TYPES, ioc_type_of
 from ...errors import ConfigError, InputError, SocflowError

@@ -8,7 +8,7 @@ Cortex kills the process.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -141,7 +141,7 @@ class IntelAnalyzer(SocflowAnalyzer):
             "found": bool(raw.get("found")),
             "local": raw.get("local") or None,
             "from_cache": verdict.from_cache,
-            "fetched_at": datetime.fromtimestamp(verdict.fetched_at, tz=timezone.utc).isoformat(),
+            "fetched_at": datetime.fromtimestamp(verdict.fetched_at, tz=UTC).isoformat(),
             "taxonomies": [
                 {"level": t.level.value, "namespace": t.namespace, "predicate": t.predicate, "value": t.value}
                 for t in self.taxonomy_list(provider, verdict)
