@@ -32,16 +32,13 @@ def socflow_api(paths: list[str]) -> int:
 
 
 def cortexutils_lines(paths: list[str]) -> int:
-    """cortexutils' Extractor the way analyzers use it: check_iterable over the lines."""
+    """cortexutils' Extractor.check_iterable called on each line. (Handing it a list of many lines
+    is far slower: its de-duplication is quadratic, 1.4 s for a list of 3,000 lines.)"""
     from cortexutils.extractor import Extractor
 
-    extractor, found, batch = Extractor(), set(), []
+    extractor, found = Extractor(), set()
     for line in _lines(paths):
-        batch.append(line.rstrip("\n"))
-        if len(batch) == 10000:
-            found |= {(a["dataType"], a["data"]) for a in extractor.check_iterable(batch)}
-            batch = []
-    found |= {(a["dataType"], a["data"]) for a in extractor.check_iterable(batch)}
+        found |= {(a["dataType"], a["data"]) for a in extractor.check_iterable(line.rstrip("\n"))}
     return len(found)
 
 

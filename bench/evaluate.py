@@ -159,7 +159,8 @@ def cortexutils_predict(path: Path) -> dict[Pair, str]:
 
     names = {"ip": "ip", "url": "url", "domain": "domain", "fqdn": "domain", "mail": "mail",
              "hash": "hash"}
-    found = Extractor().check_iterable([tok for line in _lines(path) for tok in line.split()])
+    extractor = Extractor()
+    found = [a for line in _lines(path) for a in extractor.check_iterable(line.split())]
     return _peer_pairs((names[a["dataType"]], a["data"]) for a in found if a["dataType"] in names)
 
 

@@ -79,7 +79,7 @@ def _row(name: str, result: dict, nbytes: int, full_bytes: int, note: str) -> di
 
 
 TOOL_KEYS = ("socflow-api", "socflow-cli", "grep", "cortexutils", "iocextract", "iocsearcher")
-PEER_LABELS = {"cortexutils": "cortexutils Extractor (check_iterable over lines)",
+PEER_LABELS = {"cortexutils": "cortexutils Extractor.check_iterable per line",
                "iocextract": "iocextract.extract_iocs per line",
                "iocsearcher": "iocsearcher Searcher.search_data per line"}
 
