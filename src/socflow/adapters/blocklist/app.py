@@ -24,7 +24,7 @@ from ...policy import EntryType
 from ...policy.block import MalformedValue, normalise
 from . import formats
 from .settings import ServiceSettings
-from .store import BlockStore, Entry, iso
+from .store import BlockStore, Entry
 
 log = logging.getLogger("socflow.blocklist")
 
@@ -367,4 +367,4 @@ def _http_date(ts: float) -> str:
     return formatdate(ts, usegmt=True)
 
 
-__all__ = ["create_app", "iso"]
+__all__ = ["create_app"]

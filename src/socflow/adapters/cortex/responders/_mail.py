@@ -24,6 +24,7 @@ ADDRESS = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
 _TAG_PREFIXES = ("mail:", "mail=")
+MAX_RECIPIENTS = 50  # tags are written by anyone who can edit the object: no mass mailing
 _QUOTES = "\"'“”‘’«» "
 
 

@@ -55,6 +55,11 @@ class NotifyMailResponder(_Notify):
             raise InputError(
                 f"no recipient: set the 'to' item or tag the {values['kind']} mail:<address>{why}"
             )
+        if len(recipients) > _mail.MAX_RECIPIENTS:
+            raise InputError(
+                f"{len(recipients)} recipients is more than {_mail.MAX_RECIPIENTS}; "
+                "check the mail: tags of the object"
+            )
         msg = _mail.build_message(settings, recipients, subject, body, values["id"])
         refused = _mail.send(settings, msg, recipients, self.config("cacerts"))
         return {
