@@ -12,12 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 
 from ..models import Ioc, IocType, IpClass
 from ..parse.base import LogFormat
 from ..read.sources import decode
 from .config import ExtractConfig
+from .positions import find_all, lines_at
 from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, QUERY_STRING, Found, classify_token
 from .validate import classify_ip
@@ -72,13 +72,11 @@ class Extractor:
         batch = _Batch()
         self._scan_lines(lines, batch)
         self._resolve_tokens(batch, lines, fmt)
-        triggers = _trigger_regex(fmt.finding_triggers)
-        if triggers and triggers.search(blob):
+        if fmt.finding_triggers:
             tokens_found = set(batch.counts)
-            for idx, line in enumerate(lines):
-                if triggers.search(line):
-                    for kind, value, context in fmt.findings(line):
-                        self._count((kind, value), context, idx, batch, tokens_found)
+            for idx in lines_at(lines, find_all(blob, fmt.finding_triggers)):
+                for kind, value, context in fmt.findings(lines[idx]):
+                    self._count((kind, value), context, idx, batch, tokens_found)
         self._merge(batch, lines, fmt)
 
     def _scan_lines(self, lines: list[bytes], batch: _Batch) -> None:
@@ -282,12 +280,6 @@ def _after_version_word(line: bytes, token: bytes) -> bool:
     """``version 4.12.0.3``, ``swVersion="4.12.0.3"``: a dotted quad that is a version number."""
     pos = line.find(token)
     return pos > 0 and _VERSION_WORD.search(line, max(pos - 32, 0), pos) is not None
-
-
-@lru_cache(maxsize=32)
-def _trigger_regex(triggers: tuple[bytes, ...]) -> re.Pattern[bytes] | None:
-    """One C-level search per line instead of a Python loop over the trigger strings."""
-    return re.compile(b"|".join(re.escape(t) for t in triggers)) if triggers else None
 
 
 def _in_networks(value: str, cfg: ExtractConfig) -> bool:

@@ -7,8 +7,8 @@ Only bracketed forms are undone: the bare words " at " and " dot " are everyday 
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
-from itertools import accumulate
+
+from .positions import find_all, lines_at
 
 # Cheap checks decide whether a batch or line needs the (slower) substitutions at all: plain
 # substring tests (C fast search) for the word markers, one regex for the bracketed ones.
@@ -39,14 +39,11 @@ def refang_lines(lines: list[bytes], blob: bytes) -> list[bytes]:
     if not needs_refang(blob):
         return lines
     positions = [m.start() for m in _BRACKET_MARKER.finditer(blob)]
-    for marker in _WORD_MARKERS:  # C substring search, far faster than a regex alternation
-        pos = blob.find(marker)
-        while pos >= 0:
-            positions.append(pos)
-            pos = blob.find(marker, pos + 1)
-    ends = list(accumulate(len(line) + 1 for line in lines))
-    marked = {bisect_right(ends, pos) for pos in positions}
-    return [refang(line) if i in marked else line for i, line in enumerate(lines)]
+    positions += find_all(blob, _WORD_MARKERS)  # far faster than a regex alternation
+    lines = list(lines)
+    for i in lines_at(lines, positions):
+        lines[i] = refang(lines[i])
+    return lines
 
 
 def refang(text: bytes) -> bytes:
