@@ -126,3 +126,11 @@ def test_check_block_of_a_single_ip_checks_its_block(abuse: FakeAbuseIPDB, cache
     result = job(BLOCK, abuse, cache, "45.0.5.20", "ip")
     assert taxonomies(result)[0] == ("suspicious", "AbuseIPDB", "MaxScore", 50)
     assert abuse.requests[-1].query["network"] == ["45.0.5.0/24"]
+
+
+def test_a_different_report_window_is_not_served_from_the_cache(abuse: FakeAbuseIPDB, cache: Path) -> None:
+    abuse.set_ip("45.0.6.1", 60)
+    job(CHECK, abuse, cache, "45.0.6.1", max_age_days=30)
+    job(CHECK, abuse, cache, "45.0.6.1", max_age_days=90)
+    job(CHECK, abuse, cache, "45.0.6.1", max_age_days=90)
+    assert [r.query["maxAgeInDays"] for r in abuse.requests] == [["30"], ["90"]]

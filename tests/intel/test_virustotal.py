@@ -99,7 +99,7 @@ def test_relationships_become_artifacts_only_when_enabled(vt: FakeVirusTotal, ca
     vt.set_object("domains", "malicious.example.com", malicious=9)
     plain = job(GET, vt, cache, "malicious.example.com", "domain")
     assert plain.output["artifacts"] == [] and vt.count() == 1
-    rich = job(GET, vt, None, "malicious.example.com", "domain", relationships=True)
+    rich = job(GET, vt, cache, "malicious.example.com", "domain", relationships=True)
     assert {"dataType": "ip", "data": "203.0.113.45", "tags": ["vt:resolutions"],
             "message": "VirusTotal resolutions"} in rich.output["artifacts"]
     assert vt.count() == 3

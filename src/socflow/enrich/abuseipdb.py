@@ -145,6 +145,8 @@ class AbuseIPDB:
 
     def __init__(self, settings: AbuseIPDBSettings, client: ServiceClient, cache: VerdictCache) -> None:
         self.settings, self.client, self.cache = settings, client, cache
+        mode = "blacklist" if settings.blacklist_mode else "check"
+        self.cache_scope = f"@{mode}:{settings.max_age_days}d"
 
     def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
         if not is_public_ip(value):

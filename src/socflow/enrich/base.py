@@ -94,6 +94,7 @@ class Provider(Protocol):
     supported: frozenset[IocType]
     settings: ProviderSettings
     client: Any  # the ServiceClient (its ``stats`` feed ``Enricher.usage``)
+    cache_scope: str  # settings that change the answer, appended to the cache key ("" if none)
 
     def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
         """A raw envelope answered without a call (private IPs, blacklist snapshot), or None."""

@@ -92,8 +92,9 @@ class Enricher:
         if raw is not None:
             self._usage[name].local_answers += 1
             return provider.normalise(raw)
+        kind = ioc_type.value + getattr(provider, "cache_scope", "")
         return self._through_cache(
-            provider, ioc_type.value, value, lambda d: self._fetch(provider, ioc_type, value, d)
+            provider, kind, value, lambda d: self._fetch(provider, ioc_type, value, d)
         )
 
     def lookup_block(self, name: str, network: str) -> Verdict:
@@ -107,7 +108,8 @@ class Enricher:
             key = str(ipaddress.ip_network(key, strict=False))
         except ValueError:
             pass  # fetch_block explains what is wrong with it
-        return self._through_cache(provider, "cidr", key, lambda d: fetch_block(key, d))
+        kind = "cidr" + getattr(provider, "cache_scope", "")
+        return self._through_cache(provider, kind, key, lambda d: fetch_block(key, d))
 
     def _through_cache(
         self, provider: Provider, kind: str, key: str, fetch: Callable[[Deadline], dict[str, Any]]

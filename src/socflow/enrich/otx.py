@@ -112,6 +112,7 @@ class OTX:
 
     def __init__(self, settings: OTXSettings, client: ServiceClient, cache: Any = None) -> None:
         self.settings, self.client = settings, client
+        self.cache_scope = ""
 
     def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
         if ioc_type in IP_TYPES and not is_public_ip(value):

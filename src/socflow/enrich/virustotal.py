@@ -159,6 +159,7 @@ class VirusTotal:
 
     def __init__(self, settings: VirusTotalSettings, client: ServiceClient, cache: Any = None) -> None:
         self.settings, self.client = settings, client
+        self.cache_scope = "+relationships" if settings.relationships else ""
 
     def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
         if ioc_type in IP_TYPES and not is_public_ip(value):
