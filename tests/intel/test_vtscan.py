@@ -58,3 +58,11 @@ def test_default_tlp_limit_of_scans_is_stricter(vt: FakeVirusTotal, cache: Path)
     result = job(SCAN, vt, cache, "http://x.example.org/", "url", **{**FAST, "tlp": 2})
     assert result.output["success"] is False and "TLP 2 is above max_tlp 1" in result.output["errorMessage"]
     assert vt.count() == 0
+
+
+def test_429_while_polling_is_waited_out(vt: FakeVirusTotal, cache: Path) -> None:
+    vt.inject("status", path="/analyses/", status=429, headers={"Retry-After": "1"},
+              body={"error": {"code": "QuotaExceededError", "message": "Quota exceeded"}})
+    result = job(SCAN, vt, cache, "http://poll.example.org/", "url", **FAST)
+    assert result.output["success"] is True
+    assert [r.path.split("/")[3] for r in vt.requests] == ["urls", "analyses", "analyses", "analyses"]
