@@ -66,3 +66,14 @@ def test_429_while_polling_is_waited_out(vt: FakeVirusTotal, cache: Path) -> Non
     result = job(SCAN, vt, cache, "http://poll.example.org/", "url", **FAST)
     assert result.output["success"] is True
     assert [r.path.split("/")[3] for r in vt.requests] == ["urls", "analyses", "analyses", "analyses"]
+
+
+def test_upload_refused_with_429_is_sent_again_whole(vt: FakeVirusTotal, cache: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "again.bin"
+    sample.write_bytes(b"resend me entirely")
+    vt.inject("status", path="^/api/v3/files$", status=429, headers={"Retry-After": "1"},
+              body={"error": {"code": "QuotaExceededError", "message": "Quota exceeded"}})
+    result = job(SCAN, vt, cache, None, "file", file=sample, **FAST)
+    assert result.output["success"] is True, result.output
+    uploads = [r for r in vt.requests if r.path == "/api/v3/files"]
+    assert len(uploads) == 2 and all(b"resend me entirely" in r.body for r in uploads)

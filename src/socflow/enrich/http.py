@@ -185,12 +185,16 @@ class ServiceClient:
         attempts = 1 + (self.settings.retries if method in ("GET", "HEAD") else 0)
         left = deadline.check(self.title) - backoff_total(self.settings.retries)
         per_try = max(0.2, min(self.settings.timeout, left / attempts))
-        headers = {**self.auth_headers, **kwargs.pop("headers", {})}
+        extra = {k: v for k, v in kwargs.items() if k != "headers"}
+        headers = {**self.auth_headers, **kwargs.get("headers", {})}
+        for part in (extra.get("files") or {}).values():  # a retried upload starts from byte 0
+            if isinstance(part, tuple) and hasattr(part[1], "seek"):
+                part[1].seek(0)
         host = urlsplit(url).netloc.rsplit("@", 1)[-1]
         self.stats.calls += 1
         try:
             return self.session.request(
-                method, url, headers=headers, timeout=(min(per_try, 10.0), per_try), **kwargs
+                method, url, headers=headers, timeout=(min(per_try, 10.0), per_try), **extra
             )
         except requests.exceptions.SSLError:
             why = f"TLS certificate of {host} could not be verified (set the CA bundle / cacerts)"
