@@ -75,3 +75,20 @@ def test_quota_error_carries_the_reset_time(vt: FakeVirusTotal, abuse: FakeAbuse
             pytest.raises(QuotaError) as err:
         enricher.lookup("virustotal", IocType.IPV4, "45.0.0.1")
     assert err.value.resets_at is not None and err.value.service == "VirusTotal"
+
+
+def test_a_locked_cache_file_is_a_clean_unavailable_error(vt: FakeVirusTotal, abuse: FakeAbuseIPDB,
+                                                          otx: FakeOTX, cache: Path) -> None:
+    import sqlite3
+
+    vt.set_object("ip_addresses", "45.0.0.1", malicious=1)
+    with build_enricher(config(vt, abuse, otx, cache, budget_seconds=1)) as enricher:
+        holder = sqlite3.connect(cache, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process stuck inside a write
+        try:
+            with pytest.raises(UnavailableError, match="shared (cache|quota) file is unusable"):
+                enricher.lookup("virustotal", IocType.IPV4, "45.0.0.1")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+    assert vt.count() == 0

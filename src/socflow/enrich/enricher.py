@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import ipaddress
+import random
+import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any, Self
 
-from ..errors import InputError, NotFoundError, SocflowError
+from ..errors import InputError, NotFoundError, SocflowError, UnavailableError
 from ..models import IocType, Verdict
 from .base import Deadline, Provider, envelope
 from .config import EnrichConfig, ProviderSettings
@@ -22,7 +24,10 @@ from .indicators import canonical
 from .ratelimit import RateLedger
 from .store import VerdictCache, open_db
 
-# name -> (module, class, auth header builder); modules are imported only when configured.
+# Expired verdicts are deleted by one closing enricher in PURGE_CHANCE, so no job pays every time.
+PURGE_CHANCE = 0.02
+
+# name -> (module, class); modules are imported only when configured.
 PROVIDERS: dict[str, tuple[str, str]] = {
     "virustotal": ("socflow.enrich.virustotal", "VirusTotal"),
     "abuseipdb": ("socflow.enrich.abuseipdb", "AbuseIPDB"),
@@ -114,6 +119,16 @@ class Enricher:
     def _through_cache(
         self, provider: Provider, kind: str, key: str, fetch: Callable[[Deadline], dict[str, Any]]
     ) -> Verdict:
+        try:
+            return self._cached_or_fetched(provider, kind, key, fetch)
+        except sqlite3.Error as exc:
+            raise UnavailableError(
+                f"{provider.title}: the shared cache file is unusable: {exc}", service=provider.title
+            ) from None
+
+    def _cached_or_fetched(
+        self, provider: Provider, kind: str, key: str, fetch: Callable[[Deadline], dict[str, Any]]
+    ) -> Verdict:
         cached = self.cache.get(provider.title, kind, key)
         if cached is not None:
             self._usage[provider.name].cache_hits += 1
@@ -173,6 +188,11 @@ class Enricher:
             session = provider.client._session  # type: ignore[attr-defined]
             if session is not None:
                 session.close()
+        if random.random() < PURGE_CHANCE:
+            try:
+                self.cache.purge_expired()
+            except sqlite3.Error:
+                pass  # another process holds the lock; the next one will purge
         self._conn.close()
 
     def __enter__(self) -> Self:

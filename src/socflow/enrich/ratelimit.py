@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-from ..errors import QuotaError
+from ..errors import QuotaError, UnavailableError
 from .base import Deadline
 from .config import RateLimit
 
@@ -52,7 +52,11 @@ class RateLedger:
     ) -> None:
         """Record one call in ``bucket``, waiting for a free slot; QuotaError past the deadline."""
         while True:
-            wait, why = self._try_take(bucket, limits)
+            try:
+                wait, why = self._try_take(bucket, limits)
+            except sqlite3.Error as exc:  # e.g. locked past the busy timeout by a stuck process
+                raise UnavailableError(f"{service}: the shared quota file is unusable: {exc}",
+                                       service=service) from None
             if wait <= 0:
                 return
             if wait > deadline.remaining():
