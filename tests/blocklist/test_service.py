@@ -279,3 +279,21 @@ def test_cached_list_follows_every_change(service: Service) -> None:
     resp = requests.get(service.url + "/edl/domain", headers={"If-None-Match": etag}, timeout=5)
     assert resp.status_code == 200 and resp.text == ""
     assert requests.get(service.url + "/edl/domain.md5", timeout=5).text.strip() == hashlib.md5(b"").hexdigest()
+
+
+def test_list_size_cap_holds_under_concurrency(tmp_path: Path) -> None:
+    svc = start_service(tmp_path / "db.sqlite3", "--max-entries", "3")
+    try:
+        values = [f"46.{i}.0.1" for i in range(8)]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda v: svc.add(v), values))
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [201] * 3 + [422] * 5
+        full = [a.json() for a in answers if a.status_code == 422]
+        assert {f["refusal"] for f in full} == {"list-full"} and "3 entries" in full[0]["reason"]
+        assert len(svc.edl("ip")) == 3
+        kept = svc.edl("ip")[0]
+        assert svc.add(kept).status_code == 200  # re-blocking a listed value is still fine
+        assert svc.add("other-list.com").status_code == 201  # the cap is per list
+    finally:
+        svc.stop()

@@ -24,7 +24,7 @@ from ...policy import EntryType
 from ...policy.block import MalformedValue, normalise
 from . import formats
 from .settings import ServiceSettings
-from .store import BlockStore, Entry
+from .store import BlockStore, Entry, ListFull
 
 log = logging.getLogger("socflow.blocklist")
 
@@ -220,7 +220,15 @@ def create_app(settings: ServiceSettings) -> FastAPI:
             body.alert_ref,
             body.observable_ref,
         )
-        status, stored = store.add(entry, effective_ttl(body.ttl_seconds))
+        try:
+            status, stored = store.add(
+                entry, effective_ttl(body.ttl_seconds), max_entries=settings.max_entries
+            )
+        except ListFull as exc:
+            body_out = Refused(
+                refusal="list-full", reason=str(exc), type=kind, value=decision.value
+            )
+            return JSONResponse(body_out.model_dump(), status_code=422)
         if status != "added":
             response.status_code = 200
         log.info("%s %s %s by %s", status, kind, decision.value, body.requested_by or "?")

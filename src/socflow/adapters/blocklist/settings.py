@@ -41,6 +41,7 @@ class ServiceSettings(BaseModel):
     widest_v6: int = Field(48, ge=0, le=128)
     default_ttl_seconds: int | None = Field(None, ge=1)
     max_ttl_seconds: int | None = Field(None, ge=1)
+    max_entries: int | None = Field(None, ge=1)
     edl_user: str | None = None
     edl_password: SecretStr | None = None
 

@@ -98,6 +98,10 @@ class AuditEvent:
         return out
 
 
+class ListFull(Exception):
+    """The list reached its configured size; firewalls would silently skip what is beyond."""
+
+
 class BlockStore:
     """Entries keyed by (type, value); values must already be normalised by the block policy."""
 
@@ -173,17 +177,29 @@ class BlockStore:
         ).fetchone()
         return Entry(*row) if row else None
 
-    def add(self, entry: Entry, ttl_seconds: float | None) -> tuple[str, Entry]:
+    def add(
+        self, entry: Entry, ttl_seconds: float | None, *, max_entries: int | None = None
+    ) -> tuple[str, Entry]:
         """Insert or keep ``entry``; returns ``added``, ``extended`` (later expiry) or ``exists``.
 
         Adding twice is harmless: the first request's metadata is kept and the expiry only ever
         moves later (``ttl_seconds=None`` means "never expires", which wins over any date).
+        ``max_entries`` caps the size of the entry's list (checked inside the transaction, so
+        concurrent adds cannot overshoot): a new value beyond it raises :class:`ListFull`.
         """
         with self._write() as conn:
             now = self.clock()
             self._purge(conn, now)
             expires = None if ttl_seconds is None else now + ttl_seconds
             current = self._row(conn, entry.type, entry.value)
+            if current is None and max_entries is not None:
+                (count,) = conn.execute(
+                    "SELECT COUNT(*) FROM entries WHERE type = ?", (entry.type,)
+                ).fetchone()
+                if count >= max_entries:
+                    raise ListFull(
+                        f"the {entry.type} list already holds {count} entries (--max-entries)"
+                    )
             if current is None:
                 conn.execute(
                     f"INSERT INTO entries ({_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -268,7 +284,9 @@ class BlockStore:
         """
         with self._write() as conn:
             self._purge(conn, self.clock())
-            row = conn.execute("SELECT MAX(id), MAX(at) FROM audit WHERE type = ?", (type_,)).fetchone()
+            row = conn.execute(
+                "SELECT MAX(id), MAX(at) FROM audit WHERE type = ?", (type_,)
+            ).fetchone()
         return (row[0] or 0), row[1]
 
     def values(self, type_: str) -> list[str]:

@@ -120,6 +120,11 @@ def blocklist() -> None:
     help="Expiry when a request gives none: 3600, 90m, 12h, 7d or never.",
 )
 @click.option("--max-ttl", default="never", show_default=True, help="Cap on any requested expiry.")
+@click.option(
+    "--max-entries",
+    type=click.IntRange(1, None),
+    help="Refuse new values once a list holds this many (your firewall's EDL limit).",
+)
 @click.option("--edl-user", help="Require HTTP basic auth on /edl/* with this user name.")
 @click.option(
     "--edl-password",
@@ -145,6 +150,7 @@ def serve(
     widest_v6: int,
     default_ttl: str,
     max_ttl: str,
+    max_entries: int | None,
     edl_user: str | None,
     edl_password: str | None,
     log_level: str,
@@ -169,6 +175,7 @@ def serve(
             widest_v6=widest_v6,
             default_ttl_seconds=parse_duration(default_ttl),
             max_ttl_seconds=parse_duration(max_ttl),
+            max_entries=max_entries,
             edl_user=edl_user,
             edl_password=edl_password,
         )
