@@ -9,16 +9,34 @@ from support.cortexjob import JobResult, assert_cortex_accepts, run_job
 
 from .conftest import PARAMETERS, fixture
 
-CASE_RECIPIENTS = ["soc@example-corp.com", "ir-team@example-corp.com", "oncall@example-corp.com",
-                   "legacy@example-corp.com"]
+CASE_RECIPIENTS = [
+    "soc@example-corp.com",
+    "ir-team@example-corp.com",
+    "oncall@example-corp.com",
+    "legacy@example-corp.com",
+]
 
 
 def mail(smtp: FakeSMTP, data: Any, data_type: str, **config: Any) -> JobResult:
-    settings = {"smtp_host": "localhost", "smtp_port": smtp.port, "smtp_user": USER,
-                "smtp_password": PASSWORD, "from_address": "thehive@example-corp.com",
-                "to": ["soc@example-corp.com"], "cacerts": smtp.ca_pem, "timeout": 10, **config}
-    result = run_job("Socflow_Notify_Mail", data=data, data_type=data_type, parameters=PARAMETERS,
-                     config=settings, timeout=60)
+    settings = {
+        "smtp_host": "localhost",
+        "smtp_port": smtp.port,
+        "smtp_user": USER,
+        "smtp_password": PASSWORD,
+        "from_address": "thehive@example-corp.com",
+        "to": ["soc@example-corp.com"],
+        "cacerts": smtp.ca_pem,
+        "timeout": 10,
+        **config,
+    }
+    result = run_job(
+        "Socflow_Notify_Mail",
+        data=data,
+        data_type=data_type,
+        parameters=PARAMETERS,
+        config=settings,
+        timeout=60,
+    )
     assert result.output_written, result.stderr
     assert_cortex_accepts(result.output)
     assert PASSWORD not in result.stdout + result.stderr + str(result.output)
@@ -47,9 +65,15 @@ def test_starttls_delivery_with_tag_recipients_and_no_header_injection() -> None
 
 def test_implicit_tls_delivery_for_an_alert() -> None:
     with FakeSMTP("tls") as smtp:
-        out = mail(smtp, fixture("alert"), "thehive:alert", smtp_security="tls", to=[],
-                   subject_template="{{ alert.severityLabel }}: {{ title }}",
-                   body_template="Source {{ alert.source }} ({{ alert.sourceRef }})").output
+        out = mail(
+            smtp,
+            fixture("alert"),
+            "thehive:alert",
+            smtp_security="tls",
+            to=[],
+            subject_template="{{ alert.severityLabel }}: {{ title }}",
+            body_template="Source {{ alert.source }} ({{ alert.sourceRef }})",
+        ).output
     assert out["success"] is True, out
     assert out["operations"] == [{"type": "AddTagToAlert", "tag": "socflow:notified"}]
     [got] = smtp.received
@@ -68,12 +92,25 @@ def test_server_without_starttls_is_refused_not_downgraded() -> None:
 
 def test_plaintext_needs_an_explicit_opt_in() -> None:
     with FakeSMTP("plain") as smtp:
-        refused = mail(smtp, fixture("case"), "thehive:case", smtp_security="none",
-                       smtp_user=None, smtp_password=None).output
+        refused = mail(
+            smtp,
+            fixture("case"),
+            "thehive:case",
+            smtp_security="none",
+            smtp_user=None,
+            smtp_password=None,
+        ).output
         assert refused["success"] is False and "allow_plaintext" in refused["errorMessage"]
         assert smtp.received == []
-        accepted = mail(smtp, fixture("case"), "thehive:case", smtp_security="none", allow_plaintext=True,
-                        smtp_user=None, smtp_password=None).output
+        accepted = mail(
+            smtp,
+            fixture("case"),
+            "thehive:case",
+            smtp_security="none",
+            allow_plaintext=True,
+            smtp_user=None,
+            smtp_password=None,
+        ).output
     assert accepted["success"] is True, accepted
     assert [r.tls for r in smtp.received] == [False]
 
@@ -81,41 +118,62 @@ def test_plaintext_needs_an_explicit_opt_in() -> None:
 def test_untrusted_certificate_fails_and_sends_nothing() -> None:
     with FakeSMTP("starttls") as smtp, FakeSMTP("tls") as smtps:
         for server, security in ((smtp, "starttls"), (smtps, "tls")):
-            out = mail(server, fixture("case"), "thehive:case", smtp_security=security, cacerts=None).output
+            out = mail(
+                server, fixture("case"), "thehive:case", smtp_security=security, cacerts=None
+            ).output
             assert out["success"] is False, out
-            assert "CERTIFICATE_VERIFY_FAILED" in out["errorMessage"] or "certificate" in out["errorMessage"]
+            assert (
+                "CERTIFICATE_VERIFY_FAILED" in out["errorMessage"]
+                or "certificate" in out["errorMessage"]
+            )
             assert server.received == [] and server.logins == []
 
 
 def test_wrong_password_is_reported_without_the_password() -> None:
     with FakeSMTP("starttls") as smtp:
         result = mail(smtp, fixture("case"), "thehive:case", smtp_password="Wr0ng-pa55word")
-    assert result.output["success"] is False and "refused the login" in result.output["errorMessage"]
+    assert (
+        result.output["success"] is False and "refused the login" in result.output["errorMessage"]
+    )
     assert "Wr0ng-pa55word" not in result.stdout + result.stderr + str(result.output)
     assert smtp.received == []
 
 
 def test_recipients_problems_are_explained() -> None:
     with FakeSMTP("starttls") as smtp:
-        case = fixture("case") | {"tags": ['mail:"not an address"', "mail:bob@example-corp.com\r\nBcc: x@evil.com"]}
+        case = fixture("case") | {
+            "tags": ['mail:"not an address"', "mail:bob@example-corp.com\r\nBcc: x@evil.com"]
+        }
         out = mail(smtp, case, "thehive:case", to=[]).output
         assert out["success"] is False
         assert "no recipient" in out["errorMessage"] and "not an address" in out["errorMessage"]
-        partly = mail(smtp, case | {"tags": ["mail:ok@example-corp.com", "mail:nope", "mail:x@evil.com\n"]},
-                      "thehive:case", to=[]).output
+        partly = mail(
+            smtp,
+            case | {"tags": ["mail:ok@example-corp.com", "mail:nope", "mail:x@evil.com\n"]},
+            "thehive:case",
+            to=[],
+        ).output
         assert partly["success"] is True
         assert partly["full"]["ignored_recipients"] == ["nope", "x@evil.com\n"]
         assert smtp.received[0].rcpt_tos == ["ok@example-corp.com"]
-        no_tags = mail(smtp, fixture("case"), "thehive:case", to=[], recipients_from_tags=False).output
+        no_tags = mail(
+            smtp, fixture("case"), "thehive:case", to=[], recipients_from_tags=False
+        ).output
         assert no_tags["success"] is False and "no recipient" in no_tags["errorMessage"]
 
 
 def test_bad_configuration_is_one_line() -> None:
     with FakeSMTP("starttls") as smtp:
-        for config, message in (({"from_address": "thehive"}, "from_address"),
-                                ({"smtp_security": "ssl3"}, "smtp_security"),
-                                ({"smtp_password": None}, "go together"),
-                                ({"cacerts": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----"}, "cacerts")):
+        for config, message in (
+            ({"from_address": "thehive"}, "from_address"),
+            ({"smtp_security": "ssl3"}, "smtp_security"),
+            ({"smtp_password": None}, "go together"),
+            ({"to": ["ok@example-corp.com", "bcc: x@evil.com"]}, "'bcc: x@evil.com' is not a mail"),
+            (
+                {"cacerts": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----"},
+                "cacerts",
+            ),
+        ):
             out = mail(smtp, fixture("case"), "thehive:case", **config).output
             assert out["success"] is False and message in out["errorMessage"], (config, out)
             assert "\n" not in out["errorMessage"]

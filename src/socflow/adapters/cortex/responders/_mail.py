@@ -50,6 +50,9 @@ class MailSettings(BaseModel):
             )
         if not ADDRESS.fullmatch(self.from_address):
             raise ValueError(f"from_address {self.from_address!r} is not a mail address")
+        bad = [a for a in self.to if not ADDRESS.fullmatch(a)]
+        if bad:
+            raise ValueError(f"to: {', '.join(repr(a) for a in bad)} is not a mail address")
         if bool(self.smtp_user) != bool(self.smtp_password):
             raise ValueError("smtp_user and smtp_password go together")
         return self
