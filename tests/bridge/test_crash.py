@@ -59,6 +59,24 @@ def _run_until_offset(
     proc.wait(timeout=30)
 
 
+def _run_until_delivered(
+    args: list[str], env: dict[str, str], state: Path, target: int, extra: float
+) -> None:
+    """Start a run, SIGKILL it ``extra`` seconds after ``target`` alerts are marked delivered."""
+    proc = subprocess.Popen(
+        [*SOCFLOW, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        counts, _ = _outbox_state(state, [])
+        if counts.get("delivered", 0) >= target:
+            time.sleep(extra)
+            break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
 def _outbox_state(state: Path, files: list[Path]) -> tuple[dict[str, int], list[int]]:
     db = state / "outbox.sqlite"
     if not db.exists():
@@ -151,20 +169,19 @@ def test_kill_during_delivery_at_many_points(tmp_path, logs):
             "--no-progress",
             *map(str, files),
         ]
-        hive.outage("slow", delay=0.03)  # every answer takes 30 ms: delivery lasts seconds
+        hive.outage("slow", delay=0.03)  # every answer takes 30 ms: delivery lasts a while
         mid_delivery = 0
-        for i in range(8):
+        state = tmp_path / "state"
+        for i in range(1, 9):  # kill once k/9 of the alerts are delivered, 0-60 ms later
             if i % 3 == 2:  # stored by TheHive, no answer: a re-send follows
                 hive.outage("accept_then_die", count=2)
-            _run(args, env, kill_after=rnd.uniform(0.8, 3.0))
-            counts, _ = _outbox_state(tmp_path / "state", files)
+            _run_until_delivered(args, env, state, len(expected) * i // 9, rnd.uniform(0, 0.06))
+            counts, _ = _outbox_state(state, files)
             if counts.get("delivered") and counts.get("pending"):
                 mid_delivery += 1
             if i % 3 == 2:
                 hive.outage("slow", delay=0.03)
-        assert mid_delivery >= 2, (
-            "no kill landed in the middle of delivering; the test proves nothing"
-        )
+        assert mid_delivery >= 4, "kills did not land in the middle of delivering; proves nothing"
         hive.recover()
         _run(args, env, kill_after=None)
         _assert_exactly_once(hive, expected, tmp_path / "state")

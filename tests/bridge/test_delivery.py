@@ -61,7 +61,7 @@ def test_commit_is_atomic_and_deduplicates(outbox):
 def test_delivered_and_duplicate(hive, outbox):
     outbox.commit([_alert("a"), _alert("b")], ["r", "r"])
     hive.outage("accept_then_die", count=1)  # TheHive stores "a" but the answer is lost
-    deliverer = Deliverer(outbox, _sender(hive), backoff_base=0.01)
+    deliverer = Deliverer(outbox, _sender(hive), backoff_base=0.01, parallel=1)
     first = deliverer.run_once()
     assert first.unavailable and outbox.counts()["pending"] == 2
     report = deliverer.run_until(time.time() + 5)
@@ -70,6 +70,15 @@ def test_delivered_and_duplicate(hive, outbox):
     a = outbox.get("a")
     assert a.state == "delivered" and a.last_error == "already in TheHive (duplicate answer)"
     assert outbox.get("b").thehive_id == hive.alerts[1]["_id"]
+
+
+def test_parallel_delivery_sends_each_alert_once(hive, outbox):
+    outbox.commit([_alert(str(i)) for i in range(40)], ["r"] * 40)
+    hive.outage("slow", delay=0.05)  # 40 sequential answers would take 2 s
+    start = time.monotonic()
+    report = Deliverer(outbox, _sender(hive), parallel=8).run_until(time.time() + 10)
+    assert report.delivered == 40 and time.monotonic() - start < 1.5
+    assert sorted(int(a["sourceRef"]) for a in hive.alerts) == list(range(40))
 
 
 def test_permanent_refusal_is_dead_lettered_with_the_reason(hive, outbox):

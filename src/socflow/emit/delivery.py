@@ -19,11 +19,12 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import DeliveryError, UnavailableError
-from .outbox import Outbox
+from .outbox import Outbox, OutboxAlert
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,15 @@ class Deliverer:
         backoff_cap: float = 300.0,
         max_attempts: int = 20,
         batch: int = 100,
+        parallel: int = 4,
         clock: Callable[[], float] = time.time,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
     ) -> None:
         self.outbox, self.transport = outbox, transport
         self.backoff_base, self.backoff_cap = backoff_base, backoff_cap
         self.max_attempts, self.batch = max_attempts, batch
+        self.parallel = max(1, parallel)
+        self._failed_in_row = 0
         self.clock = clock
         self.on_event = on_event or (lambda kind, data: None)
         self.down_streak = 0
@@ -79,56 +83,72 @@ class Deliverer:
         return delay * random.uniform(0.8, 1.0)
 
     def run_once(self) -> DeliveryReport:
-        """One pass over the alerts that are due; stops early when the destination is down."""
+        """One pass over the alerts that are due; stops early when the destination is down.
+
+        Up to ``parallel`` alerts are in flight at once (network waits overlap); their outcomes
+        are recorded here, in the caller's thread, which owns the outbox connection.
+        """
         report = DeliveryReport()
-        failed_in_row = 0
-        for alert in self.outbox.due(self.batch, self.clock()):
-            try:
-                sent = self.transport.send(alert.payload)
-            except UnavailableError as exc:
-                self.down_streak += 1
-                wait_until = self.clock() + self.backoff()
-                self.outbox.mark_retry(alert.id, str(exc), wait_until)
-                self.outbox.postpone_all(wait_until)
-                report.unavailable = str(exc)
-                report.retried += 1
-                self.on_event(
-                    "unavailable",
-                    {"error": str(exc), "retry_in": round(wait_until - self.clock(), 1)},
-                )
-                break
-            except DeliveryError as exc:
-                if exc.permanent or alert.attempts + 1 >= self.max_attempts:
-                    self.outbox.mark_dead(alert.id, str(exc))
-                    report.dead += 1
-                    self.on_event("dead", {"sourceRef": alert.source_ref, "reason": str(exc)})
-                else:
-                    delay = min(self.backoff_cap, self.backoff_base * 2**alert.attempts)
-                    self.outbox.mark_retry(alert.id, str(exc), self.clock() + delay)
-                    report.retried += 1
-                    failed_in_row += 1
-                report.errors.append(str(exc))
-                if failed_in_row >= 3:
-                    self.down_streak += 1
-                    self.outbox.postpone_all(self.clock() + self.backoff())
-                    report.unavailable = str(exc)
+        self._failed_in_row = 0
+        due = self.outbox.due(self.batch, self.clock())
+        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+            for start in range(0, len(due), self.parallel):
+                chunk = due[start : start + self.parallel]
+                outcomes = list(pool.map(self._attempt, chunk))  # AuthError/ConfigError raise here
+                stop = False
+                for alert, outcome in zip(chunk, outcomes):
+                    stop = self._settle(alert, outcome, report) or stop
+                if stop:
                     break
-                continue
-            failed_in_row = 0
-            self.down_streak = 0
-            note = "already in TheHive (duplicate answer)" if sent.duplicate else None
-            self.outbox.mark_delivered(alert.id, sent.thehive_id, note)
-            report.delivered += 1
-            report.duplicates += int(sent.duplicate)
-            self.on_event(
-                "delivered",
-                {
-                    "sourceRef": alert.source_ref,
-                    "thehive_id": sent.thehive_id,
-                    "duplicate": sent.duplicate,
-                },
-            )
         return report
+
+    def _attempt(self, alert: OutboxAlert) -> Sent | UnavailableError | DeliveryError:
+        try:
+            return self.transport.send(alert.payload)
+        except (UnavailableError, DeliveryError) as exc:
+            return exc
+
+    def _settle(
+        self, alert: OutboxAlert, outcome: Sent | Exception, report: DeliveryReport
+    ) -> bool:
+        """Record one outcome; True when the destination looks down (stop this pass)."""
+        if isinstance(outcome, UnavailableError):
+            self.down_streak += 1
+            wait_until = self.clock() + self.backoff()
+            self.outbox.mark_retry(alert.id, str(outcome), wait_until)
+            self.outbox.postpone_all(wait_until)
+            report.unavailable = str(outcome)
+            report.retried += 1
+            retry_in = round(wait_until - self.clock(), 1)
+            self.on_event("unavailable", {"error": str(outcome), "retry_in": retry_in})
+            return True
+        if isinstance(outcome, DeliveryError):
+            report.errors.append(str(outcome))
+            if outcome.permanent or alert.attempts + 1 >= self.max_attempts:
+                self.outbox.mark_dead(alert.id, str(outcome))
+                report.dead += 1
+                self.on_event("dead", {"sourceRef": alert.source_ref, "reason": str(outcome)})
+                return False
+            delay = min(self.backoff_cap, self.backoff_base * 2**alert.attempts)
+            self.outbox.mark_retry(alert.id, str(outcome), self.clock() + delay)
+            report.retried += 1
+            self._failed_in_row += 1
+            if self._failed_in_row >= 3:
+                self.down_streak += 1
+                self.outbox.postpone_all(self.clock() + self.backoff())
+                report.unavailable = str(outcome)
+                return True
+            return False
+        assert isinstance(outcome, Sent)
+        self._failed_in_row = 0
+        self.down_streak = 0
+        note = "already in TheHive (duplicate answer)" if outcome.duplicate else None
+        self.outbox.mark_delivered(alert.id, outcome.thehive_id, note)
+        report.delivered += 1
+        report.duplicates += int(outcome.duplicate)
+        event = {"sourceRef": alert.source_ref, "thehive_id": outcome.thehive_id}
+        self.on_event("delivered", {**event, "duplicate": outcome.duplicate})
+        return False
 
     def run_until(self, deadline: float, stop: threading.Event | None = None) -> DeliveryReport:
         """Deliver until nothing is pending, ``deadline`` (epoch seconds) passes or ``stop`` is set."""

@@ -112,4 +112,4 @@ def build_ingestor(
 
 
 def build_deliverer(outbox: Outbox, sender: TheHiveSender, **kwargs: Any) -> Deliverer:
-    return Deliverer(outbox, sender, **kwargs)
+    return Deliverer(outbox, sender, parallel=sender.settings.parallel, **kwargs)

@@ -42,6 +42,7 @@ class TheHiveSettings(BaseModel):
         default=None, description="PEM file of the CA that signed TheHive's certificate"
     )
     timeout: float = Field(default=30.0, gt=0, le=600)
+    parallel: int = Field(default=4, ge=1, le=16, description="alerts in flight at once")
     retries: int = Field(
         default=2, ge=0, le=10, description="quick in-process retries before the outbox back-off"
     )
