@@ -91,7 +91,10 @@ def test_follow_appends_rotation_and_truncation(tmp_path):
         fh.write(b"last words of the old file\n")
     os.rename(log, tmp_path / "app.log.1")  # logrotate: rename, then a new file
     log.write_bytes(b"first of the new\n")
-    assert _poll(follower) == b"last words of the old file\nfirst of the new\n"
+    chunks = list(follower.poll())
+    assert b"".join(c.data for _, c in chunks) == b"last words of the old file\nfirst of the new\n"
+    marker = next(i for i, (_, c) in enumerate(chunks) if c.rotated)  # between old and new lines
+    assert b"old file" in chunks[marker - 1][1].data and b"new" in chunks[marker + 1][1].data
     assert follower.rotations == 1
     with open(log, "r+b") as fh:  # copytruncate
         fh.truncate(0)

@@ -142,7 +142,10 @@ class Ingestor:
                 got = True
                 touched.add(path)
                 self.feed(sources[path], chunk)
-                if self._due():
+                if chunk.rotated:
+                    # commit the old file's last lines before the follower moves to the new one
+                    self.commit([follower.checkpoint(path)])
+                elif self._due():
                     self.commit(follower.checkpoint(p) for p in touched)
             if got:
                 idle_since = time.monotonic()
@@ -160,6 +163,8 @@ class Ingestor:
     # ---- the hot path
     def feed(self, src: SourceReport, chunk: Chunk) -> None:
         data = chunk.data
+        if not data:
+            return
         if not src.format:
             head = data[: 64 * 1024].split(b"\n", DETECT_LINES)[:DETECT_LINES]
             src.format = detect_format([line.decode("utf-8", "replace") for line in head])

@@ -40,6 +40,7 @@ class Chunk:
     data: bytes
     offset: int
     truncated: int = 0
+    rotated: bool = False  # the old file is drained; the next chunks come from its successor
 
 
 def source_key(path: str) -> str:
@@ -245,6 +246,7 @@ class Follower:
             if self._rotated(path, tail):
                 # drain what was written just before the rename, unterminated last line included
                 yield from ((path, c) for c in self._read(tail, final=True))
+                yield path, Chunk(b"", tail.offset, rotated=True)  # a moment to commit the old file
                 tail.fh.close()
                 self.rotations += 1
                 new = self.tails[path] = self._open(path, None)
