@@ -61,17 +61,26 @@ def test_cache_hit_makes_zero_calls(abuse: FakeAbuseIPDB, cache: Path) -> None:
 
 
 def test_daily_limit_429_fails_fast_with_the_reset_time(cache: Path) -> None:
-    with FakeAbuseIPDB(daily={"check": 1}) as fake:
-        job(CHECK, fake, cache, "45.0.0.6", quota_per_day=5)
+    with FakeAbuseIPDB(daily={"check": 0}) as fake:
         result = job(CHECK, fake, cache, "45.0.0.7", quota_per_day=5, time_budget=5)
         assert result.output["success"] is False
         message = result.output["errorMessage"]
         assert message.startswith("AbuseIPDB: quota exhausted, resets at ")
-        assert "Daily rate limit of 1 requests exceeded" in message
+        assert "Daily rate limit of 0 requests exceeded" in message
         # the block is shared: the next job does not even ask
-        third = job(CHECK, fake, cache, "45.0.0.8", quota_per_day=5, time_budget=5)
-        assert "quota exhausted" in third.output["errorMessage"]
-        assert fake.count() == 2  # type: ignore[attr-defined]
+        second = job(CHECK, fake, cache, "45.0.0.8", quota_per_day=5, time_budget=5)
+        assert "quota exhausted" in second.output["errorMessage"]
+        assert fake.count() == 1  # type: ignore[attr-defined]
+
+
+def test_remaining_zero_stops_the_next_job_before_a_429(cache: Path) -> None:
+    with FakeAbuseIPDB(daily={"check": 1}) as fake:
+        first = job(CHECK, fake, cache, "45.0.0.6", quota_per_day=5)
+        assert first.output["success"] is True  # answered with X-RateLimit-Remaining: 0
+        second = job(CHECK, fake, cache, "45.0.0.7", quota_per_day=5, time_budget=5)
+        assert second.output["errorMessage"].startswith("AbuseIPDB: quota exhausted, resets at ")
+        assert "00:00:00 UTC" in second.output["errorMessage"]
+        assert fake.count() == 1 and fake.refused == 0  # type: ignore[attr-defined]
 
 
 def test_client_side_daily_quota(abuse: FakeAbuseIPDB, cache: Path) -> None:

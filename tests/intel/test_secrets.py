@@ -47,3 +47,21 @@ def test_key_not_in_a_successful_report(cache: Path) -> None:
     assert KEY not in json.dumps(result.output) + result.stdout + result.stderr
     stored = b"".join(p.read_bytes() for p in Path(cache).parent.glob(Path(cache).name + "*"))
     assert stored and KEY.encode() not in stored  # nor in the shared cache file (and its WAL)
+
+
+@pytest.mark.parametrize(("fake_cls", "flavor", "status", "body"), [
+    ("FakeAbuseIPDB", "Socflow_AbuseIPDB_Check", 401,
+     {"errors": [{"detail": "Authentication failed for key {key}", "status": 401}]}),
+    ("FakeOTX", "Socflow_OTX_Query", 403, {"detail": "Invalid key {key}"}),
+])
+def test_other_providers_scrub_the_key_too(cache: Path, fake_cls: str, flavor: str, status: int,
+                                           body: dict[str, Any]) -> None:
+    from fakes import cti
+
+    secret = "c0ffee42" * 10
+    with getattr(cti, fake_cls)(key=secret) as fake:
+        fake.inject("status", status=status, body=body)
+        result = job(flavor, fake, cache, "45.0.0.1", api_key=secret, key=None)
+        assert fake.sent_key(fake.requests[0]) == secret
+    assert result.output["success"] is False and "REMOVED" in result.output["errorMessage"]
+    assert secret not in json.dumps(result.output) + result.stdout + result.stderr

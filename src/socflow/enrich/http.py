@@ -174,6 +174,7 @@ class ServiceClient:
             self.ledger.acquire(self.title, f"{self.name}:{bucket}", limits, deadline)
             resp = self._send(method, url, deadline, kwargs)
             if resp.status_code != 429:
+                self._note_remaining(resp, bucket)
                 return self._answer(resp, accept)
             throttled += 1
             self.stats.throttled += 1
@@ -210,6 +211,17 @@ class ServiceClient:
             why = f"request failed: {type(exc).__name__}"
         self.stats.failures += 1
         raise UnavailableError(self.scrub(f"{self.title}: {why}"), service=self.title)
+
+    def _note_remaining(self, resp: Any, bucket: str) -> None:
+        """``X-RateLimit-Remaining: 0`` on a success: block the bucket before anyone gets a 429.
+
+        Without a reset time the quota is taken as daily (AbuseIPDB's are), ending 00:00 UTC.
+        """
+        if (resp.headers.get("X-RateLimit-Remaining") or "").strip() != "0":
+            return
+        now = time.time()
+        until = reset_time(resp.headers, now) or (now // 86400 + 1) * 86400
+        self.ledger.block(f"{self.name}:{bucket}", until, "X-RateLimit-Remaining: 0")
 
     def _on_429(self, resp: Any, bucket: str, deadline: Deadline, throttled: int) -> None:
         message = self._message(resp)
