@@ -25,6 +25,7 @@ class Service:
     db: Path
     token: str = TOKEN
     log: list[str] = field(default_factory=list)
+    pump: threading.Thread | None = None
 
     def api(self, method: str, path: str, *, token: str | None = None, headers: dict[str, str] | None = None,
             **kwargs: object) -> requests.Response:
@@ -47,6 +48,8 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
+        if self.pump is not None:
+            self.pump.join(timeout=5)  # the log is complete once the pipe is drained
 
 
 def start_service(db: Path, *args: str, token: str = TOKEN, timeout: float = 20) -> Service:
@@ -65,7 +68,8 @@ def start_service(db: Path, *args: str, token: str = TOKEN, timeout: float = 20)
             log.append(line)
             lines.put(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -76,6 +80,7 @@ def start_service(db: Path, *args: str, token: str = TOKEN, timeout: float = 20)
             continue
         match = _LISTENING.search(line)
         if match:
-            return Service(proc, f"http://{match.group(1)}:{match.group(2)}", db, token, log)
+            url = f"http://{match.group(1)}:{match.group(2)}"
+            return Service(proc, url, db, token, log, reader)
     proc.kill()
     raise RuntimeError("blocklist service did not start:\n" + "".join(log))
