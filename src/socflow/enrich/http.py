@@ -308,4 +308,4 @@ def _proxy_secrets(proxies: Mapping[str, str]) -> list[str]:
     return found
 
 
-__all__ = ["Answer", "QuotaError", "ServiceClient", "build_session", "reset_time", "text_excerpt"]
+__all__ = ["Answer", "ServiceClient", "build_session", "reset_time", "text_excerpt"]
