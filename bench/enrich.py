@@ -21,6 +21,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -160,6 +161,7 @@ def main() -> None:
     results["analyzer_job_cache_hit"] = {"wall": summary(hit[0]), "cpu": summary(hit[1])}
     results["python_startup_ms"] = round(python_startup(), 1)
     results["load_average"] = os.getloadavg()[0]
+    shutil.rmtree(work, ignore_errors=True)
     (out / "enrich.json").write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
 
