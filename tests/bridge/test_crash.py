@@ -225,3 +225,47 @@ def test_thehive_down_then_back(tmp_path, logs):
         )
         assert push.returncode == 0, push.stderr
         _assert_exactly_once(hive, expected, tmp_path / "state")
+
+
+def test_kill_while_following_a_growing_log(tmp_path):
+    """The unattended mode: a log grows, the follower is SIGKILLed and restarted several times."""
+    log = tmp_path / "auth.log"
+    log.write_text("")
+    ips = [f"45.77.{i}.9" for i in range(12)]
+    with FakeTheHive() as hive:
+        env = _env(tmp_path, hive)
+        (tmp_path / "follow.yml").write_text("window_grace: 0\nthehive:\n  retries: 0\n")
+        args = [*SOCFLOW, "ingest", "--follow", "--config", str(tmp_path / "follow.yml"), str(log)]
+        rnd = random.Random(3)
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc.stderr.readline()  # "following": the file is open
+        kills = 0
+        for i, ip in enumerate(ips):
+            with open(log, "a") as fh:
+                for k in range(6):
+                    fh.write(
+                        f"2026-03-10T{8 + i:02d}:00:0{k}+00:00 web1 sshd[1]: Failed password for "
+                        f"root from {ip} port {k} ssh2\n"
+                    )
+                    fh.flush()
+                    time.sleep(rnd.uniform(0, 0.03))
+            if i % 3 == 1:
+                time.sleep(rnd.uniform(0.2, 0.8))
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(timeout=30)
+                kills += 1
+                proc = subprocess.Popen(
+                    args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                )
+                proc.stderr.readline()
+        with open(log, "a") as fh:  # a later event closes the last window
+            fh.write(
+                "2026-03-11T00:00:00+00:00 web1 sshd[1]: Accepted password for a from 10.0.0.1\n"
+            )
+        deadline = time.monotonic() + 40
+        while len(hive.alerts) < len(ips) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+        assert kills == 4
+        _assert_exactly_once(hive, {("ssh-brute-force", ip) for ip in ips}, tmp_path / "state")
