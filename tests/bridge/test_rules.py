@@ -250,3 +250,41 @@ def test_detections_do_not_depend_on_where_a_restart_happens(events, cut):
         return sorted((d.group["client_ip"], d.window_start, d.count) for d in out)
 
     assert run(None) == run(min(cut, len(events)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=300),
+        st.builds(
+            lambda junk, at: RULE[:at] + junk + RULE[at:],
+            st.one_of(
+                st.text(alphabet=" \n:-[]{}'\"#&*!|>%@`\\x0a", max_size=12),
+                st.sampled_from(
+                    [
+                        "!foo ",
+                        "!!binary x",
+                        "<<: ",
+                        "2026-13-45",
+                        "!!python/object:os.system ",
+                        "? [a]\n: ",
+                        "&a ",
+                        "*a",
+                        "1e999999",
+                        "!!int x",
+                        "!!float y",
+                    ]
+                ),
+            ),
+            st.integers(min_value=0, max_value=len(RULE)),
+        ),
+    )
+)
+def test_any_rule_text_loads_or_gives_a_config_error(text):
+    """Property: whatever the file holds, the answer is rules or one ConfigError, never a crash."""
+    try:
+        rules = load_rules(text, "fuzz.yml")
+    except ConfigError as exc:
+        assert str(exc).startswith("fuzz.yml")
+    else:
+        assert isinstance(rules, list)

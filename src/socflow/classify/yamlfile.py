@@ -45,7 +45,7 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            key = _scalar(key_node, source)
             if key in out:
                 raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
             lines[(*path, key)] = key_node.start_mark.line + 1
@@ -54,14 +54,19 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_build(item, (*path, i), lines, source) for i, item in enumerate(node.value)]
-    return _scalar(node)
+    return _scalar(node, source)
 
 
-def _scalar(node: yaml.Node) -> Any:
+def _scalar(node: yaml.Node, source: str) -> Any:
     """Resolve one scalar node the way ``yaml.safe_load`` would (ints, bools, nulls, dates…)."""
+    line = node.start_mark.line + 1
     if not isinstance(node, yaml.ScalarNode):
-        raise ConfigError(f"line {node.start_mark.line + 1}: a mapping key must be a plain value")
-    return yaml.SafeLoader("").construct_object(node)
+        raise ConfigError(f"{source}:{line}: a mapping key must be a plain value")
+    try:
+        return yaml.SafeLoader("").construct_object(node)
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{source}:{line}: invalid YAML value: {problem}") from None
 
 
 def line_of(lines: dict[Path_, int], loc: Sequence[Any]) -> int | None:
