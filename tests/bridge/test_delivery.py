@@ -42,6 +42,12 @@ def _sender(hive, **kw) -> TheHiveSender:
     return TheHiveSender(TheHiveSettings(url=hive.url, api_key=hive.api_key, retries=0, **kw))
 
 
+def test_outbox_file_is_private(tmp_path):
+    with Outbox(tmp_path / "state" / "outbox.sqlite") as box:
+        assert oct(box.path.stat().st_mode & 0o777) == "0o600"
+        assert oct(box.path.parent.stat().st_mode & 0o777) == "0o700"
+
+
 def test_commit_is_atomic_and_deduplicates(outbox):
     cp = Checkpoint("/x", 1, 2, 300, "3:abc")
     assert outbox.commit(

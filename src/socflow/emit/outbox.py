@@ -98,8 +98,11 @@ class Outbox:
 
     def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
+        in_memory = str(path) == ":memory:"
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not in_memory:  # alerts quote log lines: readable by the owner only
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                self.path.touch(mode=0o600, exist_ok=True)
             self.db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
