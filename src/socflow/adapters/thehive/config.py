@@ -24,8 +24,10 @@ class EnrichmentSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     enabled: bool = False
+    # Off by default: it looks up every public indicator of every line, which free quotas
+    # (VirusTotal: 4 a minute) cannot sustain and the intel layer then waits for.
     intel_rule: bool = Field(
-        default=True, description="let malicious verdicts fire the intel-hit rule"
+        default=False, description="let malicious verdicts fire the intel-hit rule"
     )
     config: EnrichConfig = Field(default_factory=EnrichConfig)
 
