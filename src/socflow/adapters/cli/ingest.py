@@ -117,6 +117,8 @@ def ingest(
     lock = bridge.lock_state(config)
     try:
         sender = bridge.build_sender(config)
+        if sender is not None and not config.thehive.verify and not config.thehive.ca_bundle:
+            _note(f"TLS verification of {config.thehive.url} is off (thehive.verify: false)")
         enricher = bridge.build_enricher(config)
         if follow:
             return _follow(config, files, sender, enricher)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+import urllib3
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from requests.adapters import HTTPAdapter
 from thehive4py import TheHiveApi
@@ -103,6 +104,8 @@ class TheHiveSender:
             )
         self.settings = settings
         verify: bool | str = settings.ca_bundle or settings.verify
+        if verify is False:  # the user said so (thehive.verify: false); the CLI says it once
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.api = TheHiveApi(
             settings.url,
             apikey=settings.key(),
