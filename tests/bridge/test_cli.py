@@ -184,6 +184,11 @@ def test_bad_rule_file_and_bad_logs(env, logs, tmp_path):
     assert "over-long line(s) were cut" in out.stderr
     usage = run("ingest", env=env)
     assert usage.returncode == 2 and "Missing argument" in usage.stderr
+    bad_url = run("ingest", "--thehive-url", "thehive.local:9000", str(junk), env=env)
+    assert bad_url.returncode == 1 and bad_url.stderr == (
+        "socflow: error: --thehive-url / SOCFLOW_THEHIVE_URL: TheHive URL must start with "
+        "http:// or https:// (got 'thehive.local:9000')\n"
+    )
 
 
 def test_wrong_key_is_an_error_and_alerts_stay(env, logs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from ...classify import yamlfile
 from ...emit.settings import AlertSettings
@@ -92,9 +92,13 @@ def apply_overrides(config: BridgeConfig, **flags: Any) -> BridgeConfig:
     """Flags (and the environment, which click folds into them) win over the file."""
     th = config.thehive
     if flags.get("thehive_url"):
-        th.url = TheHiveSettings(url=flags["thehive_url"]).url
+        try:
+            th.url = TheHiveSettings(url=flags["thehive_url"]).url
+        except ValidationError as exc:
+            reason = exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"--thehive-url / SOCFLOW_THEHIVE_URL: {reason}") from None
     if flags.get("thehive_key"):
-        th.api_key = TheHiveSettings(api_key=flags["thehive_key"]).api_key
+        th.api_key = SecretStr(flags["thehive_key"])
     if flags.get("organisation"):
         th.organisation = flags["organisation"]
     if flags.get("ca_bundle"):
