@@ -117,3 +117,18 @@ def test_follow_waits_for_a_missing_file(tmp_path):
     log.write_bytes(b"hello\n")
     assert _poll(follower) == b"hello\n"
     follower.close()
+
+
+def test_checkpoint_describes_the_file_actually_read_even_if_rotated_meanwhile(tmp_path):
+    from socflow.read.follow import FileReader
+
+    log = tmp_path / "a.log"
+    log.write_bytes(b"old 1\nold 2\n")
+    reader = FileReader(str(log), None, ReadStats(source=str(log)))
+    old_inode = os.stat(log).st_ino
+    os.rename(log, tmp_path / "a.log.1")
+    log.write_bytes(b"new\n")
+    chunks = list(reader)
+    cp = reader.checkpoint(chunks[-1].offset)
+    assert b"".join(c.data for c in chunks) == b"old 1\nold 2\n" and cp.inode == old_inode
+    assert _read(log, cp)[0] == b"new\n"  # the new file is not skipped by the old offset

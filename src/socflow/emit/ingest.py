@@ -21,15 +21,7 @@ from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
 from ..classify.prefilter import LineFilter
 from ..parse import PARSERS, detect_format
-from ..read.follow import (
-    Checkpoint,
-    Chunk,
-    Follower,
-    checkpoint_for,
-    read_from,
-    resume_offset,
-    source_key,
-)
+from ..read.follow import Checkpoint, Chunk, FileReader, Follower, source_key
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
 from .alert import AlertBuilder
 from .enrichment import enrich_alert
@@ -103,19 +95,23 @@ class Ingestor:
 
     def run_file(self, path: str) -> SourceReport:
         stats = ReadStats(source=path)
-        key = source_key(path)
-        checkpoint = self.outbox.checkpoint(key)
-        src = SourceReport(source=path, resumed_at=resume_offset(path, checkpoint))
+        reader = FileReader(
+            path,
+            self.outbox.checkpoint(source_key(path)),
+            stats,
+            max_line_bytes=self.max_line_bytes,
+        )
+        src = SourceReport(source=path, resumed_at=reader.start)
         self.report.sources.append(src)
         last: Chunk | None = None
-        for chunk in read_from(path, checkpoint, stats, max_line_bytes=self.max_line_bytes):
+        for chunk in reader:
             last = chunk
             self.feed(src, chunk)
             if self._due():
-                self.commit([checkpoint_for(path, chunk.offset)])
+                self.commit([reader.checkpoint(chunk.offset)])
         src.errors.extend(stats.errors)
         src.truncated = stats.truncated
-        self.commit([checkpoint_for(path, last.offset)] if last else [])
+        self.commit([reader.checkpoint(last.offset)] if last else [])
         return src
 
     def finish(self) -> None:

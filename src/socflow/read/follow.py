@@ -57,25 +57,6 @@ def head_of(path: str, size: int | None = None) -> str:
     return f"{len(data)}:{hashlib.sha1(data).hexdigest()}"
 
 
-def _head_matches(path: str, head: str) -> bool:
-    n = int(head.split(":", 1)[0] or 0)
-    return head_of(path, n) == head
-
-
-def resume_offset(path: str, checkpoint: Checkpoint | None) -> int:
-    """Where to start reading ``path``: the checkpoint's offset if it is still the same file, else 0."""
-    if checkpoint is None or path == STDIN:
-        return 0
-    try:
-        st = os.stat(path)
-    except OSError:
-        return 0
-    same = (st.st_dev, st.st_ino) == (checkpoint.device, checkpoint.inode) and _head_matches(
-        path, checkpoint.head
-    )
-    return checkpoint.offset if same else 0
-
-
 def split_lines(
     stream: BinaryIO,
     start: int,
@@ -142,6 +123,70 @@ def _has_long_line(data: bytes, cap: int) -> bool:
     return False
 
 
+class FileReader:
+    """One pass over a file, ``.gz``/``.bz2`` or stdin, from its checkpoint.
+
+    The file's identity is taken from the descriptor it opened (not the path again), so a file
+    rotated while it is read still gets checkpoints that describe the file actually read.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        checkpoint: Checkpoint | None,
+        stats: ReadStats,
+        *,
+        block: int = BLOCK_BYTES,
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    ) -> None:
+        self.path, self.stats = path, stats
+        self.block, self.max_line_bytes = block, max_line_bytes
+        self.stream = open_source(path, stats)
+        fd = self.stream.fileno()
+        self.identity = None if path == STDIN else _identity(fd)
+        self.start = 0 if path == STDIN else _resume(fd, self.identity, checkpoint)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        stats = self.stats
+        try:
+            _skip(self.stream, self.start, self.path, stats)
+            for chunk in split_lines(
+                self.stream, self.start, block=self.block, max_line_bytes=self.max_line_bytes
+            ):
+                stats.bytes += len(chunk.data)
+                stats.truncated += chunk.truncated
+                yield chunk
+        except (OSError, EOFError, ValueError) as exc:
+            stats.errors.append(f"{self.path}: read failed: {exc}")
+        finally:
+            if self.path != STDIN:
+                self.stream.close()
+
+    def checkpoint(self, offset: int) -> Checkpoint | None:
+        if self.identity is None:
+            return None
+        device, inode, head = self.identity
+        return Checkpoint(source_key(self.path), device, inode, offset, head)
+
+
+def _identity(fd: int) -> tuple[int, int, str]:
+    st = os.fstat(fd)
+    data = os.pread(fd, HEAD_BYTES, 0)
+    return st.st_dev, st.st_ino, f"{len(data)}:{hashlib.sha1(data).hexdigest()}"
+
+
+def _resume(fd: int, identity: tuple[int, int, str] | None, checkpoint: Checkpoint | None) -> int:
+    """The checkpoint's offset if it describes the opened file (device, inode, first bytes)."""
+    if identity is None or checkpoint is None:
+        return 0
+    if identity[:2] != (checkpoint.device, checkpoint.inode):
+        return 0
+    n = int(checkpoint.head.split(":", 1)[0] or 0)
+    data = os.pread(fd, n, 0)
+    same = f"{len(data)}:{hashlib.sha1(data).hexdigest()}" == checkpoint.head
+    return checkpoint.offset if same else 0
+
+
 def read_from(
     path: str,
     checkpoint: Checkpoint | None,
@@ -151,19 +196,7 @@ def read_from(
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[Chunk]:
     """Read ``path`` (file, .gz, .bz2 or ``-``) once, from where its checkpoint says."""
-    start = resume_offset(path, checkpoint)
-    stream = open_source(path, stats)
-    try:
-        _skip(stream, start, path, stats)
-        for chunk in split_lines(stream, start, block=block, max_line_bytes=max_line_bytes):
-            stats.bytes += len(chunk.data)
-            stats.truncated += chunk.truncated
-            yield chunk
-    except (OSError, EOFError, ValueError) as exc:
-        stats.errors.append(f"{path}: read failed: {exc}")
-    finally:
-        if path != STDIN:
-            stream.close()
+    yield from FileReader(path, checkpoint, stats, block=block, max_line_bytes=max_line_bytes)
 
 
 def _skip(stream: BinaryIO, start: int, path: str, stats: ReadStats) -> None:
@@ -227,7 +260,7 @@ class Follower:
         except OSError:
             return None  # not there yet; retried at each poll
         st = os.fstat(fh.fileno())
-        start = resume_offset(path, checkpoint)
+        start = _resume(fh.fileno(), _identity(fh.fileno()), checkpoint)
         if start > st.st_size:
             start = 0
         fh.seek(start)
@@ -262,7 +295,7 @@ class Follower:
             self.truncations += 1
             tail.fh.seek(0)
             tail.offset, tail.pending = 0, b""
-            tail.head = head_of(tail.path)
+            tail.head = _identity(tail.fh.fileno())[2]
         for chunk in split_lines(
             tail.fh, tail.offset, block=self.block, max_line_bytes=self.max_line_bytes, final=final
         ):
