@@ -87,6 +87,16 @@ def test_parallel_delivery_sends_each_alert_once(hive, outbox):
     assert sorted(int(a["sourceRef"]) for a in hive.alerts) == list(range(40))
 
 
+def test_observable_count_mismatch_is_noted(hive, outbox):
+    blank = {"dataType": "other", "data": "   "}  # TheHive skips blank values without an error
+    outbox.commit([_alert("a", observables=[{"dataType": "ip", "data": "45.1.1.1"}, blank])], ["r"])
+    Deliverer(outbox, _sender(hive)).run_once()
+    delivered = outbox.get("a")
+    assert (
+        delivered.state == "delivered" and delivered.last_error == "TheHive kept 1 of 2 observables"
+    )
+
+
 def test_permanent_refusal_is_dead_lettered_with_the_reason(hive, outbox):
     outbox.commit([_alert("bad", severity=9), _alert("ok")], ["r", "r"])
     report = Deliverer(outbox, _sender(hive)).run_once()

@@ -31,6 +31,7 @@ from .outbox import Outbox, OutboxAlert
 class Sent:
     thehive_id: str | None
     duplicate: bool = False
+    note: str | None = None  # something worth keeping about an accepted alert
 
 
 class Transport(Protocol):
@@ -142,7 +143,7 @@ class Deliverer:
         assert isinstance(outcome, Sent)
         self._failed_in_row = 0
         self.down_streak = 0
-        note = "already in TheHive (duplicate answer)" if outcome.duplicate else None
+        note = "already in TheHive (duplicate answer)" if outcome.duplicate else outcome.note
         self.outbox.mark_delivered(alert.id, outcome.thehive_id, note)
         report.delivered += 1
         report.duplicates += int(outcome.duplicate)

@@ -135,6 +135,9 @@ class TheHiveSender:
             raise UnavailableError(
                 f"{SERVICE} answered without an alert id: {str(out)[:200]}", service=SERVICE
             )
+        sent, kept = len(alert.get("observables", [])), out.get("observableCount")
+        if isinstance(kept, int) and kept != sent:  # TheHive drops some values silently
+            return Sent(out["_id"], note=f"TheHive kept {kept} of {sent} observables")
         return Sent(out["_id"])
 
     def check(self) -> dict[str, Any]:
