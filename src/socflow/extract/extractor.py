@@ -180,6 +180,7 @@ class Extractor:
         is new (first seen) and, for last seen, once per source in ``end_source``."""
         max_samples = self.config.max_samples
         pending = self._pending_last
+        times: dict[int, datetime | None] = {}  # several new indicators often share a line
         for key, count in batch.counts.items():
             ioc = self._iocs.get(key)
             if ioc is None:
@@ -188,7 +189,10 @@ class Extractor:
                     continue
                 ioc = self._iocs[key] = Ioc(type=key[0], value=key[1])
             if key not in pending:  # first time in this source: its first line may be earliest
-                self._see(ioc, fmt.timestamp(decode(lines[batch.first[key]])))
+                first = batch.first[key]
+                if first not in times:
+                    times[first] = fmt.timestamp(decode(lines[first]))
+                self._see(ioc, times[first])
             ioc.count += count
             pending[key] = (lines[batch.last[key]], fmt)
             if len(ioc.samples) < max_samples:

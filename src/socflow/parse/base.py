@@ -59,6 +59,7 @@ _MONTHS = {m: i for i, m in enumerate(
 _CLF_TIME = re.compile(r"(\d{1,2})/(\w{3})/(\d{4}):(\d\d):(\d\d):(\d\d)(?:\s*([+-]\d{4}))?")
 
 
+@lru_cache(maxsize=4096)  # log timestamps repeat within a second
 def parse_clf_time(text: str) -> datetime | None:
     """``10/Oct/2023:13:55:36 +0000`` (Apache/nginx) → aware datetime."""
     m = _CLF_TIME.match(text)
@@ -80,6 +81,7 @@ def _offset(tz: str) -> timezone:
     return timezone(sign * timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5])))
 
 
+@lru_cache(maxsize=4096)  # log timestamps repeat within a second
 def parse_iso_time(text: str) -> datetime | None:
     """ISO 8601 / RFC 3339 (``2024-01-02T03:04:05.123+01:00``, ``…Z``, ``+0100``) → datetime."""
     text = text.strip()
@@ -94,6 +96,7 @@ def parse_iso_time(text: str) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
 
 
+@lru_cache(maxsize=4096)  # log timestamps repeat within a second
 def parse_bsd_time(text: str, year: int | None = None) -> datetime | None:
     """``Oct  3 13:55:36`` (RFC 3164, no year: this year, or last year if that is in the future)."""
     parts = text.split()

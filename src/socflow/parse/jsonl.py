@@ -9,6 +9,7 @@ never an indicator, and the key in front of a value gives its context, e.g. ``sr
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -46,6 +47,9 @@ IDENTIFIER_KEYS = frozenset({
 LAST_KEY_CONTEXTS = {path.rsplit(".", 1)[-1]: ctx for path, ctx in KEY_CONTEXTS.items()}
 _TIME_KEYS = ("timestamp", "@timestamp", "time", "time_iso8601", "time_local", "ts", "date")
 _MAX_DEPTH = 32
+_TIME_FIELD = re.compile(
+    r'"(?:' + "|".join(re.escape(k) for k in _TIME_KEYS) + r')"\s*:\s*"([^"]{8,40})"'
+)
 
 
 def _walk(node: Any, path: str = "", depth: int = 0) -> Iterator[tuple[str, str]]:
@@ -130,6 +134,11 @@ class JsonLines(LogFormat):
         )
 
     def timestamp(self, line: str) -> datetime | None:
+        m = _TIME_FIELD.search(line)  # cheaper than decoding the whole object
+        if m:
+            ts = parse_iso_time(m.group(1)) or parse_clf_time(m.group(1))
+            if ts:
+                return ts
         doc = _load(line)
         return _time(doc) if doc else None
 
