@@ -26,7 +26,6 @@ Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
 _CACHE_LIMIT = 200_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
-_HEX_COLON = b"0123456789abcdefABCDEF:"
 _TIME_CHARS = b"0123456789-:.TZ+"
 
 
@@ -104,11 +103,8 @@ class Extractor:
                     and b"@" not in token
                     and b"%" not in token
                     and b"-" not in token
-                    and not (
-                        b":" in token
-                        and (b"::" in token or token.count(b":") == 7)
-                        and not token.translate(None, _HEX_COLON)  # could be IPv6
-                    )
+                    and b"_" not in token  # CVE_2024_21887 (Emerging Threats spelling)
+                    and not (b"::" in token or token.count(b":") >= 7)  # could be IPv6
                 ):
                     if len(noise) >= _CACHE_LIMIT:
                         noise.clear()
@@ -275,8 +271,11 @@ class Extractor:
         return True
 
 
+# A version word right before the token: "version 4.12.0.3", swVersion="…", "build is 7.1.2.15",
+# "fw 1.0.0.2". Short words must stand alone, so "server", "resolver" and "via" do not count.
 _VERSION_WORD = re.compile(
-    rb"(?i)(?:version|ver|build|release|firmware|fw|agent|v)[\w-]{0,12}(?:\s+(?:is|was))?[\s=:\"']{0,3}$"
+    rb"(?:(?i:version|build|release|firmware)[\w-]{0,12}|(?<![A-Za-z])(?i:ver|fw|v)"
+    rb"|(?<=[a-z])(?:Version|Build|Release))(?:\s+(?:is|was))?[\s=:\"']{0,3}$"
 )
 
 

@@ -49,7 +49,9 @@ _MAIL = re.compile(
 _HASH = re.compile(
     r"(?<![0-9A-Za-z_])([0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32})(?![0-9A-Za-z_])"
 )
-_CVE = re.compile(r"(?<![\w-])(CVE-\d{4}-\d{4,7})(?!\d)", re.IGNORECASE)
+_CVE = re.compile(r"(?<![A-Za-z0-9-])(CVE[-_]\d{4}[-_]\d{4,7})(?!\d)", re.IGNORECASE)
+# "&v=1.0.3.7", "ver=4.2.0.1": a dotted quad given as a version parameter.
+_VERSION_PARAMETER = re.compile(r"(?i)(?:^|[^a-z])(?:v|ver|version|build|rev)=$")
 _HASH_TYPES = {32: IocType.MD5, 40: IocType.SHA1, 64: IocType.SHA256}
 HASH_PARAMETERS = frozenset(
     {"md5", "sha1", "sha256", "hash", "filehash", "file_hash", "checksum", "sha", "digest"}
@@ -57,18 +59,18 @@ HASH_PARAMETERS = frozenset(
 _URL_TRAILING = ".,;:!?)]}'\"*"
 _HASHY = re.compile(rb"[0-9a-fA-F]{32}")
 _HEX_COLON = b"0123456789abcdefABCDEF:"
+_CVE_HINT = re.compile(rb"(?i)cve[-_]")
 
 
 def classify_token(token: bytes) -> tuple[Found, ...]:
     """Every indicator inside ``token``; an empty tuple (the usual answer) when there is none."""
     if b"." not in token and b"@" not in token and b"%" not in token:
         # Left: IPv6 (hex digits and colons only), hashes (>= 32 hex digits) and CVE ids.
-        if b":" in token and not token.translate(None, _HEX_COLON):
-            if b"::" not in token and token.count(b":") != 7:
-                return ()  # clock times, MAC addresses
+        if b"::" in token or token.count(b":") >= 7:
+            pass  # may hold an IPv6 address (SRC=2001:db8::1, 2001:db8::53#53)
         elif len(token) < 13:
-            return ()
-        elif (len(token) < 32 or not _HASHY.search(token)) and b"ve-" not in token.lower():
+            return ()  # clock times, MAC addresses, words
+        elif (len(token) < 32 or not _HASHY.search(token)) and not _CVE_HINT.search(token):
             return ()
     bare = token.rstrip(b".,:;")
     if 7 <= len(bare) <= 15 and not bare.translate(None, b"0123456789."):
@@ -100,8 +102,8 @@ def classify_text(text: str, *, decoded: bool = False) -> list[Found]:
         found.extend(_ipv6s(text))
     if len(text) >= 32:
         found.extend(_hashes(text))
-    if len(text) >= 13 and ("CVE-" in text or "cve-" in text.lower()):
-        found.extend((IocType.CVE, m.upper(), "") for m in _CVE.findall(text))
+    if len(text) >= 13 and ("CVE" in text or "cve" in text.lower()):
+        found.extend((IocType.CVE, m.upper().replace("_", "-"), "") for m in _CVE.findall(text))
     if not decoded and "%" in text:
         found.extend(_percent_decoded(text))
     return found
@@ -127,8 +129,11 @@ _STR_DELIMITERS = str.maketrans(DELIMITERS.decode("latin-1"), " " * len(DELIMITE
 
 def _urls(text: str) -> list[Found]:
     found: list[Found] = []
-    for raw in _URL.findall(text):
-        url = _trim_url(raw)
+    for m in _URL.finditer(text):
+        url = m.group(1)
+        if m.start() > 0 and text[m.start() - 1] == "=":
+            url = url.split("&", 1)[0]  # a URL given as a query parameter ends with it
+        url = _trim_url(url)
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").rstrip(".")
@@ -174,20 +179,34 @@ def _mails(text: str) -> list[Found]:
 
 
 def _ipv4s(text: str) -> list[Found]:
-    found = [(IocType.IPV4, ip, "") for ip in _IPV4.findall(text) if ip != "0.0.0.0"]
+    found = [
+        (IocType.IPV4, m.group(1), "")
+        for m in _IPV4.finditer(text)
+        if m.group(1) != "0.0.0.0" and not _VERSION_PARAMETER.search(text, 0, m.start())
+    ]
     if "::" in text:
         found.extend((IocType.IPV4, ip, "") for ip in _IPV4_MAPPED.findall(text))
     return found
 
 
+def _ipv6(candidate: str) -> ipaddress.IPv6Address | None:
+    if "::" not in candidate and candidate.count(":") != 7:
+        return None
+    try:
+        return ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return None
+
+
 def _ipv6s(text: str) -> list[Found]:
     found: list[Found] = []
     for candidate in _IPV6.findall(text):
-        if "::" not in candidate and candidate.count(":") != 7:
-            continue
-        try:
-            ip = ipaddress.IPv6Address(candidate)
-        except ValueError:
+        ip = _ipv6(candidate)
+        if ip is None:
+            # haproxy and others append ":port" to a bare IPv6 (2001:db8::17:55120)
+            head, _, port = candidate.rpartition(":")
+            ip = _ipv6(head) if port.isdigit() and len(port) == 5 else None
+        if ip is None:
             continue
         if ip.is_unspecified or ip.ipv4_mapped:
             continue
