@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cortex entry point of Socflow_AbuseIPDB_CheckBlock (the logic lives in socflow)."""
-from socflow.adapters.cortex.analyzers.abuseipdb import AbuseIPDBCheckBlock
+
 from socflow.adapters.cortex.base import run_worker
 
 if __name__ == "__main__":
-    run_worker(AbuseIPDBCheckBlock)
+    run_worker("AbuseIPDB_CheckBlock")  # imported inside: failures still give output.json

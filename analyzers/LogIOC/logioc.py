@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
 """Cortex entry point of Socflow_LogIOC (process runner: ``logioc.py <job folder>``)."""
 
-from socflow.adapters.cortex.analyzers.logioc import LogIocAnalyzer
 from socflow.adapters.cortex.base import run_worker
 
 if __name__ == "__main__":
-    run_worker(LogIocAnalyzer)
+    run_worker("LogIOC")  # imported inside: failures still give output.json

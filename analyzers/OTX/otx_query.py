@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cortex entry point of Socflow_OTX_Query (the logic lives in socflow)."""
-from socflow.adapters.cortex.analyzers.otx import OTXQuery
+
 from socflow.adapters.cortex.base import run_worker
 
 if __name__ == "__main__":
-    run_worker(OTXQuery)
+    run_worker("OTX_Query")  # imported inside: failures still give output.json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cortex entry point of Socflow_VirusTotal_Scan (the logic lives in socflow)."""
-from socflow.adapters.cortex.analyzers.virustotal import VirusTotalScan
+
 from socflow.adapters.cortex.base import run_worker
 
 if __name__ == "__main__":
-    run_worker(VirusTotalScan)
+    run_worker("VirusTotal_Scan")  # imported inside: failures still give output.json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cortex entry point of Socflow_Block (the logic lives in socflow)."""
+
 from socflow.adapters.cortex.base import run_worker
-from socflow.adapters.cortex.responders.block import BlockResponder
 
 if __name__ == "__main__":
-    run_worker(BlockResponder)
+    run_worker("Block")  # imported inside: failures still give output.json

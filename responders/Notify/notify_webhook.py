@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cortex entry point of Socflow_Notify_Webhook (the logic lives in socflow)."""
+
 from socflow.adapters.cortex.base import run_worker
-from socflow.adapters.cortex.responders.notify import NotifyWebhookResponder
 
 if __name__ == "__main__":
-    run_worker(NotifyWebhookResponder)
+    run_worker("Notify_Webhook")  # imported inside: failures still give output.json

@@ -209,9 +209,24 @@ def _fail_before_worker(job_directory: str, message: str) -> None:
         print(f"socflow: cannot write output.json: {exc}", file=sys.stderr)
 
 
-def run_worker(worker_cls: type[_SocflowWorker]) -> None:
-    """Entry point of every analyzer/responder script (process, docker and kubernetes runners)."""
+def run_worker(worker: type[_SocflowWorker] | str) -> None:
+    """Entry point of every analyzer/responder script (process, docker and kubernetes runners).
+
+    ``worker`` is the class or its ``config.service`` key; with the key, the worker module is
+    imported here, so even an import failure ends as a readable ``output.json``.
+    """
     job_directory = _job_directory_from_argv()
+    if isinstance(worker, str):
+        try:
+            from .registry import load_worker
+
+            worker = load_worker(worker)
+        except Exception as exc:  # noqa: BLE001 - Cortex needs an output whatever broke
+            _fail_before_worker(
+                job_directory, f"cannot load the worker: {type(exc).__name__}: {exc}"
+            )
+            return
+    worker_cls = worker
     input_path = Path(job_directory) / "input" / "input.json"
     if input_path.is_file():
         try:
