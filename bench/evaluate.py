@@ -74,7 +74,7 @@ def eval_files(eval_dir: Path, pattern: str = "*") -> list[tuple[Path, Path]]:
 def human_text(line: str) -> str:
     """A line as an analyst reads it: refanged and URL-decoded (used only to locate lines)."""
     for old, new in (("[.]", "."), ("(.)", "."), ("(dot)", "."), ("[dot]", "."), ("[@]", "@"),
-                     ("[:]", ":"), ("hxxp", "http")):
+                     ("(at)", "@"), ("[at]", "@"), ("[:]", ":"), ("hxxp", "http")):
         line = line.replace(old, new)
     return unquote(line).lower()
 
