@@ -24,7 +24,7 @@ from .validate import classify_ip
 
 Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
-_CACHE_LIMIT = 200_000  # distinct tokens remembered (noise and hits each); bounded memory
+_CACHE_LIMIT = 100_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
 _TIME_CHARS = b"0123456789-:.TZ+"
 

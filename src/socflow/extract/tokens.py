@@ -26,11 +26,11 @@ MAX_TOKEN = 1 << 16  # longer tokens are classified in pieces: linear time whate
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4 = re.compile(
-    r"(?:(?<=//)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.[\w-])"
+    r"(?:(?<=//)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.[\w-]|/\d)"
 )
 _IPV6 = re.compile(
     r"(?<![\w:.%])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)([0-9A-Fa-f:]{2,39}+)"
-    r"(?:%[\w.-]{1,16}+)?(?!\w|:|\.\w)"
+    r"(?:%[\w.-]{1,16}+)?(?!\w|:|\.\w|/\d)"  # a CIDR network is not an address
 )
 _IPV4_MAPPED = re.compile(r"(?<![\w:])::ffff:(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.\d)",
                           re.IGNORECASE)

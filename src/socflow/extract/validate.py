@@ -97,7 +97,7 @@ def _classify_v4(value: str) -> IpClass | None:
     return IpClass.PUBLIC
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=16384)
 def classify_ip(value: str) -> IpClass | None:
     """The class of an IPv4/IPv6 address, or None when ``value`` is not an address."""
     if ":" not in value:
@@ -142,7 +142,7 @@ def _valid_label(label: str) -> bool:
     )
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=16384)  # bounded: memory must not grow with the input
 def is_domain(value: str, *, host_position: bool = False) -> bool:
     """True when ``value`` (lower-case, no trailing dot) is a syntactically valid public name.
 

@@ -38,6 +38,7 @@ KEY_CONTEXTS = {
     "smtp.mail_from": "mail-sender", "smtp.rcpt_to": "mail-recipient",
     "alert.signature": "ids-alert",
 }
+_FINGERPRINT = re.compile(rb'"(?:ja3s?|ja4s?|hassh(?:_server)?)"\s*:\s*\{[^{}]*$')
 IDENTIFIER_KEYS = frozenset({
     "request_id", "x_request_id", "requestid", "trace_id", "traceid", "span_id", "spanid",
     "session_id", "sessionid", "sid", "correlation_id", "uuid", "guid", "id", "transaction_id",
@@ -161,4 +162,6 @@ class JsonLines(LogFormat):
         key = line[line.rfind(b'"', 0, key_end) + 1 : key_end].decode("utf-8", "replace")
         if key.lower() in IDENTIFIER_KEYS:
             return None  # request/trace/session ids look like hashes but are not
+        if key == "hash" and _FINGERPRINT.search(line, max(key_end - 48, 0), key_end):
+            return None  # JA3/JA3S/HASSH: TLS and SSH client fingerprints, not file hashes
         return LAST_KEY_CONTEXTS.get(key, self.default_context)
