@@ -23,16 +23,19 @@ class ExtractResult:
     stats: list[ReadStats]
     counters: ExtractCounters = field(default_factory=ExtractCounters)
 
-    def to_dict(self) -> dict[str, Any]:
-        by_type: dict[str, list[dict[str, Any]]] = {}
+    def to_dict(self, include_iocs: bool = True) -> dict[str, Any]:
+        by_type: dict[str, list[Ioc]] = {}
         for ioc in self.iocs:
-            by_type.setdefault(ioc.type.value, []).append(ioc.to_dict())
-        return {
-            "iocs": by_type,
-            "totals": {kind: len(items) for kind, items in by_type.items()},
-            "sources": [s.to_dict() for s in self.stats],
-            "not_reported": self.counters.to_dict(),
-        }
+            by_type.setdefault(ioc.type.value, []).append(ioc)
+        doc: dict[str, Any] = {}
+        if include_iocs:
+            doc["iocs"] = {kind: [i.to_dict() for i in items] for kind, items in by_type.items()}
+        doc.update(
+            totals={kind: len(items) for kind, items in by_type.items()},
+            sources=[s.to_dict() for s in self.stats],
+            not_reported=self.counters.to_dict(),
+        )
+        return doc
 
 
 def resolve_format(name: str | None) -> LogFormat | None:

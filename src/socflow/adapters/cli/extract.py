@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from datetime import datetime, timezone
 
 import click
@@ -12,7 +14,7 @@ from ...extract import ExtractConfig
 from ...models import IocType
 from ...pipeline import ExtractResult, extract_paths
 from ...read import expand_paths
-from .common import byte_progress, console, warn, write_json
+from .common import byte_progress, console, warn
 
 TYPE_NAMES = [t.value for t in IocType]
 
@@ -31,9 +33,9 @@ TYPE_NAMES = [t.value for t in IocType]
               help="Log format (auto-detected per file).")
 @click.option("--max-line-bytes", type=click.IntRange(min=256), default=1 << 20,
               show_default=True, help="Longer lines are truncated (and counted).")
-@click.option("--samples", type=click.IntRange(0, 100), default=3, show_default=True,
+@click.option("--samples", type=click.IntRange(0, 100), default=2, show_default=True,
               help="Sample lines kept per indicator.")
-@click.option("--max-iocs", type=click.IntRange(min=1), default=50_000, show_default=True,
+@click.option("--max-iocs", type=click.IntRange(min=1), default=40_000, show_default=True,
               help="Distinct indicators tracked (bounds memory); more are counted and reported.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Rows per type in the table (JSON has all).")
@@ -58,10 +60,31 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
     with byte_progress(total or None, progress and not as_json) as advance:
         result = extract_paths(files, config, progress=advance, jobs=jobs)
     if as_json or output:
-        write_json(result.to_dict(), output)
+        _stream_json(result, output)
     else:
         _print_tables(result, limit)
     return _report_problems(result)
+
+
+def _stream_json(result: ExtractResult, output: str | None) -> None:
+    """The same document as ``ExtractResult.to_dict()``, written one indicator at a time so a
+    large result is never held twice in memory as text."""
+    fh = open(output, "w", encoding="utf-8") if output and output != "-" else sys.stdout  # noqa: SIM115
+    try:
+        by_type: dict[str, list] = {}
+        for ioc in result.iocs:
+            by_type.setdefault(ioc.type.value, []).append(ioc)
+        fh.write('{\n  "iocs": {')
+        for t, (kind, iocs) in enumerate(by_type.items()):
+            fh.write(f'{"," if t else ""}\n    {json.dumps(kind)}: [')
+            for i, ioc in enumerate(iocs):
+                fh.write(("," if i else "") + "\n      " + json.dumps(ioc.to_dict(), ensure_ascii=False))
+            fh.write("\n    ]")
+        rest = result.to_dict(include_iocs=False)
+        fh.write("\n  },\n" + json.dumps(rest, indent=2, ensure_ascii=False)[2:] + "\n")
+    finally:
+        if fh is not sys.stdout:
+            fh.close()
 
 
 def _first_error(exc: ValueError) -> str:

@@ -39,7 +39,7 @@ class LogIocAnalyzer(SocflowAnalyzer):
                 include_private=bool(self.config("include_private", False)),
                 allowlist=tuple(self.config("allowlist") or ()),
                 max_line_bytes=int(self.config("max_line_bytes", 1 << 20)),
-                max_samples=int(self.config("max_samples", 3)),
+                max_samples=int(self.config("max_samples", 2)),
                 format=self.config("log_format", "auto"),
             )
         except ValueError as exc:
