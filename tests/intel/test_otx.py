@@ -44,6 +44,7 @@ def test_report_lists_pulse_names_tags_and_references(otx: FakeOTX, cache: Path)
 @pytest.mark.parametrize(("value", "data_type", "slug"), [
     ("http://login.example.net/secure/update.php", "url", "url"),
     ("a.b.example.com", "fqdn", "domain"),
+    ("mail.example.org", "hostname", "domain"),
     ("44d88612fea8a8f36de82e1278abb02f", "hash", "file"),
     ("2a00:1450::1", "ip", "IPv6"),
 ])

@@ -9,7 +9,7 @@ from ._intel import IntelAnalyzer
 
 class OTXQuery(IntelAnalyzer):
     PROVIDER, TITLE = "otx", "OTX"
-    DATA_TYPES = ("ip", "domain", "fqdn", "url", "hash")
+    DATA_TYPES = ("ip", "domain", "fqdn", "hostname", "url", "hash")
 
     def settings(self) -> dict[str, Any]:
         return self.common(
