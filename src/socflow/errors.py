@@ -58,3 +58,18 @@ class DeliveryError(SocflowError):
     def __init__(self, message: str, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+
+
+def validation_summary(exc: Exception, default_location: str = "") -> str:
+    """First problem of a pydantic ``ValidationError`` as ``location: message`` (one line).
+
+    Duck-typed so the core needs no pydantic import here; any other exception is ``str(exc)``.
+    """
+    errors = getattr(exc, "errors", None)
+    if not callable(errors) or not errors():
+        return str(exc)
+    first = errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ())) or default_location
+    message = str(first.get("msg", exc)).removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+

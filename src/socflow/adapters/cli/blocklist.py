@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from ...errors import ConfigError
+from ...errors import ConfigError, validation_summary
 from ...policy import BlockPolicy
 from ..blocklist.settings import ServiceSettings, parse_duration, read_allowlist
 from ..blocklist.store import BlockStore, Entry, iso
@@ -86,9 +86,7 @@ def _allowlist(allow: tuple[str, ...], allowlist_file: Path | None) -> tuple[str
 
 
 def _settings_error(exc: ValidationError) -> ConfigError:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return ConfigError(f"{where}: {first['msg']}".replace("Value error, ", ""))
+    return ConfigError(validation_summary(exc))
 
 
 @click.group()

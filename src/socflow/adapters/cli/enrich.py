@@ -30,7 +30,7 @@ from ...enrich import (
 )
 from ...enrich.config import RateLimit
 from ...enrich.indicators import HASH_TYPES, ioc_type_of
-from ...errors import ConfigError, InputError, SocflowError
+from ...errors import ConfigError, InputError, SocflowError, validation_summary
 from ...models import IocType, IpClass, Verdict
 from .common import console, err_console, warn, write_json
 
@@ -124,8 +124,7 @@ def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], 
             user_agent="socflow-cli",
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise click.BadParameter(f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
+        raise click.BadParameter(validation_summary(exc)) from None
     rows = _rows_from_logs(values) if from_log else _rows_from_values(values)
     with build_enricher(config) as enricher:
         with _progress(len(rows), progress and not as_json) as advance:

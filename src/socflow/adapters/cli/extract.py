@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 import click
 from rich.table import Table
 
+from ...errors import validation_summary
 from ...extract import ExtractConfig
 from ...models import IocType
 from ...pipeline import ExtractResult, extract_paths
@@ -54,7 +55,7 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
             max_line_bytes=max_line_bytes, max_samples=samples, max_iocs=max_iocs,
         )
     except ValueError as exc:
-        raise click.BadParameter(_first_error(exc)) from None
+        raise click.BadParameter(validation_summary(exc)) from None
     files = expand_paths(paths)
     total = sum(os.path.getsize(p) for p in files if p != "-")
     with byte_progress(total or None, progress and not as_json) as advance:
@@ -85,14 +86,6 @@ def _stream_json(result: ExtractResult, output: str | None) -> None:
     finally:
         if fh is not sys.stdout:
             fh.close()
-
-
-def _first_error(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
-    return str(exc)
 
 
 def _print_tables(result: ExtractResult, limit: int) -> None:

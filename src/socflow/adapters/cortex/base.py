@@ -196,8 +196,9 @@ def _job_directory_from_argv() -> str:
     return sys.argv[1] if len(sys.argv) > 1 else "/job"
 
 
-def _fail_before_worker(job_directory: str, message: str) -> None:
-    """The input could not even be loaded: still leave Cortex a readable output.json."""
+def write_failure_output(job_directory: str | Path, message: str, who: str = "socflow") -> None:
+    """No worker could run (input unreadable, worker not loadable): still leave Cortex a
+    readable ``output.json``; if even that is impossible, say why on stderr (Cortex logs it)."""
     out = Path(job_directory) / "output"
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -206,7 +207,11 @@ def _fail_before_worker(job_directory: str, message: str) -> None:
             encoding="utf-8",
         )
     except OSError as exc:
-        print(f"socflow: cannot write output.json: {exc}", file=sys.stderr)
+        print(
+            f"{who}: cannot write {out / 'output.json'}: {exc.strerror or exc}; the job folder "
+            "must be writable by the user the worker runs as",
+            file=sys.stderr,
+        )
 
 
 def run_worker(worker: type[_SocflowWorker] | str) -> None:
@@ -222,7 +227,7 @@ def run_worker(worker: type[_SocflowWorker] | str) -> None:
 
             worker = load_worker(worker)
         except Exception as exc:  # noqa: BLE001 - Cortex needs an output whatever broke
-            _fail_before_worker(
+            write_failure_output(
                 job_directory, f"cannot load the worker: {type(exc).__name__}: {exc}"
             )
             return
@@ -232,7 +237,7 @@ def run_worker(worker: type[_SocflowWorker] | str) -> None:
         try:
             json.loads(input_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
-            _fail_before_worker(job_directory, f"input/input.json is not valid JSON: {exc}")
+            write_failure_output(job_directory, f"input/input.json is not valid JSON: {exc}")
             return
     try:
         worker = worker_cls(job_directory)  # type: ignore[call-arg]
@@ -241,7 +246,7 @@ def run_worker(worker: type[_SocflowWorker] | str) -> None:
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("SOCFLOW_DEBUG"):
             traceback.print_exc()
-        _fail_before_worker(job_directory, f"cannot start the worker: {type(exc).__name__}: {exc}")
+        write_failure_output(job_directory, f"cannot start the worker: {type(exc).__name__}: {exc}")
         return
     try:
         worker.run()

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .base import run_worker
+from .base import run_worker, write_failure_output
 from .registry import WORKERS, load_worker
 
 DEFAULT_JOB_DIRECTORY = "/job"
@@ -66,21 +66,9 @@ def service_of(job: dict[str, Any]) -> str:
 
 
 def write_failure(job_dir: Path, message: str) -> None:
-    """Leave Cortex a readable error; if even that is impossible, say so on stderr (its logs)."""
+    """Leave Cortex a readable error and repeat it on stderr (the container logs)."""
     print(f"socflow-neuron: {message}", file=sys.stderr)
-    out = job_dir / "output"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "output.json").write_text(
-            json.dumps({"success": False, "input": None, "errorMessage": message}),
-            encoding="utf-8",
-        )
-    except OSError as exc:
-        print(
-            f"socflow-neuron: cannot write {out / 'output.json'}: {exc.strerror}; the job folder "
-            "must be writable by the image user (uid 1001)",
-            file=sys.stderr,
-        )
+    write_failure_output(job_dir, message, who="socflow-neuron (runs as uid 1001)")
 
 
 def main(argv: list[str] | None = None) -> int:

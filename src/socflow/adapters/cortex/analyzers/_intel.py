@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from ....enrich import EnrichConfig, build_enricher
 from ....enrich.indicators import ioc_type_of, sha256_file
-from ....errors import ConfigError, InputError, PolicyError
+from ....errors import ConfigError, InputError, PolicyError, validation_summary
 from ....models import IocType, Verdict
 from ..base import SocflowAnalyzer
 
@@ -35,9 +35,7 @@ def validated(model: type[BaseModel], what: str, **values: Any) -> Any:
     try:
         return model(**{k: v for k, v in values.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or what
-        raise ConfigError(f"{what} configuration: {where}: {first['msg']}") from None
+        raise ConfigError(f"{what} configuration: {validation_summary(exc, what)}") from None
 
 
 class IntelAnalyzer(SocflowAnalyzer):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ....errors import ConfigError, InputError
+from ....errors import ConfigError, InputError, validation_summary
 from ....extract import ExtractConfig
 from ....models import IocType
 from ....pipeline import ExtractResult, extract_paths, extract_text
@@ -43,7 +43,7 @@ class LogIocAnalyzer(SocflowAnalyzer):
                 format=self.config("log_format", "auto"),
             )
         except ValueError as exc:
-            raise ConfigError(f"invalid configuration: {_short(exc)}") from None
+            raise ConfigError(f"invalid configuration: {validation_summary(exc)}") from None
 
     def _full_report(self, result: ExtractResult, source: str) -> dict[str, Any]:
         full = result.to_dict()
@@ -72,11 +72,3 @@ class LogIocAnalyzer(SocflowAnalyzer):
             }
             for ioc in self._result.iocs[:limit]
         ]
-
-
-def _short(exc: ValueError) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        e = errors()[0]
-        return f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-    return str(exc)

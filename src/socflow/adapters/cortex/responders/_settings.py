@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ....errors import ConfigError
+from ....errors import ConfigError, validation_summary
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -16,10 +16,8 @@ def validated(model: type[M], fields: dict[str, Any]) -> M:
     try:
         return model(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = ".".join(str(p) for p in first["loc"]) or "configuration"
-        message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"configuration item {name}: {message}") from None
+        summary = validation_summary(exc, "configuration")
+        raise ConfigError(f"configuration item {summary}") from None
 
 
 def settings_from(worker: Any, model: type[M]) -> M:
