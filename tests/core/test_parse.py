@@ -61,3 +61,19 @@ def test_every_parser_accepts_any_text(line):
         assert event.raw == line and event.fmt == fmt.name
         fmt.timestamp(line)
         fmt.findings(line.encode("utf-8", "replace"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(
+    st.sampled_from(["status", "timestamp", "remote_addr", "request", "src_ip", "http", "time",
+                     "http_user_agent", "event_type"]),
+    st.one_of(st.text(max_size=20), st.integers(), st.floats(allow_nan=True), st.none(),
+              st.dictionaries(st.sampled_from(["status", "url", "hostname"]), st.text(max_size=8))),
+))
+def test_json_parser_accepts_any_values_in_known_fields(doc):
+    import json
+
+    line = json.dumps(doc)
+    event = PARSERS["json"].parse(line)
+    assert event.raw == line
+    assert event.status is None or isinstance(event.status, int)

@@ -277,7 +277,7 @@ class Outbox:
     def get(self, ref: str) -> OutboxAlert:
         """By outbox id or sourceRef."""
         rows = self._select(
-            "WHERE id = ? OR source_ref = ?", (int(ref) if ref.isdigit() else -1, ref)
+            "WHERE id = ? OR source_ref = ?", (int(ref) if ref.isdecimal() else -1, ref)
         )
         if not rows:
             raise InputError(f"no alert {ref!r} in the outbox {self.path}")

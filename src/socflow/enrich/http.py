@@ -81,7 +81,7 @@ def reset_time(headers: Mapping[str, str], now: float | None = None) -> float | 
     now = time.time() if now is None else now
     retry_after = (headers.get("Retry-After") or "").strip()
     if retry_after:
-        if retry_after.isdigit():
+        if retry_after.isdecimal():  # isdigit() accepts "²", which int() refuses
             return now + int(retry_after)
         try:
             return parsedate_to_datetime(retry_after).timestamp()

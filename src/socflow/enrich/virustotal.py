@@ -97,7 +97,10 @@ def taxonomies(verdict: Verdict, predicate: str = "GetReport") -> list[Taxonomy]
 def _iso(epoch: Any) -> str | None:
     if not isinstance(epoch, (int, float)):
         return None
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+    try:
+        return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+    except (OverflowError, OSError, ValueError):
+        return None  # not a date any calendar holds
 
 
 def details(raw: dict[str, Any]) -> dict[str, Any]:

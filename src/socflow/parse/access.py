@@ -37,7 +37,7 @@ class AccessLog(LogFormat):
             user="" if user == "-" else user,
             method=method,
             url=url,
-            status=int(m["status"]) if m["status"].isdigit() else None,
+            status=int(m["status"]) if m["status"].isdecimal() else None,
             referer="" if m["referer"] in (None, "-") else m["referer"],
             user_agent="" if m["agent"] in (None, "-") else m["agent"],
             message=m["request"],

@@ -84,7 +84,10 @@ def _time(doc: dict[str, Any]) -> datetime | None:
     if isinstance(value, (int, float)) and value > 0:
         from datetime import timezone
 
-        return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc)
+        try:
+            return datetime.fromtimestamp(value / 1000 if value > 1e11 else value, tz=timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            return None  # an epoch no calendar holds (year > 9999, inf, nan)
     return None
 
 
@@ -126,7 +129,7 @@ class JsonLines(LogFormat):
             user=str(_get(doc, "remote_user", "user", "user.name", "username") or ""),
             method=str(method),
             url=str(url),
-            status=int(status) if str(status).isdigit() else None,
+            status=int(status) if str(status).isdecimal() else None,
             user_agent=str(_get(doc, "http.http_user_agent", "http_user_agent", "user_agent")
                            or ""),
             referer=str(_get(doc, "http.http_refer", "http_referer", "referer") or ""),
