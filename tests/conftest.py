@@ -6,3 +6,13 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
+
+# Property tests: random exploration on developers' machines (failures are kept in .hypothesis/),
+# a fixed seed in CI so a green submission cannot turn red on a rerun of the same commit.
+import os  # noqa: E402
+
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
