@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -178,7 +179,8 @@ def test_bad_rule_file_and_bad_logs(env, logs, tmp_path):
     missing = run("ingest", str(tmp_path / "nope.log"), env=env)
     assert missing.returncode == 1 and "nope.log: no such file or directory" in missing.stderr
     junk = tmp_path / "junk.bin"
-    junk.write_bytes(os.urandom(200_000) + b"\n" + b"A" * 3_000_000 + b"\n")
+    # Seeded: truly random bytes can spell a rule's pattern now and then (a flaky test).
+    junk.write_bytes(random.Random(7).randbytes(200_000) + b"\n" + b"A" * 3_000_000 + b"\n")
     out = run("ingest", "--json", str(junk), env=env)
     assert out.returncode == 0 and json.loads(out.stdout)["new_alerts"] == 0
     assert "over-long line(s) were cut" in out.stderr
