@@ -1,6 +1,7 @@
 """Indicator helpers the providers share: canonical values, Cortex data types, public-IP test.
 
-Kept free of the PSL-loading validator so an analyzer answering from the cache starts fast.
+IP classes come from the core validator (its Public Suffix List loads only when a domain is
+checked, so an analyzer answering from the cache still starts fast).
 """
 
 from __future__ import annotations
@@ -11,16 +12,12 @@ import ipaddress
 from pathlib import Path
 
 from ..errors import InputError
-from ..models import IocType
+from ..extract.validate import classify_ip
+from ..models import IocType, IpClass
 
 HASH_TYPES = {32: IocType.MD5, 40: IocType.SHA1, 64: IocType.SHA256}
 IP_TYPES = frozenset({IocType.IPV4, IocType.IPV6})
 HASHES = frozenset(HASH_TYPES.values())
-_NON_PUBLIC = tuple(
-    ipaddress.ip_network(n)
-    for n in ("100.64.0.0/10", "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24",
-              "198.18.0.0/15", "2001:db8::/32", "3fff::/20")
-)
 
 
 def ioc_type_of(data_type: str, value: str) -> IocType:
@@ -59,26 +56,14 @@ def canonical(ioc_type: IocType, value: str) -> str:
 
 
 def is_public_ip(value: str) -> bool:
-    """True for a globally routable address; private, reserved and documentation ranges are not."""
-    try:
-        ip = ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    if any(ip in net for net in _NON_PUBLIC if net.version == ip.version):
-        return False
-    return bool(ip.is_global) and not ip.is_multicast
+    """True for a globally routable address (the core's classification, one source of truth)."""
+    return classify_ip(value) is IpClass.PUBLIC
 
 
 def ip_scope(value: str) -> str:
     """A short word for a non-public address (shown in reports instead of a lookup)."""
-    ip = ipaddress.ip_address(value)
-    for attr, word in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
-                       ("is_multicast", "multicast"), ("is_private", "private")):
-        if getattr(ip, attr):
-            return word
-    return "reserved"
+    ip_class = classify_ip(value)
+    return ip_class.value if ip_class is not None else "invalid"
 
 
 def vt_url_id(url: str) -> str:

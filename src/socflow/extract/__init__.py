@@ -1,12 +1,27 @@
-"""Extract stage: find, validate and aggregate indicators of compromise."""
+"""Extract stage: find, validate and aggregate indicators of compromise.
+
+The package exports are loaded on first use (PEP 562), so ``socflow.extract.validate`` can be
+imported for IP classes without the extractor, the parsers and pydantic: analyzer cold start.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 from ..models import IocType
-from .config import ExtractConfig
-from .extractor import ExtractCounters, Extractor
-from .refang import refang_str
-from .tokens import DELIMITERS, classify_text
+
+if TYPE_CHECKING:
+    from .config import ExtractConfig
+    from .extractor import ExtractCounters, Extractor
+
+_LAZY = {"ExtractConfig": ".config", "ExtractCounters": ".extractor", "Extractor": ".extractor"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def find_iocs(text: str) -> list[tuple[IocType, str]]:
@@ -15,6 +30,9 @@ def find_iocs(text: str) -> list[tuple[IocType, str]]:
     Hashes inside query-string parameters (session ids) are left out; private addresses are kept
     (callers decide with :func:`socflow.extract.validate.classify_ip`).
     """
+    from .refang import refang_str
+    from .tokens import DELIMITERS, classify_text
+
     text = refang_str(text)
     found: dict[tuple[IocType, str], None] = {}
     for piece in text.translate(str.maketrans(DELIMITERS.decode("latin-1"),

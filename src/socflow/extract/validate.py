@@ -52,7 +52,10 @@ def _load_icann_tlds() -> frozenset[str]:
     return frozenset(tlds)
 
 
-ICANN_TLDS = _load_icann_tlds()
+@lru_cache(maxsize=1)
+def icann_tlds() -> frozenset[str]:
+    """Loaded on first use (~40 ms), so importing this module for IP classes stays cheap."""
+    return _load_icann_tlds()
 
 
 def _v4(cidr: str) -> tuple[int, int]:
@@ -155,7 +158,7 @@ def is_domain(value: str, *, host_position: bool = False) -> bool:
     if len(labels) < 2:
         return False
     tld = labels[-1]
-    if tld not in ICANN_TLDS or tld.isdigit():
+    if tld not in icann_tlds() or tld.isdigit():
         return False
     if not all(_valid_label(label) for label in labels):
         return False
