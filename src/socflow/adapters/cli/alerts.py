@@ -14,7 +14,7 @@ from ...emit.outbox import STATES, Outbox
 from ...errors import ConfigError, UnavailableError
 from ..thehive import bridge
 from ..thehive.config import BridgeConfig, apply_overrides, load_config
-from .common import console, err_console, write_json
+from .common import console, err_console, thehive_options, write_json
 
 SEVERITY = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
 
@@ -156,18 +156,7 @@ def export(
 
 @alerts.command("push")
 @_state_options
-@click.option(
-    "--thehive-url",
-    envvar="SOCFLOW_THEHIVE_URL",
-    help="TheHive base URL [env SOCFLOW_THEHIVE_URL].",
-)
-@click.option(
-    "--thehive-key", envvar="SOCFLOW_THEHIVE_KEY", help="TheHive API key [env SOCFLOW_THEHIVE_KEY]."
-)
-@click.option("--organisation", envvar="SOCFLOW_THEHIVE_ORG", help="TheHive organisation.")
-@click.option(
-    "--ca-bundle", type=click.Path(dir_okay=False), help="CA certificate(s) for TheHive's TLS."
-)
+@thehive_options
 @click.option("--retry-dead", is_flag=True, help="Also re-send dead-lettered alerts.")
 @click.option(
     "--timeout",

@@ -44,3 +44,21 @@ def byte_progress(total: int | None, enabled: bool) -> Iterator[Any]:
     ) as progress:
         task = progress.add_task("read", total=total)
         yield lambda n: progress.advance(task, n)
+
+
+def thehive_options(func: Any) -> Any:
+    """``--thehive-url/--thehive-key/--organisation/--ca-bundle`` (flags or ``SOCFLOW_*`` env),
+    shared by every command that talks to TheHive."""
+    for option in reversed((
+        click.option("--thehive-url", envvar="SOCFLOW_THEHIVE_URL",
+                     help="TheHive base URL [env SOCFLOW_THEHIVE_URL]."),
+        click.option("--thehive-key", envvar="SOCFLOW_THEHIVE_KEY",
+                     help="TheHive API key [env SOCFLOW_THEHIVE_KEY]."),
+        click.option("--organisation", envvar="SOCFLOW_THEHIVE_ORG",
+                     help="TheHive organisation (X-Organisation) [env SOCFLOW_THEHIVE_ORG]."),
+        click.option("--ca-bundle", type=click.Path(dir_okay=False),
+                     help="CA certificate(s) to verify TheHive's TLS."),
+    )):
+        func = option(func)
+    return func
+

@@ -25,7 +25,7 @@ from ...read import expand_paths
 from ...read.follow import Follower, source_key
 from ..thehive import bridge
 from ..thehive.config import BridgeConfig, apply_overrides, load_config
-from .common import byte_progress, console, err_console, write_json
+from .common import byte_progress, console, err_console, thehive_options, write_json
 
 log = logging.getLogger("socflow.ingest")
 
@@ -35,22 +35,7 @@ log = logging.getLogger("socflow.ingest")
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), help="Bridge config file (YAML)."
 )
-@click.option(
-    "--thehive-url",
-    envvar="SOCFLOW_THEHIVE_URL",
-    help="TheHive base URL [env SOCFLOW_THEHIVE_URL].",
-)
-@click.option(
-    "--thehive-key", envvar="SOCFLOW_THEHIVE_KEY", help="TheHive API key [env SOCFLOW_THEHIVE_KEY]."
-)
-@click.option(
-    "--organisation", envvar="SOCFLOW_THEHIVE_ORG", help="TheHive organisation (X-Organisation)."
-)
-@click.option(
-    "--ca-bundle",
-    type=click.Path(dir_okay=False),
-    help="CA certificate(s) to verify TheHive's TLS.",
-)
+@thehive_options
 @click.option(
     "--state-dir",
     envvar="SOCFLOW_STATE_DIR",
