@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .extract import ExtractConfig, ExtractCounters, Extractor
-from .models import Event, Ioc
+from .models import Ioc
 from .parse import PARSERS, LogFormat, detect_format
 from .read import ReadStats, expand_paths, read_batches
 from .read.sources import decode
@@ -120,19 +120,3 @@ def extract_text(text: str, config: ExtractConfig | None = None) -> ExtractResul
     extractor = Extractor(config)
     extractor.feed(lines, fmt)
     return ExtractResult(extractor.results(), [stats], extractor.counters)
-
-
-def iter_events(
-    path: str, fmt_name: str | None = None, max_line_bytes: int = 1 << 20,
-    stats: ReadStats | None = None,
-) -> Iterator[Event]:
-    """Parsed events of one source (for rule matching), format auto-detected per file."""
-    stats = stats or ReadStats(source=path)
-    config = ExtractConfig(max_line_bytes=max_line_bytes, format=fmt_name)
-    fmt, batches = _formatted_batches(path, stats, config)
-    parse = fmt.parse
-    for batch in batches:
-        for line in batch:
-            if line:
-                stats.events += 1
-                yield parse(decode(line))
