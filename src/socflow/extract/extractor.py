@@ -22,11 +22,17 @@ from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, QUERY_STRING, Found, classify_token
 from .validate import classify_ip
 
+try:  # the per-line loop in C, built by setup.py where a compiler exists; same results
+    from ._scan import scan_lines as _native_scan
+except ImportError:  # pragma: no cover - exercised by tests that force the Python loop
+    _native_scan = None
+
 Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
 _CACHE_LIMIT = 100_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
 _TIME_CHARS = b"0123456789-:.TZ+"
+_HASH_TYPES = (IocType.MD5, IocType.SHA1, IocType.SHA256)  # by length 32, 40, 64
 
 
 @dataclass
@@ -55,8 +61,9 @@ class _Batch:
 class Extractor:
     """Feed it batches of byte lines with their format; ask for ``results()`` at the end."""
 
-    def __init__(self, config: ExtractConfig | None = None) -> None:
+    def __init__(self, config: ExtractConfig | None = None, *, native: bool = True) -> None:
         self.config = config or ExtractConfig()
+        self.native = native  # False: the pure-Python loop (tests compare the two)
         self._iocs: dict[Key, Ioc] = {}
         self._noise: set[bytes] = set()
         self._hits: dict[bytes, tuple[Found, ...]] = {}
@@ -80,6 +87,10 @@ class Extractor:
 
     def _scan_lines(self, lines: list[bytes], batch: _Batch) -> None:
         """Per line: distinct tokens not known as noise; remember where hit tokens are."""
+        if _native_scan is not None and self.native:
+            _native_scan(lines, self._noise, self._hits, batch.tokens, self._classify,
+                         IocType.IPV4, _HASH_TYPES, _CACHE_LIMIT)
+            return
         noise, hits, seen, table = self._noise, self._hits, batch.tokens, DELIMITER_TABLE
         classify = self._classify
         for idx, line in enumerate(lines):

