@@ -17,7 +17,7 @@ from ..models import Ioc, IocType, IpClass
 from ..parse.base import LogFormat
 from ..read.sources import decode
 from .config import ExtractConfig
-from .positions import find_all, lines_at
+from .positions import lines_with
 from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, QUERY_STRING, Found, classify_token
 from .validate import classify_ip
@@ -72,15 +72,17 @@ class Extractor:
 
     # -- hot path --------------------------------------------------------------------------
     def feed(self, lines: list[bytes], fmt: LogFormat) -> None:
-        lines = fmt.prepare(lines)
         blob = b"\n".join(lines)
-        lines = refang_lines(lines, blob)
+        prepared = fmt.prepare(lines, blob)
+        refanged = refang_lines(prepared, blob if prepared is lines else b"\n".join(prepared))
+        if refanged is not lines:
+            lines, blob = refanged, b"\n".join(refanged)
         batch = _Batch()
         self._scan_lines(lines, batch)
         self._resolve_tokens(batch, lines, fmt)
         if fmt.finding_triggers:
             tokens_found = set(batch.counts)
-            for idx in lines_at(lines, find_all(blob, fmt.finding_triggers)):
+            for idx in lines_with(lines, blob, fmt.finding_triggers):
                 for kind, value, context in fmt.findings(lines[idx]):
                     self._count((kind, value), context, idx, batch, tokens_found)
         self._merge(batch, lines, fmt)

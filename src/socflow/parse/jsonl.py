@@ -146,9 +146,9 @@ class JsonLines(LogFormat):
         doc = _load(line)
         return _time(doc) if doc else None
 
-    def prepare(self, lines: list[bytes]) -> list[bytes]:
-        lines = super().prepare(lines)
-        if b"\\/" in b"\n".join(lines):
+    def prepare(self, lines: list[bytes], blob: bytes) -> list[bytes]:
+        lines = super().prepare(lines, blob)
+        if b"\\/" in blob:  # Message-ID rewriting neither adds nor removes "\/"
             return [line.replace(b"\\/", b"/") for line in lines]
         return lines
 
