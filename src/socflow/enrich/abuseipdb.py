@@ -17,9 +17,9 @@ from typing import Any
 from ..errors import InputError
 from ..models import IocType, Level, Verdict
 from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
-from .config import AbuseIPDBSettings
 from .http import ServiceClient
 from .indicators import ip_scope, is_public_ip
+from .settings import AbuseIPDBSettings
 from .store import VerdictCache
 
 NAME, TITLE, NAMESPACE = "abuseipdb", "AbuseIPDB", "AbuseIPDB"

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import UnavailableError
 from ..models import IocType, Level, Verdict
-from .config import ProviderSettings
+
+if TYPE_CHECKING:
+    from .settings import ProviderSettings
 
 
 class Deadline:

@@ -13,16 +13,18 @@ import ipaddress
 import random
 import sqlite3
 from collections.abc import Callable, Iterable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ..errors import InputError, NotFoundError, SocflowError, UnavailableError
 from ..models import IocType, Verdict
 from .base import Deadline, Provider, envelope
-from .config import EnrichConfig, ProviderSettings
 from .http import ServiceClient
 from .indicators import canonical
 from .ratelimit import RateLedger
 from .store import VerdictCache, open_db
+
+if TYPE_CHECKING:  # a pydantic config.EnrichConfig works the same (same attributes)
+    from .settings import EnrichConfig, ProviderSettings
 
 # Expired verdicts are deleted by one closing enricher in PURGE_CHANCE, so no job pays every time.
 PURGE_CHANCE = 0.02

@@ -19,8 +19,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import (
@@ -32,8 +31,10 @@ from ..errors import (
     UnavailableError,
 )
 from .base import Deadline
-from .config import EnrichConfig, ProviderSettings
 from .ratelimit import RateLedger, quota_error
+
+if TYPE_CHECKING:
+    from .settings import EnrichConfig, ProviderSettings
 
 RETRY_STATUSES = (500, 502, 503, 504)
 BACKOFF_FACTOR = 0.5
@@ -83,6 +84,8 @@ def reset_time(headers: Mapping[str, str], now: float | None = None) -> float | 
     if retry_after:
         if retry_after.isdecimal():  # isdigit() accepts "²", which int() refuses
             return now + int(retry_after)
+        from email.utils import parsedate_to_datetime  # rare (429 with a date): not at start-up
+
         try:
             return parsedate_to_datetime(retry_after).timestamp()
         except (TypeError, ValueError, IndexError):

@@ -6,8 +6,6 @@ checked, so an analyzer answering from the cache still starts fast).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import ipaddress
 from pathlib import Path
 
@@ -68,11 +66,15 @@ def ip_scope(value: str) -> str:
 
 def vt_url_id(url: str) -> str:
     """VirusTotal's URL identifier: unpadded base64url of the URL."""
+    import base64  # here and in sha256_file: a job answered from the cache needs neither
+
     return base64.urlsafe_b64encode(url.encode("utf-8")).decode("ascii").rstrip("=")
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """SHA-256 of a file, streamed (files are hashed locally and never uploaded by GetReport)."""
+    import hashlib
+
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:

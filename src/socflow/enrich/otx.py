@@ -13,9 +13,9 @@ from urllib.parse import quote
 
 from ..models import IocType, Level, Verdict
 from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
-from .config import OTXSettings
 from .http import ServiceClient
 from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip
+from .settings import OTXSettings
 
 NAME, TITLE, NAMESPACE = "otx", "OTX", "OTX"
 SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, *HASHES})

@@ -14,10 +14,13 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from ..errors import QuotaError, UnavailableError
 from .base import Deadline
-from .config import RateLimit
+
+if TYPE_CHECKING:
+    from .settings import RateLimit
 
 # The server starts its window when the request arrives, a few ms after we record it; keeping
 # each window this much longer means our count can never run ahead of the server's.

@@ -15,9 +15,9 @@ from typing import Any
 from ..errors import NotFoundError
 from ..models import IocType, Level, Verdict
 from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
-from .config import VirusTotalSettings
 from .http import ServiceClient
 from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip, vt_url_id
+from .settings import VirusTotalSettings
 
 NAME, TITLE, NAMESPACE = "virustotal", "VirusTotal", "VT"
 SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, *HASHES})

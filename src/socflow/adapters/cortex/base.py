@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -123,7 +122,7 @@ class _SocflowWorker:
         (out_dir / "output.json").write_text(text, encoding="utf-8")
 
     # cortexutils' own report()/error() write with the platform encoding and echo secrets.
-    def error(self, message: str, ensure_ascii: bool = False) -> None:  # noqa: ARG002
+    def error(self, message: str, ensure_ascii: bool = False) -> None:
         self._write_output(
             {"success": False, "input": _redacted_input(self._input), "errorMessage": message}
         )
@@ -245,6 +244,8 @@ def run_worker(worker: type[_SocflowWorker] | str) -> None:
         return  # cortexutils already wrote the error (e.g. TLP/PAP above the maximum)
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("SOCFLOW_DEBUG"):
+            import traceback  # only here: every job's start-up would pay for it
+
             traceback.print_exc()
         write_failure_output(job_directory, f"cannot start the worker: {type(exc).__name__}: {exc}")
         return

@@ -8,34 +8,20 @@ Cortex kills the process.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
-
-from ....enrich import EnrichConfig, build_enricher
+from ....enrich.enricher import build_enricher
 from ....enrich.indicators import ioc_type_of, sha256_file
-from ....errors import ConfigError, InputError, PolicyError, validation_summary
+from ....enrich.settings import EnrichConfig, load_settings
+from ....errors import ConfigError, InputError, PolicyError
 from ....models import IocType, Verdict
 from ..base import SocflowAnalyzer
-
-# A job is a short-lived process: pydantic's plugin discovery scans every installed package's
-# entry points on the first validation (~90 ms of CPU here); analyzers use no pydantic plugin.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 HOUR = 3600.0
 DEFAULT_CACHE = "/var/tmp/socflow/intel-cache.sqlite"
 JOB_SHARE = 0.8
-
-
-def validated(model: type[BaseModel], what: str, **values: Any) -> Any:
-    """Build a settings model; a bad value becomes one ConfigError line naming the item."""
-    try:
-        return model(**{k: v for k, v in values.items() if v is not None})
-    except ValidationError as exc:
-        raise ConfigError(f"{what} configuration: {validation_summary(exc, what)}") from None
 
 
 class IntelAnalyzer(SocflowAnalyzer):
@@ -47,8 +33,8 @@ class IntelAnalyzer(SocflowAnalyzer):
     MAX_TLP = MAX_PAP = 2  # used when the admin left max_tlp/max_pap unset (null)
 
     # -- configuration ---------------------------------------------------------------------
-    # Settings are gathered as plain dicts and validated once, as one EnrichConfig: building a
-    # pydantic schema is the largest part of the analyzer's cold start.
+    # Settings are gathered as plain dicts and validated once, with msgspec (enrich/settings.py):
+    # pydantic's import and schema building were the largest part of a job's cold start.
     def settings(self) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -83,13 +69,13 @@ class IntelAnalyzer(SocflowAnalyzer):
         ca_bundle = None
         if self.job_directory and (Path(self.job_directory) / "input" / "cacerts").is_file():
             ca_bundle = Path(self.job_directory) / "input" / "cacerts"
-        return validated(  # type: ignore[no-any-return]
-            EnrichConfig, self.TITLE,
-            **{self.PROVIDER: self.settings()},
-            cache_path=Path(cache) if cache else None,
-            budget_seconds=budget, proxies=proxies, ca_bundle=ca_bundle,
-            user_agent="socflow-cortex/1.0",
-        )
+        return load_settings(_set({
+            self.PROVIDER: self.settings(),
+            "cache_path": str(cache) if cache else None,
+            "budget_seconds": budget, "proxies": proxies,
+            "ca_bundle": str(ca_bundle) if ca_bundle else None,
+            "user_agent": "socflow-cortex/1.0",
+        }), self.TITLE)
 
     # -- the job ---------------------------------------------------------------------------
     def indicator(self) -> tuple[IocType, str]:

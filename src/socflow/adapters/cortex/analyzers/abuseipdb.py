@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from ....enrich.config import HOUR
+from ....enrich.settings import HOUR
 from ....errors import InputError
 from ....models import IocType, Verdict
 from ._intel import IntelAnalyzer

@@ -1,0 +1,187 @@
+"""The intel layer's settings as msgspec Structs: what the core runs on, validated without pydantic.
+
+Why two schemas: ``config.py`` (pydantic) is the front the CLI and the bridge validate user input
+with — the bridge nests ``EnrichConfig`` in its own pydantic file model, the CLI catches pydantic's
+``ValidationError``. A Cortex job is a process started per observable, and importing pydantic and
+building its schemas cost ~120 ms of a ~300 ms job; msgspec validates the same settings in
+microseconds after a ~20 ms import. The two are kept identical — field names, defaults, limits —
+by ``tests/intel/test_settings_parity.py``; the core only reads attributes both provide.
+
+``load_settings(values)`` turns a job's plain dict into an :class:`EnrichConfig` or raises one
+:class:`~socflow.errors.ConfigError` line naming the item.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct, field
+
+from ..errors import ConfigError
+
+HOUR = 3600.0
+DAY = 86400.0
+
+NonNegative = Annotated[float, Meta(ge=0)]
+Positive = Annotated[float, Meta(gt=0)]
+
+
+class Secret:
+    """An API key that never shows in a repr, a log or a traceback (like pydantic's SecretStr)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _Settings(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Unknown items are errors (a typo must not silently fall back to a default). msgspec does not
+    inherit ``kw_only``, so every subclass repeats it."""
+
+
+class RateLimit(_Settings, frozen=True, kw_only=True):
+    """At most ``limit`` calls in any sliding window of ``per_seconds``."""
+
+    limit: Annotated[int, Meta(ge=1)]
+    per_seconds: Positive
+
+
+class CacheTtl(_Settings, kw_only=True):
+    """Seconds a verdict stays cached, per level; ``not_found`` is the negative-cache TTL."""
+
+    malicious: NonNegative = DAY
+    suspicious: NonNegative = 12 * HOUR
+    safe: NonNegative = DAY
+    info: NonNegative = 12 * HOUR
+    not_found: NonNegative = 6 * HOUR
+
+    def seconds_for(self, level: str, found: bool) -> float:
+        return self.not_found if not found else float(getattr(self, level))
+
+
+class ProviderSettings(_Settings, kw_only=True):
+    """What every provider needs: where, with which key, how fast, how often, how long to cache."""
+
+    api_key: Secret | None = None
+    api_url: str
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 15.0  # per-request connect/read bound
+    retries: Annotated[int, Meta(ge=0, le=5)] = 2  # extra attempts on 5xx/connection errors
+    limits: dict[str, list[RateLimit]] = field(default_factory=dict)
+    cache_ttl: CacheTtl = field(default_factory=CacheTtl)
+
+    def __post_init__(self) -> None:
+        url = self.api_url.strip()
+        if not url.startswith(("http://", "https://")) or len(url) < 10:
+            raise ValueError(f"api_url must be an http(s) URL, got {url!r}")
+        self.api_url = url.rstrip("/")
+        if isinstance(self.api_key, str):  # built in code with a plain string
+            self.api_key = Secret(self.api_key)
+
+    def key(self) -> str:
+        return self.api_key.get_secret_value() if self.api_key else ""
+
+
+class VirusTotalSettings(ProviderSettings, kw_only=True):
+    api_url: str = "https://www.virustotal.com/api/v3"
+    limits: dict[str, list[RateLimit]] = field(
+        default_factory=lambda: {
+            "api": [RateLimit(limit=4, per_seconds=60.0), RateLimit(limit=500, per_seconds=DAY)]
+        }
+    )
+    malicious_threshold: Annotated[int, Meta(ge=1)] = 3  # malicious engines for 'malicious'
+    relationships: bool = False
+    poll_interval: Positive = 15.0
+    scan_max_wait: Positive = 300.0
+
+
+class AbuseIPDBSettings(ProviderSettings, kw_only=True):
+    api_url: str = "https://api.abuseipdb.com/api/v2"
+    limits: dict[str, list[RateLimit]] = field(
+        default_factory=lambda: {
+            "check": [RateLimit(limit=1000, per_seconds=DAY)],
+            "check-block": [RateLimit(limit=100, per_seconds=DAY)],
+            "blacklist": [RateLimit(limit=5, per_seconds=DAY)],
+        }
+    )
+    cache_ttl: CacheTtl = field(
+        default_factory=lambda: CacheTtl(
+            malicious=6 * HOUR, suspicious=6 * HOUR, safe=6 * HOUR, info=6 * HOUR, not_found=6 * HOUR
+        )
+    )
+    max_age_days: Annotated[int, Meta(ge=1, le=365)] = 30
+    malicious_threshold: Annotated[int, Meta(ge=1, le=100)] = 75
+    suspicious_threshold: Annotated[int, Meta(ge=1, le=100)] = 25
+    max_prefix_v4: Annotated[int, Meta(ge=8, le=32)] = 24  # widest IPv4 block the plan allows
+    blacklist_mode: bool = False
+    blacklist_refresh: Annotated[float, Meta(ge=300)] = 6 * HOUR
+    blacklist_confidence_minimum: Annotated[int, Meta(ge=25, le=100)] = 100
+
+
+class OTXSettings(ProviderSettings, kw_only=True):
+    api_url: str = "https://otx.alienvault.com"
+    limits: dict[str, list[RateLimit]] = field(
+        default_factory=lambda: {"api": [RateLimit(limit=60, per_seconds=60.0)]}
+    )
+    malicious_pulses: Annotated[int, Meta(ge=1)] = 3  # pulses for 'malicious'
+
+
+class EnrichConfig(_Settings, kw_only=True):
+    """The whole intel layer: which providers, where the cache lives, how long a lookup may take."""
+
+    virustotal: VirusTotalSettings | None = None
+    abuseipdb: AbuseIPDBSettings | None = None
+    otx: OTXSettings | None = None
+    cache_path: Path | None = None  # SQLite file; None = this process only
+    budget_seconds: Annotated[float, Meta(gt=0, le=3600)] = 60.0  # one lookup, waits included
+    proxies: dict[str, str] = field(default_factory=dict)  # scheme -> proxy URL
+    ca_bundle: Path | None = None  # CA file; None = REQUESTS_CA_BUNDLE/certifi
+    user_agent: str = "socflow"
+
+    def provider_settings(self) -> dict[str, ProviderSettings]:
+        found = {"virustotal": self.virustotal, "abuseipdb": self.abuseipdb, "otx": self.otx}
+        return {name: s for name, s in found.items() if s is not None}
+
+
+def _decode_custom(kind: type, value: Any) -> Any:
+    if not isinstance(value, str):
+        raise TypeError(f"Expected `str`, got `{type(value).__name__}`")
+    return Path(value) if kind is Path else Secret(value)
+
+
+def load_settings(values: dict[str, Any], what: str = "") -> EnrichConfig:
+    """Validate plain settings (JSON types; null items should be left out for their defaults).
+
+    Lax like pydantic's default mode where Cortex may send it (``4.0`` or ``"4"`` for an integer),
+    never laxer than pydantic (the parity test checks that).
+    """
+    try:
+        return msgspec.convert(values, EnrichConfig, strict=False, dec_hook=_decode_custom)
+    except msgspec.ValidationError as exc:
+        prefix = f"{what} configuration: " if what else ""
+        raise ConfigError(prefix + error_line(exc)) from None
+
+
+def error_line(exc: msgspec.ValidationError) -> str:
+    """``Expected `int` >= 1 - at `$.virustotal.malicious_threshold``` as
+    ``virustotal.malicious_threshold: expected int >= 1`` (one line, like validation_summary)."""
+    message, _, where = str(exc).partition(" - at `$")
+    where = where.rstrip("`").lstrip(".")
+    message = message.replace("`", "").strip()
+    message = message[:1].lower() + message[1:]
+    line = f"{where}: {message}" if where else message
+    return " ".join(line.split())
