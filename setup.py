@@ -9,8 +9,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "socflow.extract._scan",
-            ["src/socflow/extract/_scan.c"],
+            "socflow._native",
+            ["src/socflow/_native.c"],
             optional=True,
             extra_compile_args=["-O2"],
         )

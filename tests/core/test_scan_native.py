@@ -6,6 +6,7 @@ numbers, ISO times, dotted quads (valid, out of range, leading zeros, trailing p
 bare hex digests of every length, names, e-mail and URL pieces, delimiters.
 """
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from socflow.extract import ExtractConfig, Extractor
@@ -22,15 +23,25 @@ PIECES = st.sampled_from([
     "a@b.example.org", "http://1.2.3.4/x", "hxxp://bad[.]example[.]net", "CVE-2024-3400",
     "2001:db8::1", "fe80::1%eth0", "::", "rv:1.9.0.14", "version", "build", "v", "-", "_x_",
     "%2F%2Fevil.com", "word", "Failed", "password", "for", "invalid", "user",
+    "Example.COM", "a-.com", "-a.com", "a.-b.com", "x.in-addr.arpa", "www.example.py", "a.b",
+    "foo.xn--p1ai", "cve-2024-1234.example.com", "CVE_2021_44228",
+    "d41d8cd98f00b204e9800998ecf8427e.example.com", "1.2.3.4:80", "1.2.3.4:", "1.2.3.4:8a",
+    "01.2.3.4:80", "256.1.1.1:80", "0.0.0.0:80", "1.2.3.4:80:90", "svc_backup", "x86_64",
+    "SHA256:y4ZumDQHcftyvWpluF369qp493OWd2enU5cpvX6ElZ0", "i486-pc-linux-gnu", "example.com.",
+    "a" * 64 + ".com", "b" * 63 + ".example.org", "ab-12345678901234567890123456789012-cd",
 ])
 SEPARATORS = st.sampled_from([" ", "  ", "\t", '"', "'", "[", "]", "(", ")", ",", ";", "|", "<", ">",
                               "=", "/", ":", "", "\x00", "`", "{", "}"])
 TOKEN_BYTES = st.binary(min_size=1, max_size=40)
 
 
+# Tokens of the characters the C shortcuts look at, to explore their edges.
+SHAPED = st.text(alphabet="abcfvxzACEV0123456789.-:_", min_size=1, max_size=70)
+
+
 @st.composite
 def lines(draw):
-    parts = draw(st.lists(st.one_of(PIECES, SEPARATORS, TOKEN_BYTES.map(
+    parts = draw(st.lists(st.one_of(PIECES, SEPARATORS, SHAPED, TOKEN_BYTES.map(
         lambda b: b.decode("latin-1"))), max_size=30))
     return "".join(parts).replace("\n", " ").encode("utf-8", "surrogateescape")
 
@@ -53,6 +64,13 @@ def test_native_loop_is_built():
        fmt_name=st.sampled_from(["plain", "syslog", "access", "json"]))
 def test_native_and_python_loops_agree(batch, fmt_name):
     assert run(batch, fmt_name, native=True) == run(batch, fmt_name, native=False)
+
+
+@settings(max_examples=400, deadline=None)
+@given(tokens=st.lists(SHAPED | PIECES, min_size=1, max_size=40))
+def test_native_and_python_classify_tokens_alike(tokens):
+    batch = [" ".join(tokens).encode()]
+    assert run(batch, "plain", native=True) == run(batch, "plain", native=False)
 
 
 def test_agree_on_the_bundled_examples():
@@ -81,3 +99,54 @@ def test_token_cache_is_bounded_in_native_loop():
     extractor.feed(lines_, PARSERS["plain"])
     assert len(extractor._hits) <= extractor_module._CACHE_LIMIT
     assert len(extractor._noise) <= extractor_module._CACHE_LIMIT
+
+
+# -- the smaller C helpers against their Python twins ------------------------------------------
+from socflow import _native  # noqa: E402
+from socflow.read.positions import lines_with_python  # noqa: E402
+
+LINE_TEXT = st.lists(st.sampled_from(
+    ["Failed ", "client=", "nvalid user", "Fail", "ed ", "x", " ", "\t", "é", "Failed Failed "]
+), max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines_=st.lists(LINE_TEXT.map(str.encode), max_size=30),
+       needles=st.lists(st.sampled_from([b"Failed ", b"client=", b"nvalid user", b"x", b"d c"]),
+                        min_size=1, max_size=4).map(tuple))
+def test_lines_with_agrees_with_python(lines_, needles):
+    blob = b"\n".join(lines_)
+    assert _native.lines_with(blob, needles) == lines_with_python(lines_, blob, needles)
+
+
+VERSION_CONTEXT = st.lists(st.sampled_from(
+    ["version", "Version", "VERSION", "swVersion", "ver", "v", "V", "fw", "FW", "build", "Build",
+     "release", "firmware", "firmware_v2", "server", "resolver", "via", "rev", "is", "was", "IS",
+     " ", "  ", "\t", "=", ":", '"', "'", "-", "_", "x", "1", ".", "from", "a"]
+), max_size=10).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(before=VERSION_CONTEXT, token=st.sampled_from(["1.2.3.4", "10.0.0.1", "v1.2.3.4"]),
+       after=st.sampled_from(["", " x", " 1.2.3.4"]))
+def test_version_word_check_agrees_with_regex(before, token, after):
+    line = f"{before}{token}{after}".encode()
+    assert _native.after_version_word(line, token.encode()) == \
+        extractor_module._after_version_word(line, token.encode())
+
+
+@pytest.mark.parametrize("line, expected", [
+    (b"firmware version 4.12.0.3 installed", True),
+    (b'swVersion="4.12.0.3"', True),
+    (b"build is 7.1.2.15", True),
+    (b"fw 1.0.0.2", True),
+    (b"server 1.0.0.2", False),
+    (b"resolver 1.0.0.2", False),
+    (b"via 1.0.0.2", False),
+    (b"1.0.0.2 first", False),
+])
+def test_version_word_examples(line, expected):
+    token = line.split(b'"')[1] if b'"' in line else next(
+        t for t in line.split() if t[:1].isdigit())
+    assert _native.after_version_word(line, token) is expected
+    assert extractor_module._after_version_word(line, token) is expected

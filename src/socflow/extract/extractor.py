@@ -12,27 +12,30 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from ..models import Ioc, IocType, IpClass
 from ..parse.base import LogFormat
 from ..read.sources import decode
 from .config import ExtractConfig
-from .positions import lines_with
+from ..read.positions import lines_with
 from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, QUERY_STRING, Found, classify_token
-from .validate import classify_ip
+from .validate import FILE_LIKE_TLDS, classify_ip, icann_tlds
 
 try:  # the per-line loop in C, built by setup.py where a compiler exists; same results
-    from ._scan import scan_lines as _native_scan
-except ImportError:  # pragma: no cover - exercised by tests that force the Python loop
-    _native_scan = None
+    from .._native import after_version_word as _native_after_version_word
+    from .._native import scan_lines as _native_scan
+except ImportError:  # pragma: no cover - tests run the Python twins explicitly
+    _native_scan = _native_after_version_word = None
 
 Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
 _CACHE_LIMIT = 100_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
 _TIME_CHARS = b"0123456789-:.TZ+"
-_HASH_TYPES = (IocType.MD5, IocType.SHA1, IocType.SHA256)  # by length 32, 40, 64
+# What the C loop classifies itself, in the order it expects.
+_NATIVE_KINDS = (IocType.IPV4, IocType.MD5, IocType.SHA1, IocType.SHA256, IocType.DOMAIN)
 
 
 @dataclass
@@ -55,7 +58,8 @@ class _Batch:
     first: dict[Key, int] = field(default_factory=dict)
     last: dict[Key, int] = field(default_factory=dict)
     contexts: dict[tuple[Key, str], int] = field(default_factory=dict)
-    tokens: dict[bytes, list[int]] = field(default_factory=dict)  # token -> [count, first, last]
+    # token -> [count, first line, last line, what it holds]
+    tokens: dict[bytes, list] = field(default_factory=dict)
 
 
 class Extractor:
@@ -91,7 +95,7 @@ class Extractor:
         """Per line: distinct tokens not known as noise; remember where hit tokens are."""
         if _native_scan is not None and self.native:
             _native_scan(lines, self._noise, self._hits, batch.tokens, self._classify,
-                         IocType.IPV4, _HASH_TYPES, _CACHE_LIMIT)
+                         _NATIVE_KINDS, _domain_tlds(), _CACHE_LIMIT)
             return
         noise, hits, seen, table = self._noise, self._hits, batch.tokens, DELIMITER_TABLE
         classify = self._classify
@@ -103,7 +107,7 @@ class Extractor:
                     record[0] += 1
                     record[2] = idx
                 elif token in hits:
-                    seen[token] = [1, idx, idx]
+                    seen[token] = [1, idx, idx, hits[token]]
                 elif token.isdigit() or (
                     b"-" in token and b":" in token and not token.translate(None, _TIME_CHARS)
                 ):
@@ -122,18 +126,21 @@ class Extractor:
                     if len(noise) >= _CACHE_LIMIT:
                         noise.clear()
                     noise.add(token)
-                elif classify(token):
-                    seen[token] = [1, idx, idx]
+                elif found := classify(token):
+                    seen[token] = [1, idx, idx, found]
 
     def _resolve_tokens(self, batch: _Batch, lines: list[bytes], fmt: LogFormat) -> None:
         """Turn the batch's hit tokens into indicator counts; the context of a token is taken
         from the line where it first appears in the batch (positional formats only)."""
         positional = type(fmt).context_of is not LogFormat.context_of
-        for token, (count, first, last) in batch.tokens.items():
-            found = self._hits.get(token) or classify_token(token)
+        version_word = (
+            _native_after_version_word if self.native and _native_after_version_word
+            else _after_version_word
+        )
+        for token, (count, first, last, found) in batch.tokens.items():
             context = fmt.context_of(lines[first], token) if positional else fmt.default_context
             if context is None or (
-                found[0][0] is IocType.IPV4 and _after_version_word(lines[first], token)
+                found[0][0] is IocType.IPV4 and version_word(lines[first], token)
             ):
                 continue
             for kind, value, qualifier in found:
@@ -282,6 +289,12 @@ class Extractor:
             self.counters.excluded_allowlist += 1
             return False
         return True
+
+
+@lru_cache(maxsize=1)
+def _domain_tlds() -> frozenset[str]:
+    """Top-level labels that make a bare name a domain (what ``is_domain`` accepts)."""
+    return frozenset(icann_tlds() - FILE_LIKE_TLDS)
 
 
 # A version word right before the token: "version 4.12.0.3", swVersion="…", "build is 7.1.2.15",

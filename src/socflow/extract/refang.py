@@ -10,7 +10,7 @@ import re
 
 import re2
 
-from .positions import lines_at
+from ..read.positions import lines_at
 
 # One RE2 pass (a DFA in C, ~10x faster than ``re`` on a whole batch) decides whether a batch
 # holds any marker at all, and which lines do; only those get the (slower) substitutions.

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import ClassVar
 
 from ..models import Event, IocType
+from ..read.positions import lines_with
 
 Finding = tuple[IocType, str, str]  # (type, value, context)
 
@@ -47,7 +48,10 @@ class LogFormat:
         stays visible as a domain. Returns ``lines`` itself when nothing changes."""
         if b"essage-" not in blob and b"ESSAGE-" not in blob:
             return lines
-        return [_MESSAGE_ID.sub(rb"\1 ", line) if b"@" in line else line for line in lines]
+        lines = list(lines)
+        for i in lines_with(lines, blob, (b"essage-", b"ESSAGE-")):
+            lines[i] = _MESSAGE_ID.sub(rb"\1 ", lines[i])
+        return lines
 
     def findings(self, line: bytes) -> list[Finding]:
         return []

@@ -1,0 +1,649 @@
+/* socflow's hot loops in C. Optional: setup.py builds it where a compiler exists, and every
+ * function has a pure-Python twin that is used otherwise (tests/core/test_scan_native.py checks
+ * that both give the same answers).
+ *
+ * scan_lines(lines, noise, hits, seen, classify, kinds, domain_tlds, cache_limit)
+ *   The extractor's per-line loop. For every line: split on whitespace and the delimiter bytes,
+ *   and for each token
+ *   - skip it without building an object when its characters alone say it holds no indicator
+ *     (numbers, ISO times, plain words: the same test classify_token would make);
+ *   - skip it when it is known as noise;
+ *   - count it once per line in `seen` (token -> [count, first line, last line, found]) when
+ *     it is a known hit, or when it is new and classifies as one.
+ *   New tokens of the common shapes (a dotted quad with or without a port, a bare hex digest,
+ *   a plain host name, a token with no character an indicator needs) are classified here,
+ *   exactly as classify_token would; every other new token goes to `classify(token)` (Python),
+ *   which caches its answer in `hits` or `noise`.
+ * lines_with(blob, needles)        indexes of the lines of a newline-joined batch holding any needle
+ * after_version_word(line, token)  the version-number test of extractor._VERSION_WORD
+ */
+#define PY_SSIZE_T_CLEAN
+#define _GNU_SOURCE /* memmem */
+#include <Python.h>
+#include <stdint.h>
+
+static unsigned char is_delim[256];
+static unsigned char is_hex[256];
+
+static const char DELIMITERS[] = "\"'<>[](){},;|\\`";
+
+static void init_tables(void)
+{
+    const char *p;
+    is_delim[(unsigned char)' '] = is_delim['\t'] = is_delim['\n'] = 1;
+    is_delim['\r'] = is_delim['\x0b'] = is_delim['\x0c'] = is_delim[0] = 1;
+    for (p = DELIMITERS; *p; p++)
+        is_delim[(unsigned char)*p] = 1;
+    for (int c = '0'; c <= '9'; c++)
+        is_hex[c] = 1;
+    for (int c = 'a'; c <= 'f'; c++)
+        is_hex[c] = is_hex[c - 32] = 1;
+}
+
+/* What the characters of a token say, gathered in one pass. */
+typedef struct {
+    int dot, at, pct, dash, underscore, colons, double_colon;
+    int digits, hex, alpha, time_chars; /* counts of such characters */
+} Shape;
+
+static void shape_of(const unsigned char *s, Py_ssize_t n, Shape *sh)
+{
+    memset(sh, 0, sizeof(*sh));
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c >= '0' && c <= '9') {
+            sh->digits++;
+            sh->hex++;
+            sh->time_chars++;
+            continue;
+        }
+        if (is_hex[c]) {
+            sh->hex++;
+            sh->alpha++;
+            continue;
+        }
+        switch (c) {
+        case '.': sh->dot++; sh->time_chars++; break;
+        case '@': sh->at++; break;
+        case '%': sh->pct++; break;
+        case '-': sh->dash++; sh->time_chars++; break;
+        case '_': sh->underscore++; break;
+        case ':':
+            sh->colons++;
+            sh->time_chars++;
+            if (i > 0 && s[i - 1] == ':')
+                sh->double_colon = 1;
+            break;
+        case 'T': case 'Z': case '+': sh->time_chars++; break;
+        default: break;
+        }
+    }
+}
+
+/* Tokens the Python loop also drops before classifying: numbers and ISO times (not worth
+ * caching) and short tokens without any character an indicator needs. */
+static int surely_noise(const Shape *sh, Py_ssize_t n)
+{
+    if (sh->digits == n)
+        return 1;
+    if (sh->dash && sh->colons && sh->time_chars == n)
+        return 1;
+    return n < 32 && !sh->dot && !sh->at && !sh->pct && !sh->dash && !sh->underscore
+           && !(sh->double_colon || sh->colons >= 7);
+}
+
+/* A bare dotted quad (trailing ".,:;" ignored): 1 valid address, 0 not one, -1 not this shape. */
+static int dotted_quad(const unsigned char *s, Py_ssize_t n, Py_ssize_t *bare_len)
+{
+    while (n > 0 && (s[n - 1] == '.' || s[n - 1] == ',' || s[n - 1] == ':' || s[n - 1] == ';'))
+        n--;
+    if (n < 7 || n > 15)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || s[i] == '.'))
+            return -1;
+    int parts = 0, value = 0, len = 0, all_zero = 1;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            if (len == 0 || value > 255 || (len > 1 && s[i - len] == '0'))
+                return 0;
+            if (value)
+                all_zero = 0;
+            parts++;
+            value = len = 0;
+        } else {
+            value = value * 10 + (s[i] - '0');
+            if (++len > 3)
+                return 0;
+        }
+    }
+    if (parts != 4 || all_zero)
+        return 0;
+    *bare_len = n;
+    return 1;
+}
+
+/* Types handed in by extractor.py (IocType members), in this order. */
+enum { KIND_IPV4, KIND_MD5, KIND_SHA1, KIND_SHA256, KIND_DOMAIN, KIND_COUNT };
+
+typedef struct {
+    PyObject *noise, *hits, *seen, *classify, *kinds, *tlds;
+    Py_ssize_t limit;
+} Scan;
+
+static int has_hex_run(const unsigned char *s, Py_ssize_t n, Py_ssize_t run)
+{
+    Py_ssize_t len = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        len = is_hex[s[i]] ? len + 1 : 0;
+        if (len >= run)
+            return 1;
+    }
+    return 0;
+}
+
+/* "cve-" / "cve_" in any case: a CVE id may hide in the token. */
+static int has_cve_hint(const unsigned char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i + 3 < n; i++)
+        if (Py_TOLOWER(s[i]) == 'c' && Py_TOLOWER(s[i + 1]) == 'v' && Py_TOLOWER(s[i + 2]) == 'e'
+            && (s[i + 3] == '-' || s[i + 3] == '_'))
+            return 1;
+    return 0;
+}
+
+/* A name made only of valid labels ([A-Za-z0-9-], no leading/trailing '-', 1..63 chars), at
+ * least two of them, starting with a letter (so no IPv4 address can start inside it), the last
+ * one starting with a letter. Sets *tld_start. */
+static int plain_name(const unsigned char *s, Py_ssize_t n, Py_ssize_t *tld_start)
+{
+    if (n > 253 || !Py_ISALPHA(s[0]))
+        return 0;
+    Py_ssize_t label = 0, labels = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == '.') {
+            if (label == 0 || label > 63 || s[i - 1] == '-')
+                return 0;
+            labels++;
+            *tld_start = i - label;
+            label = 0;
+        } else if (Py_ISALNUM(s[i]) || (s[i] == '-' && label > 0)) {
+            label++;
+        } else {
+            return 0;
+        }
+    }
+    return labels >= 2 && Py_ISALPHA(s[*tld_start]);
+}
+
+static PyObject *one_found(PyObject *kind, PyObject *value)
+{
+    if (value == NULL)
+        return NULL;
+    PyObject *empty = PyUnicode_FromStringAndSize(NULL, 0);
+    PyObject *found = empty ? PyTuple_Pack(3, kind, value, empty) : NULL;
+    Py_DECREF(value);
+    Py_XDECREF(empty);
+    if (found == NULL)
+        return NULL;
+    PyObject *one = PyTuple_Pack(1, found);
+    Py_DECREF(found);
+    return one;
+}
+
+static PyObject *lower_ascii(const unsigned char *s, Py_ssize_t n)
+{
+    PyObject *value = PyUnicode_New(n, 127);
+    if (value == NULL)
+        return NULL;
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(value);
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = (Py_UCS1)Py_TOLOWER(s[i]);
+    return value;
+}
+
+/* A name: a domain when its top-level label is a public one (file-like ones excluded). */
+static PyObject *classify_name(Scan *sc, const unsigned char *s, Py_ssize_t n, Py_ssize_t tld)
+{
+    PyObject *top = lower_ascii(s + tld, n - tld);
+    if (top == NULL)
+        return NULL;
+    int known = PyUnicode_CompareWithASCIIString(top, "arpa") != 0
+                && PySet_Contains(sc->tlds, top);
+    Py_DECREF(top);
+    if (known < 0)
+        return NULL;
+    if (!known)
+        return PyTuple_New(0);
+    return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_DOMAIN), lower_ascii(s, n));
+}
+
+/* New reference: the classification of a token of a shape handled here, Py_None when Python
+ * must decide, NULL on error. Each shortcut gives exactly what classify_token gives (property
+ * tested against it). */
+static PyObject *fast_classify(Scan *sc, const unsigned char *s, Py_ssize_t n, const Shape *sh)
+{
+    Py_ssize_t bare = 0, tld = 0;
+    if (!sh->dot && !sh->at && !sh->pct) {
+        if (sh->hex == n && (n == 32 || n == 40 || n == 64)) {
+            if (sh->digits == n || sh->alpha == n)
+                return PyTuple_New(0); /* long decimal ids and words are not digests */
+            int k = n == 32 ? KIND_MD5 : n == 40 ? KIND_SHA1 : KIND_SHA256;
+            return one_found(PyTuple_GET_ITEM(sc->kinds, k), lower_ascii(s, n));
+        }
+        if (sh->double_colon || sh->colons >= 7)
+            Py_RETURN_NONE; /* may hold an IPv6 address */
+        if (n < 13 || ((n < 32 || !has_hex_run(s, n, 32)) && !has_cve_hint(s, n)))
+            return PyTuple_New(0);
+        Py_RETURN_NONE;
+    }
+    if (sh->at || sh->pct)
+        Py_RETURN_NONE;
+    int quad = dotted_quad(s, n, &bare);
+    if (quad == 0)
+        return PyTuple_New(0);
+    if (quad < 0 && sh->colons == 1 && !sh->double_colon) {
+        /* address:port */
+        const unsigned char *colon = memchr(s, ':', n);
+        Py_ssize_t head = colon - s, k;
+        for (k = head + 1; k < n && s[k] >= '0' && s[k] <= '9'; k++)
+            ;
+        if (k == n && k > head + 1 && dotted_quad(s, head, &bare) == 1 && bare == head)
+            quad = 1;
+    }
+    if (quad > 0)
+        return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_IPV4),
+                         PyUnicode_DecodeASCII((const char *)s, bare, NULL));
+    if (!sh->colons && !sh->underscore && plain_name(s, n, &tld)
+        && !(n >= 32 && has_hex_run(s, n, 32)) && !has_cve_hint(s, n))
+        return classify_name(sc, s, n, tld);
+    Py_RETURN_NONE;
+}
+
+/* Remember a classification in its bounded cache (hits when found, else noise). */
+static int remember(PyObject *token, PyObject *found, PyObject *hits, PyObject *noise,
+                    Py_ssize_t limit)
+{
+    if (PyTuple_GET_SIZE(found)) {
+        if (PyDict_GET_SIZE(hits) >= limit)
+            PyDict_Clear(hits);
+        return PyDict_SetItem(hits, token, found);
+    }
+    if (PySet_GET_SIZE(noise) >= limit && PySet_Clear(noise) < 0)
+        return -1;
+    return PySet_Add(noise, token);
+}
+
+static int new_record(PyObject *seen, PyObject *token, PyObject *idx, PyObject *found)
+{
+    PyObject *one = PyLong_FromLong(1);
+    PyObject *record = one ? PyList_New(4) : NULL;
+    if (record == NULL) {
+        Py_XDECREF(one);
+        return -1;
+    }
+    PyList_SET_ITEM(record, 0, one);
+    Py_INCREF(idx);
+    PyList_SET_ITEM(record, 1, idx);
+    Py_INCREF(idx);
+    PyList_SET_ITEM(record, 2, idx);
+    Py_INCREF(found);
+    PyList_SET_ITEM(record, 3, found);
+    int rc = PyDict_SetItem(seen, token, record);
+    Py_DECREF(record);
+    return rc;
+}
+
+/* Count a known token on line `idx` (once per line: `idx` is one object per line). */
+static int count_again(PyObject *record, PyObject *idx)
+{
+    if (PyList_GET_ITEM(record, 2) == idx)
+        return 0;
+    Py_ssize_t seen = PyLong_AsSsize_t(PyList_GET_ITEM(record, 0));
+    if (seen < 0 && PyErr_Occurred())
+        return -1;
+    PyObject *count = PyLong_FromSsize_t(seen + 1);
+    if (count == NULL)
+        return -1;
+    PyList_SetItem(record, 0, count);
+    Py_INCREF(idx);
+    PyList_SetItem(record, 2, idx);
+    return 0;
+}
+
+/* Tokens classified lately, by a hash of their bytes: a direct-mapped table that answers
+ * "noise" or "hit" for a repeated token without building a bytes object. Its size bounds its
+ * memory; the classification of a token never changes, so an entry is never stale. */
+#define RECENT_BITS 16
+typedef struct {
+    PyObject *token;  /* bytes */
+    PyObject *found;  /* the token's classification; NULL: noise */
+    uint64_t hash;
+} Recent;
+static Recent recent[1 << RECENT_BITS];
+
+static uint64_t hash_of(const unsigned char *s, Py_ssize_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static Recent *recent_slot(uint64_t hash)
+{
+    return &recent[(hash ^ (hash >> 29)) & ((1 << RECENT_BITS) - 1)];
+}
+
+static int recent_match(const Recent *r, uint64_t hash, const unsigned char *s, Py_ssize_t n)
+{
+    return r->token != NULL && r->hash == hash && PyBytes_GET_SIZE(r->token) == n
+           && memcmp(PyBytes_AS_STRING(r->token), s, n) == 0;
+}
+
+static void recent_store(Recent *r, uint64_t hash, PyObject *token, PyObject *found)
+{
+    PyObject *old_token = r->token, *old_found = r->found;
+    Py_INCREF(token);
+    r->token = token;
+    r->found = NULL;
+    if (PyTuple_GET_SIZE(found)) {
+        Py_INCREF(found);
+        r->found = found;
+    }
+    r->hash = hash;
+    Py_XDECREF(old_token);
+    Py_XDECREF(old_found);
+}
+
+/* Count a hit token on line idx in `seen`. */
+static int count_hit(Scan *sc, PyObject *token, PyObject *idx, PyObject *found)
+{
+    PyObject *record = PyDict_GetItemWithError(sc->seen, token);
+    if (record != NULL)
+        return count_again(record, idx);
+    if (PyErr_Occurred())
+        return -1;
+    return new_record(sc->seen, token, idx, found);
+}
+
+static int scan_token(Scan *sc, const unsigned char *s, Py_ssize_t n, PyObject *idx)
+{
+    Shape sh;
+    shape_of(s, n, &sh);
+    if (surely_noise(&sh, n))
+        return 0;
+    uint64_t hash = hash_of(s, n);
+    Recent *slot = recent_slot(hash);
+    if (recent_match(slot, hash, s, n))
+        return slot->found ? count_hit(sc, slot->token, idx, slot->found) : 0;
+
+    PyObject *token = PyBytes_FromStringAndSize((const char *)s, n);
+    if (token == NULL)
+        return -1;
+    int rc = 0;
+    PyObject *found = PyDict_GetItemWithError(sc->hits, token);
+    if (found != NULL) {
+        Py_INCREF(found);
+    } else if (PyErr_Occurred()) {
+        rc = -1;
+    } else if ((rc = PySet_Contains(sc->noise, token)) != 0) {
+        found = rc > 0 ? PyTuple_New(0) : NULL;
+        rc = rc < 0 ? -1 : 0;
+    } else {
+        found = fast_classify(sc, s, n, &sh);
+        if (found == Py_None) {
+            Py_DECREF(found);
+            found = PyObject_CallOneArg(sc->classify, token);
+        } else if (found != NULL && remember(token, found, sc->hits, sc->noise, sc->limit) < 0) {
+            Py_CLEAR(found);
+        }
+        if (found != NULL && !PyTuple_Check(found)) {
+            PyErr_SetString(PyExc_TypeError, "scan_lines: classify must return a tuple");
+            Py_CLEAR(found);
+        }
+    }
+    if (found == NULL) {
+        rc = -1;
+    } else {
+        recent_store(slot, hash, token, found);
+        if (PyTuple_GET_SIZE(found))
+            rc = count_hit(sc, token, idx, found);
+        Py_DECREF(found);
+    }
+    Py_DECREF(token);
+    return rc;
+}
+
+static int scan_line(Scan *sc, PyObject *line, PyObject *idx)
+{
+    if (!PyBytes_Check(line)) {
+        PyErr_SetString(PyExc_TypeError, "scan_lines: lines must be bytes");
+        return -1;
+    }
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(line);
+    Py_ssize_t n = PyBytes_GET_SIZE(line), i = 0;
+    while (i < n) {
+        while (i < n && is_delim[s[i]])
+            i++;
+        Py_ssize_t start = i;
+        while (i < n && !is_delim[s[i]])
+            i++;
+        if (i > start && scan_token(sc, s + start, i - start, idx) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *scan_lines(PyObject *self, PyObject *args)
+{
+    PyObject *lines;
+    Scan sc;
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!n:scan_lines", &PyList_Type, &lines, &PySet_Type,
+                          &sc.noise, &PyDict_Type, &sc.hits, &PyDict_Type, &sc.seen, &sc.classify,
+                          &PyTuple_Type, &sc.kinds, &PyFrozenSet_Type, &sc.tlds, &sc.limit))
+        return NULL;
+    if (PyTuple_GET_SIZE(sc.kinds) != KIND_COUNT) {
+        PyErr_SetString(PyExc_ValueError, "scan_lines: kinds must be (ipv4, md5, sha1, sha256, domain)");
+        return NULL;
+    }
+    Py_INCREF(lines); /* the loop below may call Python code */
+    for (Py_ssize_t k = 0; k < PyList_GET_SIZE(lines); k++) {
+        PyObject *idx = PyLong_FromSsize_t(k);
+        if (idx == NULL)
+            goto fail;
+        PyObject *line = PyList_GET_ITEM(lines, k);
+        Py_INCREF(line);
+        int rc = scan_line(&sc, line, idx);
+        Py_DECREF(line);
+        Py_DECREF(idx);
+        if (rc < 0)
+            goto fail;
+    }
+    Py_DECREF(lines);
+    Py_RETURN_NONE;
+fail:
+    Py_DECREF(lines);
+    return NULL;
+}
+
+/* ---- lines_with(blob, needles): indexes of the lines of `blob` holding any needle ---------- */
+
+static int compare_offsets(const void *a, const void *b)
+{
+    Py_ssize_t x = *(const Py_ssize_t *)a, y = *(const Py_ssize_t *)b;
+    return (x > y) - (x < y);
+}
+
+static PyObject *lines_with(PyObject *self, PyObject *args)
+{
+    Py_buffer blob;
+    PyObject *needles, *result = NULL;
+    Py_ssize_t *hits = NULL, count = 0, room = 0;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*O!:lines_with", &blob, &PyTuple_Type, &needles))
+        return NULL;
+    const char *text = blob.buf, *end = text + blob.len;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(needles); k++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, k);
+        if (!PyBytes_Check(needle) || PyBytes_GET_SIZE(needle) == 0) {
+            PyErr_SetString(PyExc_TypeError, "lines_with: needles must be non-empty bytes");
+            goto done;
+        }
+        const char *n = PyBytes_AS_STRING(needle), *at = text;
+        Py_ssize_t len = PyBytes_GET_SIZE(needle);
+        while ((at = memmem(at, end - at, n, len)) != NULL) {
+            if (count == room) {
+                room = room ? room * 2 : 256;
+                Py_ssize_t *grown = PyMem_Realloc(hits, room * sizeof(*hits));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                hits = grown;
+            }
+            hits[count++] = at - text;
+            /* the rest of this line need not be searched for this needle */
+            const char *eol = memchr(at, '\n', end - at);
+            at = eol ? eol + 1 : end;
+        }
+    }
+    qsort(hits, count, sizeof(*hits), compare_offsets);
+    result = PyList_New(0);
+    Py_ssize_t line = 0, line_start = 0, last = -1;
+    for (Py_ssize_t k = 0; result && k < count; k++) {
+        while (1) { /* advance to the line holding hits[k] */
+            const char *eol = memchr(text + line_start, '\n', blob.len - line_start);
+            Py_ssize_t line_end = eol ? eol - text : blob.len;
+            if (hits[k] <= line_end)
+                break;
+            line_start = line_end + 1;
+            line++;
+        }
+        if (line != last) {
+            PyObject *index = PyLong_FromSsize_t(line);
+            if (index == NULL || PyList_Append(result, index) < 0)
+                Py_CLEAR(result);
+            Py_XDECREF(index);
+            last = line;
+        }
+    }
+done:
+    PyMem_Free(hits);
+    PyBuffer_Release(&blob);
+    return result;
+}
+
+/* ---- after_version_word(line, token): the token's first place follows a version word -------
+ * The C form of extractor._VERSION_WORD searched in the 32 bytes before the token:
+ *   (?i:version|build|release|firmware)[\w-]{0,12} | (?<![A-Za-z])(?i:ver|fw|v)
+ *   then optionally \s+(?:is|was), then [\s=:"']{0,3}, then the token.
+ * Checked against that regex by tests/core/test_scan_native.py. */
+
+static int is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\x0b' || c == '\x0c';
+}
+
+static int is_word(unsigned char c)
+{
+    return Py_ISALNUM(c) || c == '_';
+}
+
+static int ends_with_ci(const unsigned char *s, Py_ssize_t end, Py_ssize_t floor, const char *word)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(word);
+    if (end - n < floor)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (Py_TOLOWER(s[end - n + i]) != word[i])
+            return 0;
+    return 1;
+}
+
+/* A version word ends exactly at `end` and starts at or after `floor`. */
+static int version_word_ends_at(const unsigned char *s, Py_ssize_t end, Py_ssize_t floor)
+{
+    static const char *long_words[] = {"version", "build", "release", "firmware"};
+    static const char *short_words[] = {"ver", "fw", "v"};
+    for (int w = 0; w < 3; w++) {
+        Py_ssize_t n = (Py_ssize_t)strlen(short_words[w]);
+        if (ends_with_ci(s, end, floor, short_words[w])
+            && (end - n == 0 || !Py_ISALPHA(s[end - n - 1])))
+            return 1;
+    }
+    for (Py_ssize_t tail = 0; tail <= 12 && end - tail >= floor; tail++) {
+        if (tail > 0 && !(is_word(s[end - tail]) || s[end - tail] == '-'))
+            break;
+        for (int w = 0; w < 4; w++)
+            if (ends_with_ci(s, end - tail, floor, long_words[w]))
+                return 1;
+    }
+    return 0;
+}
+
+static int is_separator(unsigned char c)
+{
+    return is_space(c) || c == '=' || c == ':' || c == '"' || c == '\'';
+}
+
+static int version_before(const unsigned char *s, Py_ssize_t pos)
+{
+    Py_ssize_t floor = pos > 32 ? pos - 32 : 0;
+    for (Py_ssize_t sep = 0; sep <= 3 && pos - sep >= floor; sep++) {
+        if (sep > 0 && !is_separator(s[pos - sep]))
+            break;
+        Py_ssize_t end = pos - sep;
+        if (version_word_ends_at(s, end, floor))
+            return 1;
+        /* ... \s+(?:is|was) right before the separators */
+        for (int w = 0; w < 2; w++) {
+            const char *verb = w ? "was" : "is";
+            Py_ssize_t n = w ? 3 : 2, e = end - n;
+            if (e - 1 < floor || memcmp(s + e, verb, n) != 0 || !is_space(s[e - 1]))
+                continue;
+            for (Py_ssize_t k = e - 1; k >= floor && is_space(s[k]); k--)
+                if (version_word_ends_at(s, k, floor))
+                    return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *after_version_word(PyObject *self, PyObject *args)
+{
+    Py_buffer line, token;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*:after_version_word", &line, &token))
+        return NULL;
+    int found = 0;
+    if (token.len > 0 && token.len <= line.len) {
+        const char *at = memmem(line.buf, line.len, token.buf, token.len);
+        Py_ssize_t pos = at ? at - (const char *)line.buf : -1;
+        found = pos > 0 && version_before((const unsigned char *)line.buf, pos);
+    }
+    PyBuffer_Release(&line);
+    PyBuffer_Release(&token);
+    return PyBool_FromLong(found);
+}
+
+static PyMethodDef methods[] = {
+    {"scan_lines", scan_lines, METH_VARARGS,
+     "Count the indicator-bearing tokens of each line into `seen` (see extractor.py)."},
+    {"lines_with", lines_with, METH_VARARGS,
+     "Sorted indexes of the lines of a newline-joined batch that hold any of the needles."},
+    {"after_version_word", after_version_word, METH_VARARGS,
+     "True when the first place of `token` in `line` follows a version word."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "socflow._native", "socflow's hot loops in C (optional; pure-Python twins exist).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void)
+{
+    init_tables();
+    return PyModule_Create(&module);
+}
