@@ -2,7 +2,8 @@
  * function has a pure-Python twin that is used otherwise (tests/core/test_scan_native.py checks
  * that both give the same answers).
  *
- * scan_lines(lines, noise, hits, seen, classify, kinds, domain_tlds, cache_limit)
+ * scan_lines(lines, noise, hits, seen, classify, kinds, domain_tlds, hash_parameters,
+ *            query_string, cache_limit)
  *   The extractor's per-line loop. For every line: split on whitespace and the delimiter bytes,
  *   and for each token
  *   - skip it without building an object when its characters alone say it holds no indicator
@@ -11,7 +12,8 @@
  *   - count it once per line in `seen` (token -> [count, first line, last line, found]) when
  *     it is a known hit, or when it is new and classifies as one.
  *   New tokens of the common shapes (a dotted quad with or without a port, a bare hex digest,
- *   a plain host name, a token with no character an indicator needs) are classified here,
+ *   a plain host name, a path or query string that can only hold digests, a token with no
+ *   character an indicator needs) are classified here,
  *   exactly as classify_token would; every other new token goes to `classify(token)` (Python),
  *   which caches its answer in `hits` or `noise`.
  * lines_with(blob, needles)        indexes of the lines of a newline-joined batch holding any needle
@@ -127,7 +129,7 @@ static int dotted_quad(const unsigned char *s, Py_ssize_t n, Py_ssize_t *bare_le
 enum { KIND_IPV4, KIND_MD5, KIND_SHA1, KIND_SHA256, KIND_DOMAIN, KIND_COUNT };
 
 typedef struct {
-    PyObject *noise, *hits, *seen, *classify, *kinds, *tlds;
+    PyObject *noise, *hits, *seen, *classify, *kinds, *tlds, *hash_parameters, *query_string;
     Py_ssize_t limit;
 } Scan;
 
@@ -152,9 +154,9 @@ static int has_cve_hint(const unsigned char *s, Py_ssize_t n)
     return 0;
 }
 
-/* A name made only of valid labels ([A-Za-z0-9-], no leading/trailing '-', 1..63 chars), at
- * least two of them, starting with a letter (so no IPv4 address can start inside it), the last
- * one starting with a letter. Sets *tld_start. */
+/* The number of labels of a name made only of valid labels ([A-Za-z0-9-], no leading/trailing
+ * '-', 1..63 chars), starting with a letter (so no IPv4 address can start inside it), the last
+ * one starting with a letter; 0 for anything else. Sets *tld_start. */
 static int plain_name(const unsigned char *s, Py_ssize_t n, Py_ssize_t *tld_start)
 {
     if (n > 253 || !Py_ISALPHA(s[0]))
@@ -173,7 +175,7 @@ static int plain_name(const unsigned char *s, Py_ssize_t n, Py_ssize_t *tld_star
             return 0;
         }
     }
-    return labels >= 2 && Py_ISALPHA(s[*tld_start]);
+    return Py_ISALPHA(s[*tld_start]) ? (int)labels : 0;
 }
 
 static PyObject *one_found(PyObject *kind, PyObject *value)
@@ -218,6 +220,80 @@ static PyObject *classify_name(Scan *sc, const unsigned char *s, Py_ssize_t n, P
     return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_DOMAIN), lower_ascii(s, n));
 }
 
+static int is_word(unsigned char c)
+{
+    return Py_ISALNUM(c) || c == '_';
+}
+
+/* The qualifier of a digest right after "key=": none when the key names a digest ("md5=",
+ * "sha256="), else "query-string" (a session id, most likely). */
+static PyObject *digest_qualifier(Scan *sc, const unsigned char *s, Py_ssize_t start)
+{
+    if (start == 0 || s[start - 1] != '=')
+        return PyUnicode_FromStringAndSize(NULL, 0);
+    Py_ssize_t end = start - 1, from = end;
+    while (from > 0 && !strchr("?&;/", s[from - 1]))
+        from--;
+    PyObject *key = lower_ascii(s + from, end - from);
+    if (key == NULL)
+        return NULL;
+    int named = PySet_Contains(sc->hash_parameters, key);
+    Py_DECREF(key);
+    if (named < 0)
+        return NULL;
+    if (named)
+        return PyUnicode_FromStringAndSize(NULL, 0);
+    Py_INCREF(sc->query_string);
+    return sc->query_string;
+}
+
+/* Digests in a token of printable ASCII without '.', '@', '%' or ':': whole words
+ * ([0-9A-Za-z_] runs) of exactly 32, 40 or 64 hex digits, not all digits nor all letters, in
+ * order of appearance, each once (what tokens._hashes finds). */
+static PyObject *digests_in(Scan *sc, const unsigned char *s, Py_ssize_t n)
+{
+    PyObject *found = PyList_New(0);
+    for (Py_ssize_t i = 0; found && i < n;) {
+        if (!is_word(s[i])) {
+            i++;
+            continue;
+        }
+        Py_ssize_t j = i, hex = 0, digits = 0;
+        for (; j < n && is_word(s[j]); j++) {
+            hex += is_hex[s[j]];
+            digits += s[j] >= '0' && s[j] <= '9';
+        }
+        Py_ssize_t len = j - i;
+        if (hex == len && (len == 32 || len == 40 || len == 64) && digits != len && digits != 0) {
+            int k = len == 32 ? KIND_MD5 : len == 40 ? KIND_SHA1 : KIND_SHA256;
+            PyObject *value = lower_ascii(s + i, len);
+            PyObject *qualifier = value ? digest_qualifier(sc, s, i) : NULL;
+            PyObject *one = qualifier ? PyTuple_Pack(3, PyTuple_GET_ITEM(sc->kinds, k), value,
+                                                     qualifier) : NULL;
+            int seen = one ? PySequence_Contains(found, one) : -1;
+            if (seen < 0 || (!seen && PyList_Append(found, one) < 0))
+                Py_CLEAR(found);
+            Py_XDECREF(one);
+            Py_XDECREF(qualifier);
+            Py_XDECREF(value);
+        }
+        i = j;
+    }
+    if (found == NULL)
+        return NULL;
+    PyObject *tuple = PyList_AsTuple(found);
+    Py_DECREF(found);
+    return tuple;
+}
+
+static int printable_ascii(const unsigned char *s, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
 /* New reference: the classification of a token of a shape handled here, Py_None when Python
  * must decide, NULL on error. Each shortcut gives exactly what classify_token gives (property
  * tested against it). */
@@ -235,6 +311,8 @@ static PyObject *fast_classify(Scan *sc, const unsigned char *s, Py_ssize_t n, c
             Py_RETURN_NONE; /* may hold an IPv6 address */
         if (n < 13 || ((n < 32 || !has_hex_run(s, n, 32)) && !has_cve_hint(s, n)))
             return PyTuple_New(0);
+        if (!sh->colons && !has_cve_hint(s, n) && n <= 65536 && printable_ascii(s, n))
+            return digests_in(sc, s, n); /* "/cart?PHPSESSID=<md5>": only digests can be here */
         Py_RETURN_NONE;
     }
     if (sh->at || sh->pct)
@@ -254,9 +332,20 @@ static PyObject *fast_classify(Scan *sc, const unsigned char *s, Py_ssize_t n, c
     if (quad > 0)
         return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_IPV4),
                          PyUnicode_DecodeASCII((const char *)s, bare, NULL));
-    if (!sh->colons && !sh->underscore && plain_name(s, n, &tld)
-        && !(n >= 32 && has_hex_run(s, n, 32)) && !has_cve_hint(s, n))
-        return classify_name(sc, s, n, tld);
+    if (sh->colons || sh->underscore || has_cve_hint(s, n) || (n >= 32 && has_hex_run(s, n, 32)))
+        Py_RETURN_NONE;
+    if (sh->digits + sh->dot == n)
+        /* Digits and dots but no dotted quad: an address could only start the token and be
+         * followed by ".." (1.2.3.4..5); anything else holds nothing (versions, decimals). */
+        return memmem(s, n, "..", 2) ? (Py_INCREF(Py_None), Py_None) : PyTuple_New(0);
+    Py_ssize_t m = n;
+    while (m > 0 && s[m - 1] == '.')
+        m--; /* a sentence's full stop is not part of the name */
+    int labels = m > 0 ? plain_name(s, m, &tld) : 0;
+    if (labels == 1)
+        return PyTuple_New(0); /* a word before a full stop */
+    if (labels >= 2)
+        return classify_name(sc, s, m, tld);
     Py_RETURN_NONE;
 }
 
@@ -439,9 +528,10 @@ static PyObject *scan_lines(PyObject *self, PyObject *args)
 {
     PyObject *lines;
     Scan sc;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!n:scan_lines", &PyList_Type, &lines, &PySet_Type,
-                          &sc.noise, &PyDict_Type, &sc.hits, &PyDict_Type, &sc.seen, &sc.classify,
-                          &PyTuple_Type, &sc.kinds, &PyFrozenSet_Type, &sc.tlds, &sc.limit))
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!O!Un:scan_lines", &PyList_Type, &lines,
+                          &PySet_Type, &sc.noise, &PyDict_Type, &sc.hits, &PyDict_Type, &sc.seen,
+                          &sc.classify, &PyTuple_Type, &sc.kinds, &PyFrozenSet_Type, &sc.tlds,
+                          &PyFrozenSet_Type, &sc.hash_parameters, &sc.query_string, &sc.limit))
         return NULL;
     if (PyTuple_GET_SIZE(sc.kinds) != KIND_COUNT) {
         PyErr_SetString(PyExc_ValueError, "scan_lines: kinds must be (ipv4, md5, sha1, sha256, domain)");
@@ -543,11 +633,6 @@ done:
 static int is_space(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\x0b' || c == '\x0c';
-}
-
-static int is_word(unsigned char c)
-{
-    return Py_ISALNUM(c) || c == '_';
 }
 
 static int ends_with_ci(const unsigned char *s, Py_ssize_t end, Py_ssize_t floor, const char *word)

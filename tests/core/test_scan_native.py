@@ -28,7 +28,12 @@ PIECES = st.sampled_from([
     "d41d8cd98f00b204e9800998ecf8427e.example.com", "1.2.3.4:80", "1.2.3.4:", "1.2.3.4:8a",
     "01.2.3.4:80", "256.1.1.1:80", "0.0.0.0:80", "1.2.3.4:80:90", "svc_backup", "x86_64",
     "SHA256:y4ZumDQHcftyvWpluF369qp493OWd2enU5cpvX6ElZ0", "i486-pc-linux-gnu", "example.com.",
-    "a" * 64 + ".com", "b" * 63 + ".example.org", "ab-12345678901234567890123456789012-cd",
+    "a" * 64 + ".com", "10.0", "6.1", "1.2.3.4..5", "1.2.3.4...", "11.22.33.44.55.66", "22.",
+    "/cart?PHPSESSID=3087de350ce66f731e84fb363b9edacb", "/x?md5=3087de350ce66f731e84fb363b9edacb",
+    "/a/3087DE350CE66F731E84FB363B9EDACB/b&SHA1=38ad8f8f95b6c70fb7ed5f3eacc6e78763c9a0e3",
+    "k=3087de350ce66f731e84fb363b9edacb&k=3087de350ce66f731e84fb363b9edacb", "=" + "a1" * 16,
+    "?;Hash=" + "0f" * 32, "g" + "0f" * 16, "_" + "0f" * 16 + "_", "x/" + "0" * 32,
+    "Internet.", "alice.", "example.com.", "example.com..", ".com", "a.b.c.d.e.f.g.h.example.com.", "b" * 63 + ".example.org", "ab-12345678901234567890123456789012-cd",
 ])
 SEPARATORS = st.sampled_from([" ", "  ", "\t", '"', "'", "[", "]", "(", ")", ",", ";", "|", "<", ">",
                               "=", "/", ":", "", "\x00", "`", "{", "}"])
@@ -37,6 +42,9 @@ TOKEN_BYTES = st.binary(min_size=1, max_size=40)
 
 # Tokens of the characters the C shortcuts look at, to explore their edges.
 SHAPED = st.text(alphabet="abcfvxzACEV0123456789.-:_", min_size=1, max_size=70)
+QUERYISH = st.lists(st.sampled_from(["?", "&", ";", "/", "=", "md5", "sid", "Hash", "_", "g", "é",
+                                     "\x1c", "0f" * 16, "a1" * 20, "9" * 32, "ab" * 32, "cve_",
+                                     "CVE-2024-12345"]), min_size=1, max_size=8).map("".join)
 
 
 @st.composite
@@ -67,7 +75,7 @@ def test_native_and_python_loops_agree(batch, fmt_name):
 
 
 @settings(max_examples=400, deadline=None)
-@given(tokens=st.lists(SHAPED | PIECES, min_size=1, max_size=40))
+@given(tokens=st.lists(SHAPED | PIECES | QUERYISH, min_size=1, max_size=40))
 def test_native_and_python_classify_tokens_alike(tokens):
     batch = [" ".join(tokens).encode()]
     assert run(batch, "plain", native=True) == run(batch, "plain", native=False)

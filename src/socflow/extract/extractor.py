@@ -20,7 +20,7 @@ from ..read.sources import decode
 from .config import ExtractConfig
 from ..read.positions import lines_with
 from .refang import refang_lines
-from .tokens import DELIMITER_TABLE, QUERY_STRING, Found, classify_token
+from .tokens import DELIMITER_TABLE, HASH_PARAMETERS, QUERY_STRING, Found, classify_token
 from .validate import FILE_LIKE_TLDS, classify_ip, icann_tlds
 
 try:  # the per-line loop in C, built by setup.py where a compiler exists; same results
@@ -95,7 +95,8 @@ class Extractor:
         """Per line: distinct tokens not known as noise; remember where hit tokens are."""
         if _native_scan is not None and self.native:
             _native_scan(lines, self._noise, self._hits, batch.tokens, self._classify,
-                         _NATIVE_KINDS, _domain_tlds(), _CACHE_LIMIT)
+                         _NATIVE_KINDS, _domain_tlds(), HASH_PARAMETERS, QUERY_STRING,
+                         _CACHE_LIMIT)
             return
         noise, hits, seen, table = self._noise, self._hits, batch.tokens, DELIMITER_TABLE
         classify = self._classify
