@@ -140,7 +140,7 @@ def test_errors_name_the_item_on_one_line() -> None:
         "virustotal.malicious_threshold: expected int >= 1": {"virustotal": {"malicious_threshold": 0}},
         "virustotal: api_url must be an http(s) URL, got 'ftp://nowhere'": {"virustotal": {"api_url": "ftp://nowhere"}},
         "budget_seconds: expected float <= 3600.0": {"budget_seconds": 7200},
-        "otx: object contains unknown field malicious_threshold": {"otx": {"malicious_threshold": 3}},
+        "otx.malicious_threshold: not a known item": {"otx": {"malicious_threshold": 3}},
         "cache_path: expected str, got int": {"cache_path": 3},
     }
     for expected, values in cases.items():

@@ -4,7 +4,7 @@ Why two schemas: ``config.py`` (pydantic) is the front the CLI and the bridge va
 with — the bridge nests ``EnrichConfig`` in its own pydantic file model, the CLI catches pydantic's
 ``ValidationError``. A Cortex job is a process started per observable, and importing pydantic and
 building its schemas cost ~120 ms of a ~300 ms job; msgspec validates the same settings in
-microseconds after a ~20 ms import. The two are kept identical — field names, defaults, limits —
+microseconds after a ~15 ms import (``socflow.config``). The two are kept identical — field names, defaults, limits —
 by ``tests/intel/test_settings_parity.py``; the core only reads attributes both provide.
 
 ``load_settings(values)`` turns a job's plain dict into an :class:`EnrichConfig` or raises one
@@ -16,37 +16,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import msgspec
 from msgspec import Meta, Struct, field
 
-from ..errors import ConfigError
+from ..config import Secret, convert
 
 HOUR = 3600.0
 DAY = 86400.0
 
 NonNegative = Annotated[float, Meta(ge=0)]
 Positive = Annotated[float, Meta(gt=0)]
-
-
-class Secret:
-    """An API key that never shows in a repr, a log or a traceback (like pydantic's SecretStr)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 class _Settings(Struct, kw_only=True, forbid_unknown_fields=True):
@@ -157,31 +135,7 @@ class EnrichConfig(_Settings, kw_only=True):
         return {name: s for name, s in found.items() if s is not None}
 
 
-def _decode_custom(kind: type, value: Any) -> Any:
-    if not isinstance(value, str):
-        raise TypeError(f"Expected `str`, got `{type(value).__name__}`")
-    return Path(value) if kind is Path else Secret(value)
-
-
 def load_settings(values: dict[str, Any], what: str = "") -> EnrichConfig:
-    """Validate plain settings (JSON types; null items should be left out for their defaults).
-
-    Lax like pydantic's default mode where Cortex may send it (``4.0`` or ``"4"`` for an integer),
-    never laxer than pydantic (the parity test checks that).
-    """
-    try:
-        return msgspec.convert(values, EnrichConfig, strict=False, dec_hook=_decode_custom)
-    except msgspec.ValidationError as exc:
-        prefix = f"{what} configuration: " if what else ""
-        raise ConfigError(prefix + error_line(exc)) from None
-
-
-def error_line(exc: msgspec.ValidationError) -> str:
-    """``Expected `int` >= 1 - at `$.virustotal.malicious_threshold``` as
-    ``virustotal.malicious_threshold: expected int >= 1`` (one line, like validation_summary)."""
-    message, _, where = str(exc).partition(" - at `$")
-    where = where.rstrip("`").lstrip(".")
-    message = message.replace("`", "").strip()
-    message = message[:1].lower() + message[1:]
-    line = f"{where}: {message}" if where else message
-    return " ".join(line.split())
+    """Validate plain settings (null items left out for their defaults) as pydantic's lax mode
+    would where a job may send it, never laxer (the parity test checks that)."""
+    return convert(values, EnrichConfig, f"{what} configuration: " if what else "")

@@ -13,11 +13,13 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from msgspec import Meta, field
 
+from ....config import Secret
 from ....errors import AuthError, ConfigError, DeliveryError, UnavailableError
+from ._settings import ResponderSettings
 
 ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -28,21 +30,20 @@ MAX_RECIPIENTS = 50  # tags are written by anyone who can edit the object: no ma
 _QUOTES = "\"'“”‘’«» "
 
 
-class MailSettings(BaseModel):
-    smtp_host: str = Field(min_length=1, pattern=r"^[A-Za-z0-9.\-\[\]:]+$")
-    smtp_port: int = Field(587, ge=1, le=65535)
+class MailSettings(ResponderSettings, kw_only=True):
+    smtp_host: Annotated[str, Meta(min_length=1, pattern=r"^[A-Za-z0-9.\-\[\]:]+$")]
+    smtp_port: Annotated[int, Meta(ge=1, le=65535)] = 587
     smtp_security: Literal["starttls", "tls", "none"] = "starttls"
     allow_plaintext: bool = False
     smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
+    smtp_password: Secret | None = None
     from_address: str
-    to: list[str] = []
+    to: list[str] = field(default_factory=list)
     recipients_from_tags: bool = True
     verify_tls: bool = True
-    timeout: float = Field(30, gt=0, le=300)
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 30.0
 
-    @model_validator(mode="after")
-    def _checks(self) -> MailSettings:
+    def __post_init__(self) -> None:
         if self.smtp_security == "none" and not self.allow_plaintext:
             raise ValueError(
                 "smtp_security 'none' sends the message (and any password) in clear "
@@ -53,9 +54,9 @@ class MailSettings(BaseModel):
         bad = [a for a in self.to if not ADDRESS.fullmatch(a)]
         if bad:
             raise ValueError(f"to: {', '.join(repr(a) for a in bad)} is not a mail address")
-        if bool(self.smtp_user) != bool(self.smtp_password):
+        password = self.smtp_password.get_secret_value() if self.smtp_password else ""
+        if bool(self.smtp_user) != bool(password):
             raise ValueError("smtp_user and smtp_password go together")
-        return self
 
 
 def tag_recipients(tag_list: list[str]) -> list[str]:

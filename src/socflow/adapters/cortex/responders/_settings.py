@@ -1,25 +1,26 @@
-"""Typed responder configuration: Cortex items → a pydantic model, errors → one-line ConfigError."""
+"""Typed responder configuration: Cortex items → a msgspec Struct, errors → one-line ConfigError.
+
+msgspec, not pydantic: a responder is one process per click and pydantic's import and schema
+building were ~100 ms of it (``socflow.config`` explains; docs/benchmarks.md has the figures).
+"""
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+import msgspec
 
-from ....errors import ConfigError, validation_summary
+from ....config import convert
 
-M = TypeVar("M", bound=BaseModel)
-
-
-def validated(model: type[M], fields: dict[str, Any]) -> M:
-    """Build ``model`` from config items; ``None`` (Cortex's "not set") means the model default."""
-    try:
-        return model(**{k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        summary = validation_summary(exc, "configuration")
-        raise ConfigError(f"configuration item {summary}") from None
+S = TypeVar("S", bound=msgspec.Struct)
 
 
-def settings_from(worker: Any, model: type[M]) -> M:
-    """``model`` filled from the worker's config items of the same names."""
-    return validated(model, {name: worker.config(name) for name in model.model_fields})
+class ResponderSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of every responder's settings (subclasses repeat ``kw_only=True``)."""
+
+
+def settings_from(worker: Any, model: type[S]) -> S:
+    """``model`` filled from the worker's config items of the same names; ``None`` (Cortex's
+    "not set") means the model default."""
+    values = {name: worker.config(name) for name in model.__struct_fields__}
+    return convert({k: v for k, v in values.items() if v is not None}, model, "configuration item ")

@@ -8,14 +8,16 @@ Adaptive Card attachment; ``json`` a flat object for anything else (SOAR, n8n, a
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import requests
-from pydantic import BaseModel, Field, SecretStr
+from msgspec import Meta
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from ....config import Secret
 from ....errors import AuthError, DeliveryError, UnavailableError
+from ._settings import ResponderSettings
 
 Format = Literal["slack", "teams", "mattermost", "json"]
 # How {{ values }} are escaped for each destination (see _render.ESCAPERS).
@@ -27,10 +29,10 @@ ESCAPE: dict[str, str] = {
 }
 
 
-class WebhookSettings(BaseModel):
-    webhook_url: SecretStr
+class WebhookSettings(ResponderSettings, kw_only=True):
+    webhook_url: Secret
     format: Format = "slack"
-    timeout: float = Field(15, gt=0, le=300)
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 15.0
     verify_tls: bool = True
 
 

@@ -7,14 +7,15 @@ TheHive object and reports, per value, what was blocked, what was refused and wh
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field, SecretStr
+from msgspec import Meta
 
+from ....config import Secret
 from ....errors import InputError, PolicyError
 from ..base import SocflowResponder
 from ._blocklist_client import BlocklistClient
-from ._settings import settings_from
+from ._settings import ResponderSettings, settings_from
 from ._thehive import KINDS, entity, observables, references
 
 DONE = {"added", "exists", "extended", "removed", "absent"}
@@ -23,13 +24,17 @@ DONE = {"added", "exists", "extended", "removed", "absent"}
 THEHIVE_TYPES = ("domain", "fqdn", "hostname", "ip", "url")
 
 
-class BlockSettings(BaseModel):
-    api_url: str = Field(pattern=r"^https?://")
-    api_token: SecretStr = Field(min_length=1)
-    default_ttl_hours: float = Field(168, ge=0, le=87600)
+class BlockSettings(ResponderSettings, kw_only=True):
+    api_url: Annotated[str, Meta(pattern=r"^https?://")]
+    api_token: Secret
+    default_ttl_hours: Annotated[float, Meta(ge=0, le=87600)] = 168.0
     dry_run: bool = False
-    timeout: float = Field(15, gt=0, le=300)
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 15.0
     verify_tls: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.api_token.get_secret_value():
+            raise ValueError("api_token: must not be empty")
 
 
 class _BlockBase(SocflowResponder):

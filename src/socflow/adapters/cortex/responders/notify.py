@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from ....errors import ConfigError, InputError
 from ..base import SocflowResponder
-from . import _mail, _render, _webhook
+from . import _render
 from ._settings import settings_from
 from ._thehive import entity, tags
 
@@ -44,6 +44,8 @@ class NotifyMailResponder(_Notify):
     SECRET_CONFIG = frozenset({"smtp_password"})
 
     def respond(self) -> dict[str, Any]:
+        from . import _mail  # smtplib/ssl/email: only the mail responder's process loads them
+
         settings = settings_from(self, _mail.MailSettings)
         obj, values, subject, body = self.message()
         candidates = list(settings.to)
@@ -78,9 +80,13 @@ class NotifyWebhookResponder(_Notify):
 
     @property
     def ESCAPE(self) -> str:  # type: ignore[override]  # depends on the configured format
+        from . import _webhook
+
         return _webhook.ESCAPE.get(str(self.config("format", "slack")), "plain")
 
     def respond(self) -> dict[str, Any]:
+        from . import _webhook  # requests: only the webhook responder's process loads it
+
         settings = settings_from(self, _webhook.WebhookSettings)
         if not settings.webhook_url.get_secret_value().startswith(("https://", "http://")):
             raise ConfigError("configuration item webhook_url must be an http(s) URL")
