@@ -77,35 +77,3 @@ def test_json_parser_accepts_any_values_in_known_fields(doc):
     event = PARSERS["json"].parse(line)
     assert event.raw == line
     assert event.status is None or isinstance(event.status, int)
-
-
-# -- whole-batch auth findings = line by line ----------------------------------------------------
-from socflow.parse.syslog import _TRIGGERS, auth_findings, batch_auth_findings  # noqa: E402
-from socflow.read.positions import lines_with  # noqa: E402
-
-AUTH_PIECES = st.sampled_from([
-    "Failed password for ", "invalid user ", "admin", " from ", "1.2.3.4", " port 22",
-    "Invalid user bob from 5.6.7.8", "Disconnected from invalid user x 9.9.9.9 port 1",
-    "pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
-    "rhost=4.4.4.4  user=root", "FAILED SU (to root) alice on pts/0",
-    "sudo:   alice : 3 incorrect password attempts ; TTY=pts/0", ":", " ", "\t", "for ",
-    "Accepted publickey for carol from 8.8.8.8 port 2 ssh2", "client=unknown[7.7.7.7]",
-    "maximum authentication attempts exceeded for root from 3.3.3.3 port 4 ssh2", "é", "\x00",
-])
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(AUTH_PIECES, max_size=6).map("".join).map(str.encode),
-                min_size=1, max_size=8))
-def test_batch_auth_findings_equal_line_by_line(lines):
-    blob = b"\n".join(lines)
-    line_by_line = [(i, f) for i in lines_with(lines, blob, _TRIGGERS)
-                    for f in auth_findings(lines[i].decode("utf-8", "replace"), lines[i])[0]]
-    assert batch_auth_findings(lines, blob) == line_by_line
-
-
-def test_batch_auth_findings_never_cross_lines():
-    lines = [b"Oct  3 04:05:06 web01 sudo:", b"   alice : 3 incorrect password attempts ; TTY=pts/0"]
-    found = batch_auth_findings(lines, b"\n".join(lines))
-    assert [idx for idx, _ in found] == [1]
-    assert found[0][1][1] == "alice"

@@ -18,6 +18,7 @@ from ..models import Ioc, IocType, IpClass
 from ..parse.base import LogFormat
 from ..read.sources import decode
 from .config import ExtractConfig
+from ..read.positions import lines_with
 from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, HASH_PARAMETERS, QUERY_STRING, Found, classify_token
 from .validate import FILE_LIKE_TLDS, classify_ip, icann_tlds
@@ -85,8 +86,9 @@ class Extractor:
         self._resolve_tokens(batch, lines, fmt)
         if fmt.finding_triggers:
             tokens_found = set(batch.counts)
-            for idx, (kind, value, context) in fmt.batch_findings(lines, blob):
-                self._count((kind, value), context, idx, batch, tokens_found)
+            for idx in lines_with(lines, blob, fmt.finding_triggers):
+                for kind, value, context in fmt.findings(lines[idx]):
+                    self._count((kind, value), context, idx, batch, tokens_found)
         self._merge(batch, lines, fmt)
 
     def _scan_lines(self, lines: list[bytes], batch: _Batch) -> None:

@@ -56,14 +56,6 @@ class LogFormat:
     def findings(self, line: bytes) -> list[Finding]:
         return []
 
-    def batch_findings(self, lines: list[bytes], blob: bytes) -> list[tuple[int, Finding]]:
-        """``findings`` of every line of a batch that holds a trigger, as (line index, finding)
-        in line order. Formats may answer for the whole batch at once (see Syslog)."""
-        if not self.finding_triggers:
-            return []
-        return [(idx, found) for idx in lines_with(lines, blob, self.finding_triggers)
-                for found in self.findings(lines[idx])]
-
 
 _MESSAGE_ID = re.compile(rb"((?i:message-id)\s*[=:]\s*<?[^@\s<>]+)@")
 

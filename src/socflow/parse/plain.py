@@ -6,8 +6,8 @@ import re
 from datetime import datetime
 
 from ..models import Event
-from .base import Finding, LogFormat, parse_iso_time
-from .syslog import _TRIGGERS, auth_findings, batch_auth_findings
+from .base import LogFormat, parse_iso_time
+from .syslog import _TRIGGERS, auth_findings
 
 _ISO_PREFIX = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?")
 
@@ -29,6 +29,3 @@ class PlainText(LogFormat):
 
     def findings(self, line: bytes):  # type: ignore[no-untyped-def]
         return auth_findings(line.decode("utf-8", "replace"), line)[0]
-
-    def batch_findings(self, lines: list[bytes], blob: bytes) -> list[tuple[int, Finding]]:
-        return batch_auth_findings(lines, blob)

@@ -7,13 +7,10 @@ username and the source address with a precise context (``ssh-failed-login-sourc
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from datetime import datetime
-from itertools import accumulate
 
 from ..extract.validate import classify_ip
 from ..models import Event, IocType
-from ..read.positions import lines_with
 from .base import Finding, LogFormat, parse_bsd_time, parse_iso_time
 
 _BSD = re.compile(
@@ -79,66 +76,32 @@ def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding]
 
     One message reports one kind of attempt, so the first pattern that matches decides.
     """
+    findings: list[Finding] = []
+    outcome = ip_seen = user_seen = ""
     raw = raw if raw is not None else message.encode("utf-8", "surrogateescape")
     for literal, rx, groups, result in _AUTH_PATTERNS:
         if literal not in raw:
             continue
         m = rx.search(message)
-        if m:
-            return _from_match(m, groups, result)
-    return [], "", "", ""
-
-
-def _from_match(
-    m: re.Match[str], groups: dict[str, str], result: str
-) -> tuple[list[Finding], str, str, str]:
-    findings: list[Finding] = []
-    ip_seen = user_seen = ""
-    for group, context in groups.items():
-        value = (m.group(group) or "").strip()
-        if group == "ip":
-            value = value.rstrip(".,;:")
-            if classify_ip(value) is None:
-                continue
-            ip_seen = ip_seen or value
-            kind = IocType.IPV6 if ":" in value else IocType.IPV4
-            findings.append((kind, value, context))
-        elif value not in _NOT_A_USER:
-            if group == "user":
-                user_seen = user_seen or value
-            if result in ("failed", "invalid"):
-                findings.append((IocType.USERNAME, value, context))
-    return findings, result, ip_seen, user_seen
-
-
-# The same patterns for a whole batch at once (lines joined by newlines): "^" at every line
-# start, and no whitespace run may cross into the next line.
-_BATCH_PATTERNS = tuple(
-    (literal, re.compile(rx.pattern.replace(r"\s+", r"[^\S\n]+"), re.MULTILINE), groups, result)
-    for literal, rx, groups, result in _AUTH_PATTERNS
-)
-
-
-def batch_auth_findings(lines: list[bytes], blob: bytes) -> list[tuple[int, Finding]]:
-    """``auth_findings`` of every line of a batch, as (line index, finding) in line order.
-
-    One regex pass per pattern over the batch instead of a Python call per line; as per line,
-    the first pattern (in order) that matches a line decides for it. ASCII batches only (offsets
-    of text and bytes agree); others are done line by line."""
-    if not blob.isascii():
-        return [(idx, found) for idx in lines_with(lines, blob, _TRIGGERS)
-                for found in auth_findings(lines[idx].decode("utf-8", "replace"), lines[idx])[0]]
-    text = blob.decode("ascii")
-    ends = list(accumulate(len(line) + 1 for line in lines))
-    decided: dict[int, list[Finding]] = {}
-    for literal, rx, groups, result in _BATCH_PATTERNS:
-        if literal not in blob:
+        if not m:
             continue
-        for m in rx.finditer(text):
-            idx = bisect_right(ends, m.start())
-            if idx not in decided:
-                decided[idx] = _from_match(m, groups, result)[0]
-    return [(idx, found) for idx in sorted(decided) for found in decided[idx]]
+        outcome = result
+        for group, context in groups.items():
+            value = (m.group(group) or "").strip()
+            if group == "ip":
+                value = value.rstrip(".,;:")
+                if classify_ip(value) is None:
+                    continue
+                ip_seen = ip_seen or value
+                kind = IocType.IPV6 if ":" in value else IocType.IPV4
+                findings.append((kind, value, context))
+            elif value not in _NOT_A_USER:
+                if group == "user":
+                    user_seen = user_seen or value
+                if result in ("failed", "invalid"):
+                    findings.append((IocType.USERNAME, value, context))
+        break
+    return findings, outcome, ip_seen, user_seen
 
 
 class Syslog(LogFormat):
@@ -175,6 +138,3 @@ class Syslog(LogFormat):
 
     def findings(self, line: bytes) -> list[Finding]:
         return auth_findings(line.decode("utf-8", "replace"), line)[0]
-
-    def batch_findings(self, lines: list[bytes], blob: bytes) -> list[tuple[int, Finding]]:
-        return batch_auth_findings(lines, blob)
