@@ -122,9 +122,22 @@ def test_msgspec_accepts_only_what_pydantic_accepts_with_the_same_values(values:
         got = None
     if got is not None:
         assert got == expected  # never laxer than pydantic, same result when both accept
+        assert_same_behaviour(pyd.EnrichConfig(**values), light.load_settings(values))
     elif expected is not None:
         # stricter only on non-JSON-native spellings pydantic's lax mode coerces
         assert _has_lax_spelling(values), (values, expected)
+
+
+def assert_same_behaviour(model: pyd.EnrichConfig, struct: light.EnrichConfig) -> None:
+    """The methods the core calls answer alike on both (they are written twice)."""
+    mine, theirs = model.provider_settings(), struct.provider_settings()
+    assert list(mine) == list(theirs)
+    for name, provider in mine.items():
+        other = theirs[name]
+        assert provider.key() == other.key()
+        for level in ("malicious", "suspicious", "safe", "info"):
+            for found in (True, False):
+                assert provider.cache_ttl.seconds_for(level, found) == other.cache_ttl.seconds_for(level, found)
 
 
 def _has_lax_spelling(node: Any) -> bool:

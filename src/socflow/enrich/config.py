@@ -1,7 +1,9 @@
 """Typed configuration of the intel layer (validated once, at the edge that builds it).
 
-Adapters (Cortex analyzers, the CLI, the bridge) translate their own settings into an
-:class:`EnrichConfig`; nothing below this module reads files, environment variables or job JSON.
+Adapters (the CLI, the bridge) translate their own settings into an :class:`EnrichConfig`;
+nothing below this module reads files, environment variables or job JSON. Cortex jobs use the
+msgspec twin in ``settings.py`` instead (start-up time); keep both in step —
+``tests/intel/test_settings_parity.py`` fails when they differ.
 """
 
 from __future__ import annotations
@@ -10,8 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-HOUR = 3600.0
-DAY = 86400.0
+from .settings import DAY, HOUR, checked_api_url
 
 
 class RateLimit(BaseModel):
@@ -50,10 +51,7 @@ class ProviderSettings(BaseModel):
     @field_validator("api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        value = value.strip()
-        if not value.startswith(("http://", "https://")) or len(value) < 10:
-            raise ValueError(f"api_url must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
+        return checked_api_url(value)
 
     def key(self) -> str:
         return self.api_key.get_secret_value() if self.api_key else ""

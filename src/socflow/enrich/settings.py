@@ -27,6 +27,14 @@ NonNegative = Annotated[float, Meta(ge=0)]
 Positive = Annotated[float, Meta(gt=0)]
 
 
+def checked_api_url(value: str) -> str:
+    """An http(s) base URL without its trailing slash (both schemas use this check)."""
+    url = value.strip()
+    if not url.startswith(("http://", "https://")) or len(url) < 10:
+        raise ValueError(f"api_url must be an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
 class _Settings(Struct, kw_only=True, forbid_unknown_fields=True):
     """Unknown items are errors (a typo must not silently fall back to a default). msgspec does not
     inherit ``kw_only``, so every subclass repeats it."""
@@ -63,10 +71,7 @@ class ProviderSettings(_Settings, kw_only=True):
     cache_ttl: CacheTtl = field(default_factory=CacheTtl)
 
     def __post_init__(self) -> None:
-        url = self.api_url.strip()
-        if not url.startswith(("http://", "https://")) or len(url) < 10:
-            raise ValueError(f"api_url must be an http(s) URL, got {url!r}")
-        self.api_url = url.rstrip("/")
+        self.api_url = checked_api_url(self.api_url)
         if isinstance(self.api_key, str):  # built in code with a plain string
             self.api_key = Secret(self.api_key)
 
