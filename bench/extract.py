@@ -50,15 +50,21 @@ def peer_python(module: str) -> str | None:
     return None
 
 
-def _child(args: list[str]) -> object:
-    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+def _child(args: list[str], env: dict[str, str] | None = None) -> object:
+    proc = subprocess.run(args, capture_output=True, text=True, check=False,
+                          env={**os.environ, **env} if env else None)
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(args[:4])} failed: {proc.stderr.strip()[-400:]}")
     return json.loads(proc.stdout)
 
 
-def run_tool(tool: str, python: str, files: list[Path]) -> dict:
-    return _child([python, RUNNER, "run", tool, *map(str, files)])  # type: ignore[return-value]
+def run_tool(tool: str, python: str, files: list[Path], env: dict[str, str] | None = None) -> dict:
+    return _child([python, RUNNER, "run", tool, *map(str, files)], env)  # type: ignore[return-value]
+
+
+def native_built() -> bool:
+    probe = [sys.executable, "-c", "import socflow.native as n; print(n.NATIVE is not None)"]
+    return subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "True"
 
 
 def measure(cmd: list[str]) -> dict:
@@ -78,7 +84,8 @@ def _row(name: str, result: dict, nbytes: int, full_bytes: int, note: str) -> di
             "note": note}
 
 
-TOOL_KEYS = ("socflow-api", "socflow-cli", "grep", "cortexutils", "iocextract", "iocsearcher")
+TOOL_KEYS = ("socflow-api", "socflow-python", "socflow-cli", "grep", "cortexutils", "iocextract",
+             "iocsearcher")
 PEER_LABELS = {"cortexutils": "cortexutils Extractor.check_iterable per line",
                "iocextract": "iocextract.extract_iocs per line",
                "iocsearcher": "iocsearcher Searcher.search_data per line"}
@@ -91,7 +98,13 @@ def speed_table(files: list[Path], slice_files: list[Path], tools: set[str]) -> 
     rows = []
     if "socflow-api" in tools:
         api = run_tool("socflow-api", sys.executable, files)
-        rows.append(_row("socflow (API, one process)", api, full, full, "all types, include_private"))
+        engine = "C extension" if native_built() else "C extension NOT built: pure Python"
+        rows.append(_row("socflow (API, one process)", api, full, full,
+                         f"all types, include_private; {engine}"))
+    if "socflow-python" in tools:
+        twin = run_tool("socflow-api", sys.executable, files, {"SOCFLOW_NO_NATIVE": "1"})
+        rows.append(_row("socflow (API, one process, SOCFLOW_NO_NATIVE=1)", twin, full, full,
+                         "the pure-Python twins: installs without a C compiler"))
     if "socflow-cli" in tools:
         rows.append(_row("socflow extract --json (CLI)",
                          measure([socflow_cli, "extract", "--json", "--include-private",

@@ -27,9 +27,12 @@ def test_extract_bench_quick_mode_runs_every_part(tmp_path: Path) -> None:
     tools = {row["tool"]: row for row in data["speed"]}
     api = tools["socflow (API, one process)"]
     assert api["seconds"] > 0 and api["iocs"] > 100 and api["peak_rss_mb"] > 0
+    assert "C extension" in api["note"] and "NOT built" not in api["note"]
+    twin = tools["socflow (API, one process, SOCFLOW_NO_NATIVE=1)"]
+    assert twin["iocs"] == api["iocs"]  # the pure-Python twins find exactly the same
     assert tools["socflow extract --json (CLI)"]["seconds"] > 0
     assert tools["grep -oE IPv4 regex (ceiling)"]["peak_rss_mb"] > 0
-    assert len(data["speed"]) == 6  # peers either measured or reported as not installed
+    assert len(data["speed"]) == 7  # peers either measured or reported as not installed
     for row in data["speed"]:
         assert "seconds" in row or "not installed" in row["note"]
     assert [r["input_mb"] for r in data["rss"]][0] < data["rss"][1]["input_mb"]

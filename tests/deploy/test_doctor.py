@@ -128,7 +128,8 @@ def test_a_working_setup_passes(neurons: Path, job_dir: Path, served: tuple[str,
         )
     checks = by_name(report)
     assert code == 0 and report["ok"] is True, failed(report)
-    for name in ("cortexutils", "job directory shared", "job directory owner", "TheHive", "Cortex", "blocklist"):
+    for name in ("cortexutils", "C extension", "job directory shared", "job directory owner",
+                 "TheHive", "Cortex", "blocklist"):
         assert checks[name]["status"] == "ok", checks[name]
     assert "key is valid" in checks["TheHive"]["detail"] and "key is valid" in checks["Cortex"]["detail"]
     catalogs = [c for c in report["checks"] if c["name"].startswith("catalog ")]
@@ -136,6 +137,13 @@ def test_a_working_setup_passes(neurons: Path, job_dir: Path, served: tuple[str,
     flavors = [c for c in report["checks"] if c["name"].startswith("flavor ")]
     assert len(flavors) == len(list(neurons.glob("*/*/*.json"))) and all(c["status"] == "ok" for c in flavors)
     assert list(job_dir.iterdir()) == [], "the probe file is cleaned up"
+
+
+def test_without_the_c_extension_doctor_warns_but_passes(neurons: Path) -> None:
+    code, report, _ = doctor("--source", neurons, env={"SOCFLOW_NO_NATIVE": "1"})
+    check = by_name(report)["C extension"]
+    assert check["status"] == "warn" and "pure Python" in check["detail"], check
+    assert code == 0, failed(report)
 
 
 def test_missing_exec_bit_bad_shebang_and_invalid_json_are_each_reported(neurons: Path) -> None:

@@ -23,11 +23,11 @@ from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, HASH_PARAMETERS, QUERY_STRING, Found, classify_token
 from .validate import FILE_LIKE_TLDS, classify_ip, icann_tlds
 
-try:  # the per-line loop in C, built by setup.py where a compiler exists; same results
-    from .._native import after_version_word as _native_after_version_word
-    from .._native import scan_lines as _native_scan
-except ImportError:  # pragma: no cover - tests run the Python twins explicitly
-    _native_scan = _native_after_version_word = None
+from ..native import NATIVE
+
+# The per-line loop and the version-word test in C when the extension is there (same results).
+_native_scan = NATIVE.scan_lines if NATIVE else None
+_native_after_version_word = NATIVE.after_version_word if NATIVE else None
 
 Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut

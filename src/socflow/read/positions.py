@@ -7,10 +7,10 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from itertools import accumulate
 
-try:  # socflow._native.lines_with: the same answer without a Python step per occurrence
-    from .._native import lines_with as _native_lines_with
-except ImportError:  # pragma: no cover - the Python twin below is tested directly
-    _native_lines_with = None
+from ..native import NATIVE
+
+# socflow._native.lines_with: the same answer without a Python step per occurrence.
+_native_lines_with = NATIVE.lines_with if NATIVE else None
 
 
 def lines_with(lines: list[bytes], blob: bytes, needles: tuple[bytes, ...]) -> list[int]:

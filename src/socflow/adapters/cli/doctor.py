@@ -252,9 +252,22 @@ def redact(checks: list[Check], secrets: list[str]) -> list[Check]:
     return [Check(clean(c.name), c.status, clean(c.detail), clean(c.fix)) for c in checks]
 
 
+def check_native() -> Check:
+    """The C extension speeds up log extraction (LogIOC, socflow extract/ingest) about twofold;
+    without it everything works, slower."""
+    from ...native import NATIVE
+
+    if NATIVE is not None:
+        return Check("C extension", "ok", "socflow._native loaded (fast extraction)")
+    return Check("C extension", "warn", "not loaded: extraction runs in pure Python, ~2x slower",
+                 "reinstall socflow where gcc and the Python headers exist "
+                 "(or unset SOCFLOW_NO_NATIVE)")
+
+
 def run_checks(opts: dict[str, Any]) -> list[Check]:
     checks = check_flavors(opts["source"])
     checks.append(check_cortexutils())
+    checks.append(check_native())
     checks += [check_catalog(c) for c in opts["catalog"]]
     checks += check_job_directory(opts["job_dir"], opts["docker_job_dir"])
     checks.append(check_image(opts["image"], subprocess.run))
