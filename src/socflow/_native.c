@@ -155,27 +155,34 @@ static int has_cve_hint(const unsigned char *s, Py_ssize_t n)
 }
 
 /* The number of labels of a name made only of valid labels ([A-Za-z0-9-], no leading/trailing
- * '-', 1..63 chars), starting with a letter (so no IPv4 address can start inside it), the last
- * one starting with a letter; 0 for anything else. Sets *tld_start. */
-static int plain_name(const unsigned char *s, Py_ssize_t n, Py_ssize_t *tld_start)
+ * '-', 1..63 chars); 0 for anything else. Sets *tld_start and *numeric_lead (how many labels at
+ * the start are all digits). */
+static int plain_name(const unsigned char *s, Py_ssize_t n, Py_ssize_t *tld_start,
+                      int *numeric_lead)
 {
-    if (n > 253 || !Py_ISALPHA(s[0]))
+    if (n > 253)
         return 0;
-    Py_ssize_t label = 0, labels = 0;
+    Py_ssize_t label = 0;
+    int labels = 0, digits_only = 1, leading = 1;
+    *numeric_lead = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
         if (i == n || s[i] == '.') {
             if (label == 0 || label > 63 || s[i - 1] == '-')
                 return 0;
             labels++;
+            leading = leading && digits_only;
+            *numeric_lead += leading;
             *tld_start = i - label;
             label = 0;
+            digits_only = 1;
         } else if (Py_ISALNUM(s[i]) || (s[i] == '-' && label > 0)) {
             label++;
+            digits_only = digits_only && s[i] >= '0' && s[i] <= '9';
         } else {
             return 0;
         }
     }
-    return Py_ISALPHA(s[*tld_start]) ? (int)labels : 0;
+    return labels;
 }
 
 static PyObject *one_found(PyObject *kind, PyObject *value)
@@ -341,12 +348,14 @@ static PyObject *fast_classify(Scan *sc, const unsigned char *s, Py_ssize_t n, c
     Py_ssize_t m = n;
     while (m > 0 && s[m - 1] == '.')
         m--; /* a sentence's full stop is not part of the name */
-    int labels = m > 0 ? plain_name(s, m, &tld) : 0;
+    int lead = 0, labels = m > 0 ? plain_name(s, m, &tld, &lead) : 0;
+    if (labels == 0 || lead >= 3)
+        Py_RETURN_NONE; /* lead >= 3: an address may start the token (1.2.3.45-x.com) */
     if (labels == 1)
         return PyTuple_New(0); /* a word before a full stop */
-    if (labels >= 2)
-        return classify_name(sc, s, m, tld);
-    Py_RETURN_NONE;
+    if (!Py_ISALPHA(s[tld]))
+        return PyTuple_New(0); /* no top-level label starts with a digit (mail queue ids) */
+    return classify_name(sc, s, m, tld);
 }
 
 /* Remember a classification in its bounded cache (hits when found, else noise). */

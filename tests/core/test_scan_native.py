@@ -33,6 +33,8 @@ PIECES = st.sampled_from([
     "/a/3087DE350CE66F731E84FB363B9EDACB/b&SHA1=38ad8f8f95b6c70fb7ed5f3eacc6e78763c9a0e3",
     "k=3087de350ce66f731e84fb363b9edacb&k=3087de350ce66f731e84fb363b9edacb", "=" + "a1" * 16,
     "?;Hash=" + "0f" * 32, "g" + "0f" * 16, "_" + "0f" * 16 + "_", "x/" + "0" * 32,
+    "20240312075102.A4C5CF7B45", "a64si467316wrx.12", "1.2.com", "1.2.example", "1.2.3.45-x.com",
+    "1.2.3.example.com", "1.2-3.4.5.com", "9x.10.11.12.com", "4a.", "0.0.0.0.in-addr.arpa",
     "Internet.", "alice.", "example.com.", "example.com..", ".com", "a.b.c.d.e.f.g.h.example.com.", "b" * 63 + ".example.org", "ab-12345678901234567890123456789012-cd",
 ])
 SEPARATORS = st.sampled_from([" ", "  ", "\t", '"', "'", "[", "]", "(", ")", ",", ";", "|", "<", ">",
@@ -42,6 +44,8 @@ TOKEN_BYTES = st.binary(min_size=1, max_size=40)
 
 # Tokens of the characters the C shortcuts look at, to explore their edges.
 SHAPED = st.text(alphabet="abcfvxzACEV0123456789.-:_", min_size=1, max_size=70)
+DIGIT_NAMES = st.lists(st.from_regex(r"[0-9]{1,3}|[0-9][0-9a-z-]{0,4}[0-9a-z]|com|org|[a-z]{1,3}",
+                                     fullmatch=True), min_size=1, max_size=6).map(".".join)
 QUERYISH = st.lists(st.sampled_from(["?", "&", ";", "/", "=", "md5", "sid", "Hash", "_", "g", "é",
                                      "\x1c", "0f" * 16, "a1" * 20, "9" * 32, "ab" * 32, "cve_",
                                      "CVE-2024-12345"]), min_size=1, max_size=8).map("".join)
@@ -75,7 +79,7 @@ def test_native_and_python_loops_agree(batch, fmt_name):
 
 
 @settings(max_examples=400, deadline=None)
-@given(tokens=st.lists(SHAPED | PIECES | QUERYISH, min_size=1, max_size=40))
+@given(tokens=st.lists(SHAPED | PIECES | QUERYISH | DIGIT_NAMES, min_size=1, max_size=40))
 def test_native_and_python_classify_tokens_alike(tokens):
     batch = [" ".join(tokens).encode()]
     assert run(batch, "plain", native=True) == run(batch, "plain", native=False)
