@@ -92,7 +92,20 @@ ADVERSARIAL = {  # name -> repeating unit of a single huge line
     "1. repeated": b"1.",
     "hex run": b"0123456789abcdef",
     "@ run": b"@",
+    "distinct addresses": None,  # many different indicators on one line (see _distinct_addresses)
 }
+
+
+def _distinct_addresses(size: int) -> bytes:
+    """Public IPv4 addresses, all different, space-separated: per-indicator work on one huge line
+    (samples, timestamps) must not multiply with the line's length."""
+    parts, total, n = [], 0, 0
+    while total < size:
+        n += 1
+        part = f"{11 + n // 65536 % 200}.{n // 256 % 256}.{n % 256}.{7 + n % 200}".encode()
+        parts.append(part)
+        total += len(part) + 1
+    return b" ".join(parts)[:size]
 
 
 def build_adversarial(sizes_kb: list[int]) -> list[tuple[str, int, Path]]:
@@ -104,7 +117,8 @@ def build_adversarial(sizes_kb: list[int]) -> list[tuple[str, int, Path]]:
         for kb in sizes_kb:
             path = out_dir / f"{name.replace(' ', '_').replace('@', 'at')}-{kb}k.txt"
             if not path.exists() or path.stat().st_size != kb * 1024 + 1:
-                body = (unit * (kb * 1024 // len(unit) + 1))[: kb * 1024]
+                body = (_distinct_addresses(kb * 1024) if unit is None
+                        else (unit * (kb * 1024 // len(unit) + 1))[: kb * 1024])
                 path.write_bytes(body + b"\n")
             items.append((name, kb, path))
     return items

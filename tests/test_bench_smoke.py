@@ -36,7 +36,7 @@ def test_extract_bench_quick_mode_runs_every_part(tmp_path: Path) -> None:
     for row in data["speed"]:
         assert "seconds" in row or "not installed" in row["note"]
     assert [r["input_mb"] for r in data["rss"]][0] < data["rss"][1]["input_mb"]
-    assert len(data["adversarial"]) == 8
+    assert len(data["adversarial"]) == 10
     assert all(r["truncated"] == 0 for r in data["adversarial"])  # whole lines were scanned
     assert any(v.startswith("socflow API") for v in data["verdicts"])
 

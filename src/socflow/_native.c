@@ -259,7 +259,7 @@ static PyObject *digest_qualifier(Scan *sc, const unsigned char *s, Py_ssize_t s
  * order of appearance, each once (what tokens._hashes finds). */
 static PyObject *digests_in(Scan *sc, const unsigned char *s, Py_ssize_t n)
 {
-    PyObject *found = PyList_New(0);
+    PyObject *found = PyDict_New(); /* insertion-ordered set: linear however many digests */
     for (Py_ssize_t i = 0; found && i < n;) {
         if (!is_word(s[i])) {
             i++;
@@ -277,8 +277,7 @@ static PyObject *digests_in(Scan *sc, const unsigned char *s, Py_ssize_t n)
             PyObject *qualifier = value ? digest_qualifier(sc, s, i) : NULL;
             PyObject *one = qualifier ? PyTuple_Pack(3, PyTuple_GET_ITEM(sc->kinds, k), value,
                                                      qualifier) : NULL;
-            int seen = one ? PySequence_Contains(found, one) : -1;
-            if (seen < 0 || (!seen && PyList_Append(found, one) < 0))
+            if (one == NULL || PyDict_SetItem(found, one, Py_None) < 0)
                 Py_CLEAR(found);
             Py_XDECREF(one);
             Py_XDECREF(qualifier);
@@ -288,8 +287,12 @@ static PyObject *digests_in(Scan *sc, const unsigned char *s, Py_ssize_t n)
     }
     if (found == NULL)
         return NULL;
-    PyObject *tuple = PyList_AsTuple(found);
+    PyObject *keys = PyDict_Keys(found);
     Py_DECREF(found);
+    if (keys == NULL)
+        return NULL;
+    PyObject *tuple = PyList_AsTuple(keys);
+    Py_DECREF(keys);
     return tuple;
 }
 

@@ -189,3 +189,60 @@ def test_parallel_extraction_equals_one_process(tmp_path):
     view = lambda r: {(i.type, i.value): (i.count, i.first_seen, i.last_seen, i.contexts) for i in r.iocs}
     assert view(one) == view(many) and len(view(one)) > 100
     assert [(s.source, s.lines, s.format) for s in one.stats] == [(s.source, s.lines, s.format) for s in many.stats]
+
+
+# -- misses of the fourth held-out batch (tests/eval/logs/holdout4_*), fixed afterwards ----------
+@pytest.mark.parametrize("text, expected", [
+    ("%ASA-6-302013: Built outbound TCP connection 1 for outside:198.51.100.5/51234 (198.51.100.5/51234)",
+     {(T.IPV4, "198.51.100.5")}),
+    ("v=spf1 ip4:203.0.113.5 -all", {(T.IPV4, "203.0.113.5")}),
+    ("GET /api/v1/hosts/10.30.2.9%2F32 HTTP/1.1", {(T.IPV4, "10.30.2.9")}),
+    ("block 185.107.57.21/32 now", {(T.IPV4, "185.107.57.21")}),
+    ("net 162.142.125.0/24 and /api/hosts/10.0.0.0%2F8", set()),
+    ("Firefox rv:1.9.0.14 zlib/1.2.3.4 fw=4.2.1.17 firmware:1.0.0.2", set()),
+    ("from=<SRS0=kq3F=KX=gmail.com=jane.doe@forwarder.example.com>",
+     {(T.MAIL, "srs0=kq3f=kx=gmail.com=jane.doe@forwarder.example.com"),
+      (T.DOMAIN, "forwarder.example.com"), (T.DOMAIN, "gmail.com")}),
+    ("Return-Path <bounce+8812-acct=acme.example.com@mg.example.net>",
+     {(T.MAIL, "bounce+8812-acct=acme.example.com@mg.example.net"), (T.DOMAIN, "mg.example.net")}),
+    ("from=<prvs=0123abcd4e=news@deals.example.org>, size=1",
+     {(T.MAIL, "prvs=0123abcd4e=news@deals.example.org"), (T.DOMAIN, "deals.example.org")}),
+    ("user=alice@example.com sasl_username=bob@example.com",
+     {(T.MAIL, "alice@example.com"), (T.MAIL, "bob@example.com"), (T.DOMAIN, "example.com")}),
+    ("(+mailto:research@survey.example.org)",
+     {(T.MAIL, "research@survey.example.org"), (T.DOMAIN, "survey.example.org")}),
+    ("(compatible; ClaudeBot/1.0; +claudebot@anthropic.com)",
+     {(T.MAIL, "claudebot@anthropic.com"), (T.DOMAIN, "anthropic.com")}),
+    ("e=jo%C3%ABlle.martin%40orange.fr", {(T.MAIL, "joëlle.martin@orange.fr"),
+                                          (T.DOMAIN, "orange.fr")}),
+    ("kex curve25519-sha256@libssh.org cipher aes128-gcm@openssh.com",
+     {(T.DOMAIN, "libssh.org"), (T.DOMAIN, "openssh.com")}),
+    ("Message-ID        <a1b2c3d4e5f6.8812@kotvbiz.ru>  (not a mailbox)", {(T.DOMAIN, "kotvbiz.ru")}),
+    ("found with the same Message-ID: a.petrova@acme.example.com, x",
+     {(T.MAIL, "a.petrova@acme.example.com"), (T.DOMAIN, "acme.example.com")}),
+])
+def test_holdout4_lessons(text, expected):
+    assert found(text) == expected
+
+
+def test_sshd_dual_stack_client_is_the_ipv4_address():
+    line = ("Mar 18 09:00:01 bastion sshd[4242]: Failed password for root from "
+            "::ffff:45.135.232.11 port 50022 ssh2")
+    result = extract_text(line, ExtractConfig(include_private=True, format="syslog"))
+    assert {(i.type, i.value) for i in result.iocs} == {(T.IPV4, "45.135.232.11"),
+                                                         (T.USERNAME, "root")}
+
+
+def test_huge_lines_get_the_default_context_and_no_version_test():
+    # Past HUGE_LINE bytes the token is not searched for in its line again (that would make a
+    # line of many distinct indicators cost quadratic time): default context, no version test.
+    from socflow.extract.extractor import HUGE_LINE
+
+    filler = " ".join(f"10.{i // 256 % 256}.{i % 256}.7" for i in range(HUGE_LINE // 10))
+    huge = f"version 4.12.0.3 {filler}"
+    assert len(huge.encode()) > HUGE_LINE
+    result = extract_text(huge, ExtractConfig(include_private=True, format="plain"))
+    values = {i.value: i for i in result.iocs}
+    assert "4.12.0.3" in values and values["4.12.0.3"].contexts == {"text": 1}
+    small = extract_text("version 4.12.0.3 and 10.0.0.7", ExtractConfig(include_private=True))
+    assert {i.value for i in small.iocs} == {"10.0.0.7"}

@@ -31,6 +31,7 @@ _native_after_version_word = NATIVE.after_version_word if NATIVE else None
 
 Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
+HUGE_LINE = 64 * 1024  # bytes; see Extractor._resolve_tokens
 _CACHE_LIMIT = 100_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
 _TIME_CHARS = b"0123456789-:.TZ+"
@@ -132,17 +133,28 @@ class Extractor:
 
     def _resolve_tokens(self, batch: _Batch, lines: list[bytes], fmt: LogFormat) -> None:
         """Turn the batch's hit tokens into indicator counts; the context of a token is taken
-        from the line where it first appears in the batch (positional formats only)."""
+        from the line where it first appears in the batch (positional formats only).
+
+        Both the context and the version-word test look for the token in its line, so on a huge
+        line (over ``HUGE_LINE`` bytes, with thousands of indicators) they would cost time
+        quadratic in the line's length: such a line gets the format's default context and no
+        version-word test."""
         positional = type(fmt).context_of is not LogFormat.context_of
         version_word = (
             _native_after_version_word if self.native and _native_after_version_word
             else _after_version_word
         )
         for token, (count, first, last, found) in batch.tokens.items():
-            context = fmt.context_of(lines[first], token) if positional else fmt.default_context
-            if context is None or (
-                found[0][0] is IocType.IPV4 and version_word(lines[first], token)
-            ):
+            line = lines[first]
+            if len(line) > HUGE_LINE:
+                context = fmt.default_context
+            elif positional:
+                context = fmt.context_of(line, token)
+                if context is None:
+                    continue
+            else:
+                context = fmt.default_context
+            if found[0][0] is IocType.IPV4 and len(line) <= HUGE_LINE and version_word(line, token):
                 continue
             for kind, value, qualifier in found:
                 if not self._wanted(qualifier, count):
@@ -213,7 +225,9 @@ class Extractor:
             ioc.count += count
             pending[key] = (lines[batch.last[key]], fmt)
             if len(ioc.samples) < max_samples:
-                sample = decode(lines[batch.first[key]])[:SAMPLE_CHARS]
+                # Decode only what the sample keeps: a long line holding many indicators
+                # must not be decoded once per indicator.
+                sample = decode(lines[batch.first[key]][: SAMPLE_CHARS * 4])[:SAMPLE_CHARS]
                 if sample not in ioc.samples:
                     ioc.samples.append(sample)
         for (key, context), seen in batch.contexts.items():
@@ -222,11 +236,15 @@ class Extractor:
                 ioc.contexts[context] = ioc.contexts.get(context, 0) + seen
 
     def end_source(self) -> None:
-        """Settle last-seen times of the source just read (one timestamp parse per indicator)."""
+        """Settle last-seen times of the source just read (one timestamp parse per line that
+        is some indicator's last)."""
+        times: dict[int, datetime | None] = {}  # by id(): indicators often share their last line
         for key, (line, fmt) in self._pending_last.items():
             ioc = self._iocs.get(key)
             if ioc is not None:
-                self._see(ioc, fmt.timestamp(decode(line)))
+                if id(line) not in times:
+                    times[id(line)] = fmt.timestamp(decode(line))
+                self._see(ioc, times[id(line)])
         self._pending_last.clear()
 
     @staticmethod
