@@ -25,8 +25,14 @@ DELIMITER_TABLE = bytes.maketrans(DELIMITERS, b" " * len(DELIMITERS))
 MAX_TOKEN = 1 << 16  # longer tokens are classified in pieces: linear time whatever comes in
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# An address starts after "//", after "word:" (Cisco ASA "outside:198.51.100.5/443", SPF
+# "ip4:203.0.113.5"; "rv:1.9.0.14" is weeded out as a version below), after a path segment
+# ("/api/hosts/10.30.2.9"; "zlib/1.2.3.4" is a product version, weeded out below), or where no word, dot,
+# colon, slash, percent or dash touches it; "/0".."/31" after it make it a network, while "/32"
+# (one host) and "/port" leave it an address.
 _IPV4 = re.compile(
-    r"(?:(?<=//)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.[\w-]|/\d)"
+    r"(?:(?<=//)|(?<=[\w-]:)|(?<=[\w-]/)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")"
+    r"(?!\w|\.[\w-]|(?:/|%2[Ff])(?:3[01]|[12]?\d)(?!\d))"
 )
 _IPV6 = re.compile(
     r"(?<![\w:.%])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)([0-9A-Fa-f:]{2,39}+)"
@@ -42,16 +48,35 @@ _DOMAIN = re.compile(
 )
 _URL = re.compile(r"(?<![\w.-])(?=((?:https?|ftp|sftp|wss?)://[^\s\"'<>\x00]++))",
                   re.IGNORECASE)
+_MAIL_DOMAIN = r"@(?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)(?![\w-]|\.[\w-])"
+# A mailbox starts with a word character (any script: "joëlle.martin@"), after "mailto:", after
+# a lone "+" (bots' "+claudebot@…", like "+http://…") or where no word, dot, percent, plus,
+# slash, colon or dash touches it.
 _MAIL = re.compile(
-    r"(?<![\w.%+/:-])([A-Za-z0-9._%+-]{1,64}+@(?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++"
-    r"[A-Za-z][A-Za-z0-9-]{0,62}+)(?![\w-]|\.[\w-])"
+    r"(?:(?<=mailto:)|(?<=MAILTO:)|(?<=[^\w.%+/:-]\+)|(?<=^\+)|(?<![\w.%+/:-]))(\w[\w.%+-]{0,63}+"
+    + _MAIL_DOMAIN
+)
+# Return paths rewritten by forwarders and bounce handlers keep "=" in the mailbox: SRS
+# ("SRS0=hash=TT=gmail.com=jane@fwd.example"), BATV ("prvs=tag=user@"), VERP
+# ("bounce+8812-acct=example.com@mg.example").
+_TAGGED_MAIL = re.compile(
+    r"(?<![\w.%+/:=-])((?:(?i:srs[01]|prvs|btv1|msprvs1)=[\w.%+=-]{1,200}+"
+    r"|\w[\w.-]{0,63}\+[\w.%+-]{0,100}=[\w.%+=-]{1,150}+)" + _MAIL_DOMAIN
+)
+# "curve25519-sha256@libssh.org", "aes128-gcm@openssh.com": SSH algorithm names, not mailboxes.
+_SSH_ALGORITHM_DOMAINS = frozenset({"openssh.com", "libssh.org"})
+_SSH_ALGORITHM = re.compile(
+    r"(?i)[a-z0-9-]*(?:sha|aes|chacha|curve|hmac|umac|ecdsa|ed25519|ed448|zlib|rsa|poly1305|gcm"
+    r"|ctr|nistp|mlkem|sntrup|etm|kex|cert|sk-)[a-z0-9-]*"
 )
 _HASH = re.compile(
     r"(?<![0-9A-Za-z_])([0-9a-fA-F]{64}|[0-9a-fA-F]{40}|[0-9a-fA-F]{32})(?![0-9A-Za-z_])"
 )
 _CVE = re.compile(r"(?<![A-Za-z0-9-])(CVE[-_]\d{4}[-_]\d{4,7})(?!\d)", re.IGNORECASE)
-# "&v=1.0.3.7", "ver=4.2.0.1": a dotted quad given as a version parameter.
-_VERSION_PARAMETER = re.compile(r"(?i)(?:^|[^a-z])(?:v|ver|version|build|rev)=$")
+# "&v=1.0.3.7", "ver=4.2.0.1", "fw=4.2.1.17", "rv:1.9.0.14": a dotted quad given as a version.
+_VERSION_PARAMETER = re.compile(
+    r"(?i)(?:^|[^a-z])(?:v|ver|version|build|rev|rv|fw|firmware)[=:]$"
+)
 _HASH_TYPES = {32: IocType.MD5, 40: IocType.SHA1, 64: IocType.SHA256}
 HASH_PARAMETERS = frozenset(
     {"md5", "sha1", "sha256", "hash", "filehash", "file_hash", "checksum", "sha", "digest"}
@@ -169,13 +194,23 @@ def _host(host: str) -> Found | None:
 
 def _mails(text: str) -> list[Found]:
     found: list[Found] = []
-    for mail in _MAIL.findall(text):
+    tagged = [m.span(1) for m in _TAGGED_MAIL.finditer(text)] if "=" in text else []
+    matches = [m for m in _MAIL.finditer(text)
+               if not any(start <= m.start(1) < end for start, end in tagged)]
+    mails = [text[start:end] for start, end in tagged] + [m.group(1) for m in matches]
+    for mail in mails:
         local, _, domain = mail.rpartition("@")
         domain = domain.lower()
-        if local.strip(".") and is_domain(domain, host_position=True):
+        if not local.strip(".") or not is_domain(domain, host_position=True):
+            continue
+        if not (domain in _SSH_ALGORITHM_DOMAINS and _SSH_ALGORITHM.fullmatch(local)):
             found.append((IocType.MAIL, f"{local}@{domain}".lower(), ""))
-            found.append((IocType.DOMAIN, domain, ""))  # the mail's domain is a domain too
+        found.append((IocType.DOMAIN, domain, ""))  # the mail's domain is a domain too
     return found
+
+
+# "zlib/1.2.3.4", "(compatible; Agent/2.0.1.4": a product token's version, not a path segment.
+_PRODUCT_SLASH = re.compile(r"(?:^|[^\w./-])[A-Za-z][\w.-]*/$")
 
 
 def _ipv4s(text: str) -> list[Found]:
@@ -183,6 +218,8 @@ def _ipv4s(text: str) -> list[Found]:
         (IocType.IPV4, m.group(1), "")
         for m in _IPV4.finditer(text)
         if m.group(1) != "0.0.0.0" and not _VERSION_PARAMETER.search(text, 0, m.start())
+        and not (text[m.start() - 1 : m.start()] == "/" and text[m.start() - 2 : m.start()] != "//"
+                 and _PRODUCT_SLASH.search(text, 0, m.start()))
     ]
     if "::" in text:
         found.extend((IocType.IPV4, ip, "") for ip in _IPV4_MAPPED.findall(text))

@@ -57,7 +57,9 @@ class LogFormat:
         return []
 
 
-_MESSAGE_ID = re.compile(rb"((?i:message-id)\s*[=:]\s*<?[^@\s<>]+)@")
+# "message-id=<id@host>", "Message-ID: <id@host>", "Message-ID   <id@host>" (a table): the
+# angle bracket is what says the value is an id; "same Message-ID: a.petrova@…" is prose.
+_MESSAGE_ID = re.compile(rb"((?i:message-id)\s*[=:]?\s*<[^@\s<>]+)@")
 
 _MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}

@@ -71,6 +71,13 @@ def _match(line: str) -> tuple[str, re.Match[str]] | None:
     return None
 
 
+def _unmapped(value: str) -> str:
+    """``::ffff:45.135.232.11`` (sshd on a dual-stack socket) is the IPv4 client 45.135.232.11."""
+    if value[:7].lower() == "::ffff:" and "." in value:
+        return value[7:]
+    return value
+
+
 def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding], str, str, str]:
     """Usernames and addresses of login attempts in ``message``: (findings, outcome, ip, user).
 
@@ -89,7 +96,7 @@ def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding]
         for group, context in groups.items():
             value = (m.group(group) or "").strip()
             if group == "ip":
-                value = value.rstrip(".,;:")
+                value = _unmapped(value.rstrip(".,;:"))
                 if classify_ip(value) is None:
                     continue
                 ip_seen = ip_seen or value
