@@ -61,6 +61,7 @@ class _Batch:
     contexts: dict[tuple[Key, str], int] = field(default_factory=dict)
     # token -> [count, first line, last line, what it holds]
     tokens: dict[bytes, list] = field(default_factory=dict)
+    dropped: set[Key] = field(default_factory=set)  # untracked indicators seen past max_iocs
 
 
 class Extractor:
@@ -138,8 +139,12 @@ class Extractor:
         Both the context and the version-word test look for the token in its line, so on a huge
         line (over ``HUGE_LINE`` bytes, with thousands of indicators) they would cost time
         quadratic in the line's length: such a line gets the format's default context and no
-        version-word test."""
+        version-word test.
+
+        Once ``max_iocs`` indicators are tracked, a token holding only untracked indicators
+        cannot be reported: its sightings are counted as dropped, with no further bookkeeping."""
         positional = type(fmt).context_of is not LogFormat.context_of
+        iocs, full = self._iocs, len(self._iocs) >= self.config.max_iocs
         version_word = (
             _native_after_version_word if self.native and _native_after_version_word
             else _after_version_word
@@ -155,6 +160,10 @@ class Extractor:
             else:
                 context = fmt.default_context
             if found[0][0] is IocType.IPV4 and len(line) <= HUGE_LINE and version_word(line, token):
+                continue
+            if full and all((kind, value) not in iocs for kind, value, _ in found):
+                batch.dropped.update((kind, value) for kind, value, qualifier in found
+                                     if self._wanted(qualifier, count))
                 continue
             for kind, value, qualifier in found:
                 if not self._wanted(qualifier, count):
@@ -234,6 +243,7 @@ class Extractor:
             ioc = self._iocs.get(key)
             if ioc is not None:
                 ioc.contexts[context] = ioc.contexts.get(context, 0) + seen
+        self.counters.dropped_over_limit += len(batch.dropped.difference(batch.counts))
 
     def end_source(self) -> None:
         """Settle last-seen times of the source just read (one timestamp parse per line that
