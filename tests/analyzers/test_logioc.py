@@ -1,6 +1,5 @@
 """Socflow_LogIOC run exactly as Cortex's process runner runs it."""
 
-import gzip
 import json
 import os
 import random

@@ -6,7 +6,7 @@ from hypothesis import assume, given, settings, strategies as st
 from socflow.extract import ExtractConfig, find_iocs
 from socflow.extract.refang import refang_str
 from socflow.extract.tokens import classify_token
-from socflow.models import IocType, IpClass
+from socflow.models import IocType
 from socflow.pipeline import extract_text
 
 T = IocType

@@ -1,4 +1,3 @@
-import ipaddress
 
 import pytest
 from hypothesis import given, strategies as st

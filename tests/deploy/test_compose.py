@@ -5,7 +5,6 @@ socflow services wired to the image the catalogs name."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
