@@ -15,15 +15,14 @@ from datetime import datetime
 from functools import lru_cache
 
 from ..models import Ioc, IocType, IpClass
+from ..native import NATIVE
 from ..parse.base import LogFormat
+from ..read.positions import lines_with
 from ..read.sources import decode
 from .config import ExtractConfig
-from ..read.positions import lines_with
 from .refang import refang_lines
 from .tokens import DELIMITER_TABLE, HASH_PARAMETERS, QUERY_STRING, Found, classify_token
 from .validate import FILE_LIKE_TLDS, classify_ip, icann_tlds
-
-from ..native import NATIVE
 
 # The per-line loop and the version-word test in C when the extension is there (same results).
 _native_scan = NATIVE.scan_lines if NATIVE else None
