@@ -17,6 +17,7 @@
  *   exactly as classify_token would; every other new token goes to `classify(token)` (Python),
  *   which caches its answer in `hits` or `noise`.
  * lines_with(blob, needles)        indexes of the lines of a newline-joined batch holding any needle
+ * marker_lines(blob)               indexes of its lines holding a defanging marker (refang._MARKER)
  * after_version_word(line, token)  the version-number test of extractor._VERSION_WORD
  */
 #define PY_SSIZE_T_CLEAN
@@ -26,6 +27,7 @@
 
 static unsigned char is_delim[256];
 static unsigned char is_hex[256];
+static unsigned char is_marker_start[256]; /* first bytes of refang markers */
 
 static const char DELIMITERS[] = "\"'<>[](){},;|\\`";
 
@@ -40,6 +42,8 @@ static void init_tables(void)
         is_hex[c] = 1;
     for (int c = 'a'; c <= 'f'; c++)
         is_hex[c] = is_hex[c - 32] = 1;
+    for (p = "[({xXf\\\n"; *p; p++)
+        is_marker_start[(unsigned char)*p] = 1;
 }
 
 /* What the characters of a token say, gathered in one pass. */
@@ -636,6 +640,82 @@ done:
     return result;
 }
 
+/* ---- marker_lines(blob): indexes of the lines of `blob` holding a defanging marker ----------
+ * The C form of refang._MARKER:
+ *   [\[\(\{] ?(?:\.|dot|DOT|:|@|at|AT|/) | xxp|XXp|XXP|xxP | fxp | \\\. | \[tt\]
+ * No marker spans a newline, so a line holds one when one starts in it. Checked against the
+ * regex by tests/core/test_scan_native.py. */
+
+
+static int marker_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
+{
+    Py_ssize_t left = n - i;
+    switch (s[i]) {
+    case '[':
+        if (left >= 4 && memcmp(s + i, "[tt]", 4) == 0)
+            return 1;
+        /* fall through */
+    case '(':
+    case '{': {
+        Py_ssize_t j = i + 1;
+        if (j < n && s[j] == ' ')
+            j++;
+        if (j >= n)
+            return 0;
+        unsigned char d = s[j];
+        if (d == '.' || d == ':' || d == '@' || d == '/')
+            return 1;
+        if (n - j >= 3 && (memcmp(s + j, "dot", 3) == 0 || memcmp(s + j, "DOT", 3) == 0))
+            return 1;
+        return n - j >= 2 && (memcmp(s + j, "at", 2) == 0 || memcmp(s + j, "AT", 2) == 0);
+    }
+    case 'x':
+        return left >= 3 && s[i + 1] == 'x' && (s[i + 2] == 'p' || s[i + 2] == 'P');
+    case 'X':
+        return left >= 3 && s[i + 1] == 'X' && (s[i + 2] == 'p' || s[i + 2] == 'P');
+    case 'f':
+        return left >= 3 && s[i + 1] == 'x' && s[i + 2] == 'p';
+    case '\\':
+        return left >= 2 && s[i + 1] == '.';
+    default:
+        return 0;
+    }
+}
+
+static PyObject *marker_lines(PyObject *self, PyObject *args)
+{
+    Py_buffer blob;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*:marker_lines", &blob))
+        return NULL;
+    const unsigned char *s = blob.buf;
+    Py_ssize_t n = blob.len, i = 0, line = 0;
+    PyObject *result = PyList_New(0);
+    while (result != NULL && i < n) {
+        while (i < n && !is_marker_start[s[i]]) /* '\n' is in the table too */
+            i++;
+        if (i == n)
+            break;
+        unsigned char c = s[i];
+        if (c == '\n') {
+            line++;
+        } else if (is_marker_start[c] && marker_at(s, i, n)) {
+            PyObject *index = PyLong_FromSsize_t(line);
+            if (index == NULL || PyList_Append(result, index) < 0)
+                Py_CLEAR(result);
+            Py_XDECREF(index);
+            const unsigned char *eol = memchr(s + i, '\n', n - i); /* one hit per line is enough */
+            if (eol == NULL)
+                break;
+            i = eol - s;
+            continue; /* the newline is counted above */
+        }
+        i++;
+    }
+    PyBuffer_Release(&blob);
+    return result;
+}
+
 /* ---- after_version_word(line, token): the token's first place follows a version word -------
  * The C form of extractor._VERSION_WORD searched in the 32 bytes before the token:
  *   (?i:version|build|release|firmware)[\w-]{0,12} | (?<![A-Za-z])(?i:ver|fw|v)
@@ -729,6 +809,8 @@ static PyMethodDef methods[] = {
      "Count the indicator-bearing tokens of each line into `seen` (see extractor.py)."},
     {"lines_with", lines_with, METH_VARARGS,
      "Sorted indexes of the lines of a newline-joined batch that hold any of the needles."},
+    {"marker_lines", marker_lines, METH_VARARGS,
+     "Sorted indexes of the lines of a newline-joined batch that hold a defanging marker."},
     {"after_version_word", after_version_word, METH_VARARGS,
      "True when the first place of `token` in `line` follows a version word."},
     {NULL, NULL, 0, NULL},

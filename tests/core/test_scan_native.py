@@ -162,3 +162,43 @@ def test_version_word_examples(line, expected):
         t for t in line.split() if t[:1].isdigit())
     assert _native.after_version_word(line, token) is expected
     assert extractor_module._after_version_word(line, token) is expected
+
+
+# Marker pieces, their near misses and their case variants, so every branch of the C matcher
+# meets text that matches and text that almost does.
+MARKER_TEXT = st.lists(st.sampled_from(
+    ["[", "(", "{", "]", ")", "}", " ", ".", "dot", "DOT", "Dot", "do", ":", "@", "at", "AT", "aT",
+     "/", "x", "X", "xx", "XX", "xX", "p", "P", "f", "fx", "\\", "[tt]", "[t", "tt]", "h", "\n",
+     "é", "\x00", "a", "1"]
+), max_size=25).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=MARKER_TEXT)
+def test_marker_lines_agree_with_regex(text):
+    from socflow.extract.refang import marker_lines_python
+
+    blob = text.encode()
+    assert _native.marker_lines(blob) == marker_lines_python(blob.split(b"\n"), blob)
+
+
+@settings(max_examples=300, deadline=None)
+@given(blob=st.binary(max_size=200))
+def test_marker_lines_agree_with_regex_on_any_bytes(blob):
+    from socflow.extract.refang import marker_lines_python
+
+    assert _native.marker_lines(blob) == marker_lines_python(blob.split(b"\n"), blob)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=MARKER_TEXT)
+def test_refang_skipping_rules_changes_nothing(text):
+    # refang() skips a rule when none of its literals is in the text; applying every rule, as
+    # before, must give the same result.
+    from socflow.extract.refang import _RULES, refang
+
+    line = text.replace("\n", " ").encode()
+    every_rule = line
+    for _, rx, repl in _RULES:
+        every_rule = rx.sub(repl, every_rule)
+    assert refang(line) == every_rule

@@ -45,7 +45,12 @@ class AccessLog(LogFormat):
 
     def timestamp(self, line: str) -> datetime | None:
         start = line.find("[")
-        return parse_clf_time(line[start + 1 :]) if start >= 0 else None
+        if start < 0:
+            return None
+        # Only the bracketed text: parse_clf_time caches by its argument, and the time (unlike
+        # the rest of the line) repeats from line to line. "]" never occurs inside a CLF time.
+        end = line.find("]", start)
+        return parse_clf_time(line[start + 1 : end if end > 0 else len(line)])
 
     def context_of(self, line: bytes, token: bytes) -> str:
         if line.startswith(token + b" "):

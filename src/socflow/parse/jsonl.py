@@ -147,10 +147,13 @@ class JsonLines(LogFormat):
         return _time(doc) if doc else None
 
     def prepare(self, lines: list[bytes], blob: bytes) -> list[bytes]:
-        lines = super().prepare(lines, blob)
-        if b"\\/" in blob:  # Message-ID rewriting neither adds nor removes "\/"
-            return [line.replace(b"\\/", b"/") for line in lines]
-        return lines
+        prepared = super().prepare(lines, blob)
+        if b"\\/" not in blob:  # Message-ID rewriting neither adds nor removes "\/"
+            return prepared
+        if prepared is not lines:
+            blob = b"\n".join(prepared)
+        # One replace over the batch instead of one per line ("\/" never spans a newline).
+        return blob.replace(b"\\/", b"/").split(b"\n")
 
     def context_of(self, line: bytes, token: bytes) -> str | None:
         pos = line.find(token)
