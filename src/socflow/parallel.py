@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from .extract import ExtractConfig, ExtractCounters, Extractor
+from .extract.extractor import fewer_gc_passes
 from .extract.extractor import Key
 from .models import Ioc
 from .parse import PARSERS, detect_format
@@ -61,9 +62,10 @@ def _run_unit(unit: _Unit, config: ExtractConfig) -> tuple[dict[Key, Ioc], Extra
     stats = ReadStats(source=unit.path, format=unit.fmt)
     extractor = Extractor(config)
     fmt = PARSERS[unit.fmt]
-    for batch in read_batches(unit.path, stats, max_line_bytes=config.max_line_bytes,
-                              byte_range=unit.byte_range):
-        extractor.feed(batch, fmt)
+    with fewer_gc_passes():
+        for batch in read_batches(unit.path, stats, max_line_bytes=config.max_line_bytes,
+                                  byte_range=unit.byte_range):
+            extractor.feed(batch, fmt)
     iocs, counters = extractor.snapshot()
     return iocs, counters, stats
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .extract import ExtractConfig, ExtractCounters, Extractor
+from .extract.extractor import fewer_gc_passes
 from .models import Ioc
 from .parse import PARSERS, LogFormat, detect_format
 from .read import ReadStats, expand_paths, read_batches
@@ -90,18 +91,19 @@ def extract_paths(
         return extract_parallel(expand_paths(paths), config, jobs, progress)
     extractor = Extractor(config)
     all_stats = []
-    for path in expand_paths(paths):
-        stats = ReadStats(source=path)
-        all_stats.append(stats)
-        fmt, batches = _formatted_batches(path, stats, config)
-        seen = 0
-        for batch in batches:
-            extractor.feed(batch, fmt)
-            if progress:
-                progress(stats.bytes - seen)
-                seen = stats.bytes
-        extractor.end_source()
-    return ExtractResult(extractor.results(), all_stats, extractor.counters)
+    with fewer_gc_passes():
+        for path in expand_paths(paths):
+            stats = ReadStats(source=path)
+            all_stats.append(stats)
+            fmt, batches = _formatted_batches(path, stats, config)
+            seen = 0
+            for batch in batches:
+                extractor.feed(batch, fmt)
+                if progress:
+                    progress(stats.bytes - seen)
+                    seen = stats.bytes
+            extractor.end_source()
+        return ExtractResult(extractor.results(), all_stats, extractor.counters)
 
 
 def extract_text(text: str, config: ExtractConfig | None = None) -> ExtractResult:
@@ -118,5 +120,6 @@ def extract_text(text: str, config: ExtractConfig | None = None) -> ExtractResul
             lines[i] = line[:cap]
             stats.truncated += 1
     extractor = Extractor(config)
-    extractor.feed(lines, fmt)
+    with fewer_gc_passes():
+        extractor.feed(lines, fmt)
     return ExtractResult(extractor.results(), [stats], extractor.counters)

@@ -246,3 +246,31 @@ def test_huge_lines_get_the_default_context_and_no_version_test():
     assert "4.12.0.3" in values and values["4.12.0.3"].contexts == {"text": 1}
     small = extract_text("version 4.12.0.3 and 10.0.0.7", ExtractConfig(include_private=True))
     assert {i.value for i in small.iocs} == {"10.0.0.7"}
+
+
+def test_fewer_gc_passes_restores_the_collector_settings():
+    import gc
+
+    from socflow.extract.extractor import _GC_THRESHOLD, fewer_gc_passes
+
+    before = gc.get_threshold()
+    with fewer_gc_passes():
+        assert gc.get_threshold()[0] == max(before[0], _GC_THRESHOLD)
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), fewer_gc_passes():
+        raise RuntimeError("boom")
+    assert gc.get_threshold() == before
+
+
+def test_fewer_gc_passes_leaves_automatic_collection_off():
+    import gc
+
+    from socflow.extract.extractor import fewer_gc_passes
+
+    before = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        with fewer_gc_passes():
+            assert gc.get_threshold()[0] == 0
+    finally:
+        gc.set_threshold(*before)
