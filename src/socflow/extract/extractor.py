@@ -90,10 +90,7 @@ class Extractor:
         self._scan_lines(lines, batch)
         self._resolve_tokens(batch, lines, fmt)
         if fmt.finding_triggers:
-            tokens_found = set(batch.counts)
-            for idx in lines_with(lines, blob, fmt.finding_triggers):
-                for kind, value, context in fmt.findings(lines[idx]):
-                    self._count((kind, value), context, idx, batch, tokens_found)
+            self._count_findings(lines, blob, fmt, batch)
         self._merge(batch, lines, fmt)
 
     def _scan_lines(self, lines: list[bytes], batch: _Batch) -> None:
@@ -152,40 +149,49 @@ class Extractor:
             _native_after_version_word if self.native and _native_after_version_word
             else _after_version_word
         )
+        # Inlined (no method calls, no generators): this loop runs once per token and batch.
+        skip_query_strings = not self.config.hashes_in_query_strings
+        query_string_hashes = 0
+        counts, firsts, lasts, contexts = batch.counts, batch.first, batch.last, batch.contexts
         for token, (count, first, last, found) in batch.tokens.items():
             line = lines[first]
-            if len(line) > HUGE_LINE:
+            huge = len(line) > HUGE_LINE
+            if huge or not positional:
                 context = fmt.default_context
-            elif positional:
+            else:
                 context = fmt.context_of(line, token)
                 if context is None:
                     continue
-            else:
-                context = fmt.default_context
-            if found[0][0] is IocType.IPV4 and len(line) <= HUGE_LINE and version_word(line, token):
+            if found[0][0] is IocType.IPV4 and not huge and version_word(line, token):
                 continue
-            if full and all((kind, value) not in iocs for kind, value, _ in found):
-                batch.dropped.update((kind, value) for kind, value, qualifier in found
-                                     if self._wanted(qualifier, count))
-                continue
+            if full:
+                for kind, value, _ in found:
+                    if (kind, value) in iocs:
+                        break
+                else:  # nothing here is tracked
+                    for kind, value, qualifier in found:
+                        if qualifier == QUERY_STRING and skip_query_strings:
+                            query_string_hashes += count
+                        else:
+                            batch.dropped.add((kind, value))
+                    continue
             for kind, value, qualifier in found:
-                if not self._wanted(qualifier, count):
+                if qualifier == QUERY_STRING and skip_query_strings:
+                    query_string_hashes += count
                     continue
                 key = (kind, value)
                 pair = (key, qualifier or context)
-                batch.contexts[pair] = batch.contexts.get(pair, 0) + count
-                if key in batch.counts:
-                    batch.counts[key] += count
-                    batch.first[key] = min(batch.first[key], first)
-                    batch.last[key] = max(batch.last[key], last)
+                contexts[pair] = contexts.get(pair, 0) + count
+                seen = counts.get(key)
+                if seen is None:
+                    counts[key], firsts[key], lasts[key] = count, first, last
                 else:
-                    batch.counts[key], batch.first[key], batch.last[key] = count, first, last
-
-    def _wanted(self, qualifier: str, count: int = 1) -> bool:
-        if qualifier == QUERY_STRING and not self.config.hashes_in_query_strings:
-            self.counters.query_string_hashes += count
-            return False
-        return True
+                    counts[key] = seen + count
+                    if first < firsts[key]:
+                        firsts[key] = first
+                    if last > lasts[key]:
+                        lasts[key] = last
+        self.counters.query_string_hashes += query_string_hashes
 
     def _classify(self, token: bytes) -> tuple[Found, ...]:
         found = classify_token(token)
@@ -199,21 +205,23 @@ class Extractor:
         return found
 
     @staticmethod
-    def _count(
-        key: Key, context: str, idx: int, batch: _Batch, already_counted: set[Key] | frozenset[Key] = frozenset()
-    ) -> None:
-        """Count an indicator found by a format (once per line); an address the token scan
-        already counted only gains the context."""
-        pair = (key, context)
-        batch.contexts[pair] = batch.contexts.get(pair, 0) + 1
-        if key in already_counted:
-            return
-        if key not in batch.counts:
-            batch.counts[key], batch.first[key], batch.last[key] = 1, idx, idx
-        elif batch.last[key] != idx:
-            batch.counts[key] += 1
-            batch.last[key] = idx
-        batch.first[key] = min(batch.first[key], idx)
+    def _count_findings(lines: list[bytes], blob: bytes, fmt: LogFormat, batch: _Batch) -> None:
+        """Count the indicators only the format knows (failed-login usernames and sources) once
+        per line; an address the token scan already counted only gains the context."""
+        counted_by_scan = set(batch.counts)
+        counts, firsts, lasts, contexts = batch.counts, batch.first, batch.last, batch.contexts
+        for idx in lines_with(lines, blob, fmt.finding_triggers):  # ascending
+            for kind, value, context in fmt.findings(lines[idx]):
+                key = (kind, value)
+                pair = (key, context)
+                contexts[pair] = contexts.get(pair, 0) + 1
+                if key in counted_by_scan:
+                    continue
+                seen = counts.get(key)
+                if seen is None:
+                    counts[key], firsts[key], lasts[key] = 1, idx, idx
+                elif lasts[key] != idx:
+                    counts[key], lasts[key] = seen + 1, idx
 
     # -- per batch -------------------------------------------------------------------------
     def _merge(self, batch: _Batch, lines: list[bytes], fmt: LogFormat) -> None:
