@@ -315,6 +315,36 @@ static int printable_ascii(const unsigned char *s, Py_ssize_t n)
     return 1;
 }
 
+/* "rhost=1.2.3.4", "SRC=1.2.3.4": a key of [A-Za-z0-9_-], '=', a bare valid dotted quad.
+ * 1: an address starting at *value; 0: a version given as a parameter ("fw=", "ver=", the
+ * words of tokens._VERSION_PARAMETER as the key's last run of letters); -1: another shape, or
+ * one Python decides (an invalid quad, a CVE hint, a digest-long hex run). */
+static int ends_with_ci(const unsigned char *s, Py_ssize_t end, Py_ssize_t floor, const char *word);
+
+static int key_equals_quad(const unsigned char *s, Py_ssize_t n, Py_ssize_t *value)
+{
+    static const char *version_words[] = {"v", "ver", "version", "build", "rev", "rv", "fw",
+                                          "firmware"};
+    const unsigned char *eq = memchr(s, '=', n);
+    Py_ssize_t key = eq ? eq - s : 0, bare = 0, letters = key;
+    if (key == 0)
+        return -1;
+    for (Py_ssize_t i = 0; i < key; i++)
+        if (!(Py_ISALNUM(s[i]) || s[i] == '_' || s[i] == '-'))
+            return -1;
+    if (dotted_quad(s + key + 1, n - key - 1, &bare) != 1 || bare != n - key - 1
+        || has_cve_hint(s, n) || has_hex_run(s, key, 32))
+        return -1;
+    while (letters > 0 && Py_ISALPHA(s[letters - 1]))
+        letters--;
+    for (size_t w = 0; w < sizeof(version_words) / sizeof(*version_words); w++)
+        if (strlen(version_words[w]) == (size_t)(key - letters)
+            && ends_with_ci(s, key, letters, version_words[w]))
+            return 0;
+    *value = key + 1;
+    return 1;
+}
+
 /* New reference: the classification of a token of a shape handled here, Py_None when Python
  * must decide, NULL on error. Each shortcut gives exactly what classify_token gives (property
  * tested against it). */
@@ -328,6 +358,11 @@ static PyObject *fast_classify(Scan *sc, const unsigned char *s, Py_ssize_t n, c
             int k = n == 32 ? KIND_MD5 : n == 40 ? KIND_SHA1 : KIND_SHA256;
             return one_found(PyTuple_GET_ITEM(sc->kinds, k), lower_ascii(s, n));
         }
+        if (!sh->double_colon && sh->hex + sh->colons == n && n > 39 && n <= 65536
+            && !has_hex_run(s, n, 32))
+            /* Hex pairs and colons longer than any IPv6 address (MAC-like dumps, key
+             * fingerprints): the address pattern cannot start inside such a run. */
+            return PyTuple_New(0);
         if (sh->double_colon || sh->colons >= 7)
             Py_RETURN_NONE; /* may hold an IPv6 address */
         if (n < 13 || ((n < 32 || !has_hex_run(s, n, 32)) && !has_cve_hint(s, n)))
@@ -349,6 +384,15 @@ static PyObject *fast_classify(Scan *sc, const unsigned char *s, Py_ssize_t n, c
             ;
         if (k == n && k > head + 1 && dotted_quad(s, head, &bare) == 1 && bare == head)
             quad = 1;
+    }
+    if (quad < 0 && !sh->colons) {
+        Py_ssize_t value = 0;
+        int kq = key_equals_quad(s, n, &value);
+        if (kq == 0)
+            return PyTuple_New(0);
+        if (kq == 1)
+            return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_IPV4),
+                             PyUnicode_DecodeASCII((const char *)s + value, n - value, NULL));
     }
     if (quad > 0)
         return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_IPV4),

@@ -35,6 +35,8 @@ PIECES = st.sampled_from([
     "?;Hash=" + "0f" * 32, "g" + "0f" * 16, "_" + "0f" * 16 + "_", "x/" + "0" * 32,
     "20240312075102.A4C5CF7B45", "a64si467316wrx.12", "1.2.com", "1.2.example", "1.2.3.45-x.com",
     "1.2.3.example.com", "1.2-3.4.5.com", "9x.10.11.12.com", "4a.", "0.0.0.0.in-addr.arpa",
+    "rhost=140.34.121.179", "SRC=1.2.3.4", "fw=1.2.3.4", "x_fw=1.2.3.4", "swversion=1.2.3.4",
+    "BC:98:9A:30:04:07:D0:06:03:30:E0:4A:40:F8:AD:03", "ab:cd:ef:01:23:45:67:89",
     "Internet.", "alice.", "example.com.", "example.com..", ".com", "a.b.c.d.e.f.g.h.example.com.", "b" * 63 + ".example.org", "ab-12345678901234567890123456789012-cd",
 ])
 SEPARATORS = st.sampled_from([" ", "  ", "\t", '"', "'", "[", "]", "(", ")", ",", ";", "|", "<", ">",
@@ -43,9 +45,20 @@ TOKEN_BYTES = st.binary(min_size=1, max_size=40)
 
 
 # Tokens of the characters the C shortcuts look at, to explore their edges.
-SHAPED = st.text(alphabet="abcfvxzACEV0123456789.-:_", min_size=1, max_size=70)
+SHAPED = st.text(alphabet="abcfvxzACEV0123456789.-:_=", min_size=1, max_size=70)
 DIGIT_NAMES = st.lists(st.from_regex(r"[0-9]{1,3}|[0-9][0-9a-z-]{0,4}[0-9a-z]|com|org|[a-z]{1,3}",
                                      fullmatch=True), min_size=1, max_size=6).map(".".join)
+# key=address tokens (iptables "SRC=", PAM "rhost=") and version parameters ("fw=", "ver=").
+KEY_QUADS = st.tuples(
+    st.from_regex(r"[A-Za-z0-9_-]{0,6}(v|ver|version|build|rev|rv|fw|firmware|VER|Fw|host|SRC|cve_)?",
+                  fullmatch=True),
+    st.sampled_from(["=", "==", ":", "=x"]),
+    st.sampled_from(["1.2.3.4", "140.34.121.179", "256.1.1.1", "01.2.3.4", "0.0.0.0", "1.2.3.4.",
+                     "1.2.3", "10.0.0.1:22", "1.2.3.4,", "9.9.9.9x", "0" * 32]),
+).map("".join)
+# Hex pairs joined by colons, around the longest IPv6 text (39 characters), with digest-long runs.
+HEX_COLONS = st.lists(st.sampled_from(["ab", "CD", "01", "f", "0123", "", "0" * 32, "a1" * 20]),
+                      min_size=2, max_size=24).map(":".join)
 QUERYISH = st.lists(st.sampled_from(["?", "&", ";", "/", "=", "md5", "sid", "Hash", "_", "g", "é",
                                      "\x1c", "0f" * 16, "a1" * 20, "9" * 32, "ab" * 32, "cve_",
                                      "CVE-2024-12345"]), min_size=1, max_size=8).map("".join)
@@ -79,10 +92,29 @@ def test_native_and_python_loops_agree(batch, fmt_name):
 
 
 @settings(max_examples=400, deadline=None)
-@given(tokens=st.lists(SHAPED | PIECES | QUERYISH | DIGIT_NAMES, min_size=1, max_size=40))
+@given(tokens=st.lists(SHAPED | PIECES | QUERYISH | DIGIT_NAMES | KEY_QUADS | HEX_COLONS,
+                      min_size=1, max_size=40))
 def test_native_and_python_classify_tokens_alike(tokens):
     batch = [" ".join(tokens).encode()]
     assert run(batch, "plain", native=True) == run(batch, "plain", native=False)
+
+
+@pytest.mark.parametrize("token", [
+    "rhost=140.34.121.179", "SRC=1.2.3.4", "src_ip=8.8.8.8", "a-b=1.2.3.9", "123=1.2.3.4",
+    "v=1.2.3.4", "ver=1.2.3.4", "Version=1.2.3.4", "build=1.2.3.4", "rev=1.2.3.4", "rv=1.2.3.4",
+    "fw=1.2.3.4", "FIRMWARE=1.2.3.4", "x_fw=1.2.3.4", "x1fw=1.2.3.4", "swversion=1.2.3.4",
+    "k=256.1.1.1", "k=01.2.3.4", "k=0.0.0.0", "k=1.2.3.4.", "k=1.2.3.4:22", "=1.2.3.4",
+    "cve_2024_1234=1.2.3.4", "k==1.2.3.4", "k.x=1.2.3.4", ("a1" * 16) + "=1.2.3.4",
+    "BC:98:9A:30:04:07:D0:06:03:30:E0:4A:40:F8:AD:03", "ab:cd:ef:01:23:45:67:89",
+    "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23", "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:4",
+    "0123:4567:89ab:cdef:0123:4567:89ab:cdef", "0123:4567:89ab:cdef:0123:4567:89ab:cdef:01",
+    ("0" * 32) + ":ab:cd:ef:01:23:45:67", "ab:" + ("f" * 40), "2001:db8::1:ab:cd:ef:01:23:45:67:89",
+])
+def test_native_shortcuts_agree_with_python(token):
+    # Each token alone and beside others: the C shortcuts for key=address tokens and long
+    # hex-and-colon runs must give what classify_token gives.
+    for batch in ([token.encode()], [f"x {token} y".encode()]):
+        assert run(batch, "plain", native=True) == run(batch, "plain", native=False), token
 
 
 def test_agree_on_the_bundled_examples():
