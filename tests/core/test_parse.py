@@ -1,8 +1,13 @@
+import re
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
+from socflow.extract.validate import classify_ip
+from socflow.models import IocType
 from socflow.parse import PARSERS, detect_format
+from socflow.parse.syslog import auth_findings
 
 ACCESS = ('203.0.113.7 - alice [10/Oct/2026:13:55:36 +0200] "GET /a.php?x=1 HTTP/1.1" 404 512 '
           '"https://ref.example.org/" "Mozilla/5.0 (X11; rv:109.0)"')
@@ -77,3 +82,176 @@ def test_json_parser_accepts_any_values_in_known_fields(doc):
     event = PARSERS["json"].parse(line)
     assert event.raw == line
     assert event.status is None or isinstance(event.status, int)
+
+
+# --- Syslog.findings: the fast path must give exactly what the original algorithm gave ---------
+
+# The original algorithm (before the fast path and the regex rewrites), kept as the reference.
+_U = r"(?P<user>\S+?)"
+_ORIGINAL_PATTERNS = (
+    (b"Failed ", re.compile(r"Failed (?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased) for "
+                r"(?:invalid user )?" + _U + r" from (?P<ip>\S+)"),
+     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
+    (b"nvalid user", re.compile(r"(?<!for )[Ii]nvalid user " + _U + r" from (?P<ip>\S+)"),
+     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
+    (b" user ", re.compile(r"(?:Disconnected from|Connection closed by|Received disconnect from) "
+                r"(?:authenticating|invalid) user " + _U + r" (?P<ip>[0-9a-fA-F.:]+)"),
+     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
+    (b"maximum authentication", re.compile(r"maximum authentication attempts exceeded for (?:invalid user )?"
+                + _U + r" from (?P<ip>\S+)"),
+     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
+    (b"authentication failure", re.compile(r"authentication failure;.*?\bruser=(?P<ruser>\S*).*?\brhost=(?P<ip>\S*)"
+                r"(?:.*?\buser=(?P<user>\S+))?"),
+     {"user": "pam-auth-failure", "ruser": "pam-auth-failure-requester",
+      "ip": "pam-auth-failure-source"}, "failed"),
+    (b"FAILED SU", re.compile(r"FAILED SU \(to (?P<target>\S+)\) " + _U + r" on"),
+     {"user": "su-failed"}, "failed"),
+    (b" : ", re.compile(r"(?:^|:)\s+" + _U + r" : (?:\d+ incorrect password attempts?|"
+                r"user NOT in sudoers|a password is required)"),
+     {"user": "sudo-failed"}, "failed"),
+    (b"Accepted ", re.compile(r"Accepted (?:password|publickey|keyboard-interactive(?:/pam)?|hostbased) for "
+                + _U + r" from (?P<ip>\S+)"),
+     {"ip": "ssh-accepted-login-source"}, "accepted"),
+    (b"client=", re.compile(r"client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"), {"ip": "smtp-client"}, ""),
+)
+
+
+def _original_auth_findings(message, raw=None):
+    findings = []
+    outcome = ip_seen = user_seen = ""
+    raw = raw if raw is not None else message.encode("utf-8", "surrogateescape")
+    for literal, rx, groups, result in _ORIGINAL_PATTERNS:
+        if literal not in raw:
+            continue
+        m = rx.search(message)
+        if not m:
+            continue
+        outcome = result
+        for group, context in groups.items():
+            value = (m.group(group) or "").strip()
+            if group == "ip":
+                value = value.rstrip(".,;:")
+                if value[:7].lower() == "::ffff:" and "." in value:
+                    value = value[7:]
+                if classify_ip(value) is None:
+                    continue
+                ip_seen = ip_seen or value
+                kind = IocType.IPV6 if ":" in value else IocType.IPV4
+                findings.append((kind, value, context))
+            elif value not in {"", "-", "(unknown)", "unknown"}:
+                if group == "user":
+                    user_seen = user_seen or value
+                if result in ("failed", "invalid"):
+                    findings.append((IocType.USERNAME, value, context))
+        break
+    return findings, outcome, ip_seen, user_seen
+
+
+def _original_findings(line):
+    return _original_auth_findings(line.decode("utf-8", "replace"), line)[0]
+
+
+def _pieces(*values):
+    return st.sampled_from([v if isinstance(v, bytes) else v.encode() for v in values])
+
+
+_JUNK = st.one_of(
+    _pieces(b"\xff", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xf0\x9f\x98\x80", b"\x00", " ", "  ", "\t",
+            "\x1c", "\x85", "\u00a0", "\u3000", ";", ":", ".", "[", "]", "(", ")", "=", "_", "for ", " from ",
+            " port 22", " ssh2", " [preauth]", "ruser=", "rhost=", "user=", " user ", " : "),
+    st.binary(max_size=5),
+    st.text(max_size=5).map(str.encode),
+)
+_NAME = st.one_of(
+    _pieces("root", "admin", "pi", "", "-", "(unknown)", "unknown", "UNKNOWN", "jöhn", "用户", "a_b.c",
+            "x\ufffdy", "\u00a0bob", "bob\u3000", b"\xffroot", b"ro\xc3ot", b"\xe2\x82", "-x", "for",
+            "user=", "rhost=x"),
+    st.text(max_size=6).map(str.encode),
+)
+_IP = st.builds(
+    bytes.__add__,
+    _pieces("61.177.172.10", "8.8.8.8", "10.0.0.5", "127.0.0.1", "0.0.0.0", "203.0.113.7", "999.1.1.1", "1.2.3",
+            "01.2.3.4", "2001:db8::1", "2a01:4f8::1", "::1", "fe80::1%eth0", "::ffff:45.135.232.11",
+            "::FFFF:8.8.4.4", "::ffff:abcd", "::ffff:1.2.3", "2a01:4f8::1:", "mail-x.example.com", "", "-"),
+    _pieces("", ".", ",", ";", ":", ".,;:", "]", ")", "x", "\xff"),
+)
+_HEADER = _pieces("", "Mar 12 06:25:01 web01 sshd[811]: ", "<38>1 2026-10-10T16:00:00Z fw01 sshd 81 - - ",
+                  "Mar 12 06:25:05 web01 sudo[1]: ", "x:", ":")
+_TAIL = st.one_of(_pieces("", " port 22 ssh2", " port 39753", " [preauth]", " ; TTY=pts/1", "."), _JUNK)
+# One template per pattern (plus near misses): the regexes only see lines that look like logins.
+_TEMPLATES = [
+    (_pieces("Failed password for ", "Failed publickey for invalid user ", "Failed none for ",
+             "Failed keyboard-interactive/pam for ", "Failed hostbased for ", "Failed password for invalid user ",
+             "Failed unknown for ", "Failed password for  "), _NAME, _pieces(" from "), _IP),
+    (_pieces("Invalid user ", "invalid user ", "for invalid user ", "Failed for invalid user ", "xinvalid user ",
+             "input_userauth_request: invalid user "), _NAME, _pieces(" from ", "  from "), _IP),
+    (_pieces("Disconnected from", "Connection closed by", "Received disconnect from", "Disconnecting"),
+     _pieces(" invalid user ", " authenticating user ", " invalid user  "), _NAME, _pieces(" ", "  "), _IP),
+    (_pieces("error: maximum authentication attempts exceeded for ",
+             "maximum authentication attempts exceeded for invalid user "), _NAME, _pieces(" from "), _IP),
+    (_pieces("pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh",
+             "authentication failure;", "authentication failures"),
+     _pieces(" ruser=", "ruser=", " xruser=", "_ruser=", " "), _NAME, _pieces(" rhost=", " rhost=x", "rhost=", " "),
+     _IP, _pieces(" user=", "  user=", " ruser=", "", " user= user="), _NAME),
+    (_pieces("FAILED SU (to root) ", "FAILED SU (to ", "FAILED SU (to a b) "), _NAME,
+     _pieces(" on pts/0", " on", ") ", "on", ""), _NAME),
+    (_pieces(":", ": ", "", ":\t", ":\x1c", " "), _pieces(" ", "  ", ""), _NAME,
+     _pieces(" : 3 incorrect password attempts", " : 1 incorrect password attempt", " : user NOT in sudoers",
+             " : a password is required", " : x", " :  3 incorrect password attempts")),
+    (_pieces("Accepted password for ", "Accepted publickey for ", "Accepted keyboard-interactive/pam for ",
+             "Accepted none for "), _NAME, _pieces(" from "), _IP),
+    (_pieces("postfix/smtpd[1]: AA87751D4C: client=", "client=", "client=mail.example.com", "client=a b"),
+     _pieces("[", "unknown[", ""), _IP, _pieces("]", "", "]x")),
+]
+
+
+def _usually(piece):
+    """``piece`` seven times in eight, else junk, so that near misses come up too."""
+    return st.sampled_from([False] * 7 + [True]).flatmap(lambda junk: _JUNK if junk else piece)
+
+
+def _line(template):
+    return st.tuples(_HEADER, *map(_usually, template), _TAIL)
+
+
+AUTH_LINES = st.one_of(
+    *[_line(template) for template in _TEMPLATES],
+    st.lists(st.one_of(_JUNK, _NAME, _IP, *[piece for template in _TEMPLATES for piece in template]), max_size=12),
+).map(b"".join)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(AUTH_LINES)
+def test_syslog_findings_same_as_original_algorithm(line):
+    assert PARSERS["syslog"].findings(line) == _original_findings(line)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(AUTH_LINES)
+def test_auth_findings_same_as_original_algorithm(line):
+    for message in (line.decode("utf-8", "replace"), line.decode("utf-8", "surrogateescape")):
+        assert auth_findings(message) == _original_auth_findings(message)
+    replaced = line.decode("utf-8", "replace")
+    assert auth_findings(replaced, line) == _original_auth_findings(replaced, line)
+
+
+USERNAME, IPV4, IPV6 = IocType.USERNAME, IocType.IPV4, IocType.IPV6
+
+
+@pytest.mark.parametrize("line, expected", [
+    (BSD.encode(), [(USERNAME, "pi", "ssh-failed-login"), (IPV4, "61.177.172.10", "ssh-failed-login-source")]),
+    (b"sshd[1]: Invalid user \xffadm\xc3\xa9 from ::ffff:45.135.232.11. port 22",
+     [(USERNAME, "\ufffdadmé", "ssh-invalid-user"), (IPV4, "45.135.232.11", "ssh-invalid-user-source")]),
+    (b"sshd[1]: Connection closed by authenticating user root 2a01:4f8::1 port 22 [preauth]",
+     [(USERNAME, "root", "ssh-invalid-user"), (IPV6, "2a01:4f8::1", "ssh-invalid-user-source")]),
+    (b"sshd[1]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= "
+     b"rhost=61.177.172.10  user=root",
+     [(USERNAME, "root", "pam-auth-failure"), (IPV4, "61.177.172.10", "pam-auth-failure-source")]),
+    (b"sudo[9]:    alice : 3 incorrect password attempts ; TTY=pts/1", [(USERNAME, "alice", "sudo-failed")]),
+    (b"sshd[1]: Accepted publickey for alice from 8.8.8.8 port 22 ssh2", [(IPV4, "8.8.8.8", "ssh-accepted-login-source")]),
+    (b"sshd[1]: Failed password for (unknown) from 999.1.1.1 port 22", []),
+    (b"sshd[1]: Invalid user \x1cbob from 8.8.8.8", []),  # \x1c is whitespace to str.isspace and re's \s
+    (b"sshd[1]: Disconnecting authenticating user root 8.8.8.8 port 22: Too many authentication failures", []),
+])
+def test_syslog_findings_examples(line, expected):
+    assert PARSERS["syslog"].findings(line) == expected == _original_findings(line)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 from ..extract.validate import classify_ip
 from ..models import Event, IocType
@@ -28,13 +29,19 @@ _RFC5424 = re.compile(
 _VARIANTS = (("rfc3164", _BSD), ("iso", _ISO), ("rfc5424", _RFC5424))
 
 # (literal that must be present, regex, {group: context}, auth outcome); the literal check
-# keeps the regexes off the many lines they cannot match.
-_USER = r"(?P<user>\S+?)"
+# keeps the regexes off the many lines they cannot match.  Some regexes are written for the
+# speed of `re`, each matching exactly what the plain form would: a username is always followed
+# by a space, so greedy \S+ takes the same run as lazy \S+?; a regex that starts with a literal
+# lets re jump to it instead of trying every position, hence "nvalid user" with [Ii] and "for "
+# checked behind it; and the lazy .*? in front of a literal is faster, hence "r(?<=\br)user="
+# for "\bruser=".
+_USER = r"(?P<user>\S+)"
 _AUTH_PATTERNS: tuple[tuple[bytes, re.Pattern[str], dict[str, str], str], ...] = (
     (b"Failed ", re.compile(r"Failed (?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased) for "
                 r"(?:invalid user )?" + _USER + r" from (?P<ip>\S+)"),
      {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
-    (b"nvalid user", re.compile(r"(?<!for )[Ii]nvalid user " + _USER + r" from (?P<ip>\S+)"),
+    (b"nvalid user", re.compile(r"nvalid user (?<=[Ii]nvalid user )(?<!for [Ii]nvalid user )"
+                + _USER + r" from (?P<ip>\S+)"),
      {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
     (b" user ", re.compile(r"(?:Disconnected from|Connection closed by|Received disconnect from) "
                 r"(?:authenticating|invalid) user " + _USER + r" (?P<ip>[0-9a-fA-F.:]+)"),
@@ -42,8 +49,8 @@ _AUTH_PATTERNS: tuple[tuple[bytes, re.Pattern[str], dict[str, str], str], ...] =
     (b"maximum authentication", re.compile(r"maximum authentication attempts exceeded for (?:invalid user )?" + _USER +
                 r" from (?P<ip>\S+)"),
      {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
-    (b"authentication failure", re.compile(r"authentication failure;.*?\bruser=(?P<ruser>\S*).*?\brhost=(?P<ip>\S*)"
-                r"(?:.*?\buser=(?P<user>\S+))?"),
+    (b"authentication failure", re.compile(r"authentication failure;.*?r(?<=\br)user=(?P<ruser>\S*)"
+                r".*?r(?<=\br)host=(?P<ip>\S*)(?:.*?u(?<=\bu)ser=(?P<user>\S+))?"),
      {"user": "pam-auth-failure", "ruser": "pam-auth-failure-requester",
       "ip": "pam-auth-failure-source"}, "failed"),
     (b"FAILED SU", re.compile(r"FAILED SU \(to (?P<target>\S+)\) " + _USER + r" on"),
@@ -111,6 +118,59 @@ def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding]
     return findings, outcome, ip_seen, user_seen
 
 
+# Syslog.findings runs on every line holding a trigger, so it has its own path: per pattern, the
+# groups it reports as (index in match.groups(), context, is an address); usernames count only
+# in failed and invalid attempts.
+_FINDING_PATTERNS = tuple(
+    (literal.decode(), rx, tuple((rx.groupindex[group] - 1, context, group == "ip")
+                                 for group, context in groups.items()
+                                 if group == "ip" or result in ("failed", "invalid")))
+    for literal, rx, groups, result in _AUTH_PATTERNS
+)
+_USERNAME = IocType.USERNAME  # enum attribute look-ups are slow on the hot path
+
+
+@lru_cache(maxsize=16384)
+def _address(value: str) -> tuple[IocType, str] | None:
+    """The address in a captured ``ip`` group (never None: no pattern has it optional), cleaned
+    and checked as in auth_findings."""
+    value = _unmapped(value.rstrip(".,;:"))
+    if classify_ip(value) is None:
+        return None
+    return (IocType.IPV6 if ":" in value else IocType.IPV4), value
+
+
+def line_findings(line: bytes) -> list[Finding]:
+    """Same as ``auth_findings(line.decode("utf-8", "replace"), line)[0]``, about twice as fast.
+
+    The literals are ASCII, which decoding with "replace" keeps as they are, so looking for them
+    in the text is the same as looking for them in the bytes.  Captured groups hold no
+    whitespace (``\\S`` and ``str.strip`` agree on what that is), so they need no strip.
+    """
+    message = line.decode("utf-8", "replace")
+    for literal, rx, specs in _FINDING_PATTERNS:
+        if literal in message:
+            m = rx.search(message)
+            if m:
+                return _reported(m.groups(), specs)
+    return []
+
+
+def _reported(values: tuple[str | None, ...],
+              specs: tuple[tuple[int, str, bool], ...]) -> list[Finding]:
+    """The findings in one match's groups, in the order of auth_findings."""
+    found: list[Finding] = []
+    for index, context, is_ip in specs:
+        value = values[index]
+        if is_ip:
+            address = _address(value)
+            if address:
+                found.append((*address, context))
+        elif value and value not in _NOT_A_USER:
+            found.append((_USERNAME, value, context))
+    return found
+
+
 class Syslog(LogFormat):
     name = "syslog"
     default_context = "syslog"
@@ -144,4 +204,4 @@ class Syslog(LogFormat):
         return parse_bsd_time(m["ts"]) if variant == "rfc3164" else parse_iso_time(m["ts"])
 
     def findings(self, line: bytes) -> list[Finding]:
-        return auth_findings(line.decode("utf-8", "replace"), line)[0]
+        return line_findings(line)
