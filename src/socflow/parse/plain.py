@@ -6,8 +6,8 @@ import re
 from datetime import datetime
 
 from ..models import Event
-from .base import LogFormat, parse_iso_time
-from .syslog import _TRIGGERS, auth_findings
+from .base import Finding, LogFormat, parse_iso_time
+from .syslog import _TRIGGERS, line_findings
 
 _ISO_PREFIX = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?")
 
@@ -27,5 +27,5 @@ class PlainText(LogFormat):
         m = _ISO_PREFIX.search(line[:64])
         return parse_iso_time(m.group(0)) if m else None
 
-    def findings(self, line: bytes):  # type: ignore[no-untyped-def]
-        return auth_findings(line.decode("utf-8", "replace"), line)[0]
+    def findings(self, line: bytes) -> list[Finding]:
+        return line_findings(line)
