@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from .extract import ExtractConfig, ExtractCounters, Extractor
-from .extract.extractor import fewer_gc_passes
+from .extract.extractor import gc_paused
 from .extract.extractor import Key
 from .models import Ioc
 from .parse import PARSERS, detect_format
@@ -62,7 +62,7 @@ def _run_unit(unit: _Unit, config: ExtractConfig) -> tuple[dict[Key, Ioc], Extra
     stats = ReadStats(source=unit.path, format=unit.fmt)
     extractor = Extractor(config)
     fmt = PARSERS[unit.fmt]
-    with fewer_gc_passes():
+    with gc_paused():
         for batch in read_batches(unit.path, stats, max_line_bytes=config.max_line_bytes,
                                   byte_range=unit.byte_range):
             extractor.feed(batch, fmt)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import ConfigError
 from .extract import ExtractConfig, ExtractCounters, Extractor
-from .extract.extractor import fewer_gc_passes
+from .extract.extractor import gc_paused
 from .models import Ioc
 from .parse import PARSERS, LogFormat, detect_format
 from .read import ReadStats, expand_paths, read_batches
@@ -91,7 +91,7 @@ def extract_paths(
         return extract_parallel(expand_paths(paths), config, jobs, progress)
     extractor = Extractor(config)
     all_stats = []
-    with fewer_gc_passes():
+    with gc_paused():
         for path in expand_paths(paths):
             stats = ReadStats(source=path)
             all_stats.append(stats)
@@ -120,6 +120,6 @@ def extract_text(text: str, config: ExtractConfig | None = None) -> ExtractResul
             lines[i] = line[:cap]
             stats.truncated += 1
     extractor = Extractor(config)
-    with fewer_gc_passes():
+    with gc_paused():
         extractor.feed(lines, fmt)
     return ExtractResult(extractor.results(), [stats], extractor.counters)
