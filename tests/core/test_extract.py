@@ -1,11 +1,13 @@
 import ipaddress
+from urllib.parse import quote, urlsplit
 
+import classify_reference as reference
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
 from socflow.extract import ExtractConfig, find_iocs
 from socflow.extract.refang import refang_str
-from socflow.extract.tokens import classify_token
+from socflow.extract.tokens import _URL, _url_host, classify_text, classify_token
 from socflow.models import IocType
 from socflow.pipeline import extract_text
 
@@ -286,3 +288,101 @@ def test_extraction_leaves_no_cyclic_garbage(tmp_path):
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+# classify_token's speed-ups (guards, a leading \b, slicing instead of urlsplit, no second
+# ipaddress parse, cheaper label checks) must not change one result: compare with the frozen
+# original. The pieces cover the token shapes of real logs plus the characters the shortcuts
+# reason about: "ſ" (IGNORECASE takes it for "s", urlsplit does not), "\n" ("$" matches before
+# it), Unicode digits and letters (\d, \w and \b are Unicode), brackets and "%" in authorities.
+_names = st.builds(
+    lambda labels, tld: ".".join([*labels, tld]),
+    st.lists(st.sampled_from(["example", "EVIL", "a", "x-y", "-bad", "bad-", "xn--p1ai",
+                              "sync-mail445", "255", "٣", "é", "ſ", "a_b", "*", "www"]),
+             min_size=1, max_size=3),
+    st.sampled_from(["com", "co.uk", "xyz", "sh", "zip", "local", "in-addr.arpa", "1", ""]),
+)
+_hosts = st.one_of(
+    st.sampled_from(["8.8.8.8", "1.2.3.4", "0.0.0.0", "10.0.0.1", "256.1.1.1", "01.2.3.4",
+                     "١.٢.٣.٤", "[::1]", "[fe80::1%25eth0]", "[FE80::1%eTH0]", "[2001:db8::1]",
+                     "[::ffff:8.8.8.8]", "[::1", "::1]", "[v1.x]", "2001:db8::1", "[]"]),
+    _names,
+    _names.map(str.upper),
+)
+_urls = st.builds(
+    lambda *parts: "".join(parts),
+    st.sampled_from(["http", "HTTPS", "ftp", "sftp", "ws", "wss", "httpſ", "ſftp", "jndi:ldap",
+                     "android-app", "hxxp", ""]),
+    st.sampled_from(["://", "%3A%2F%2F", "%253A%252F%252F", "//", ":/"]),
+    st.sampled_from(["", "user@", "user:pw@", "a@b@", "us%40er@", "[x]@"]),
+    _hosts,
+    st.sampled_from(["", ":8080", ":", ":abc", "%3A80", "."]),
+    st.sampled_from(["", "/", "/x.sh", "/login?session=d85b378a8334", "?a=1&b=2", "#f", "/a%20b",
+                     "%2Flogin", "\\x", "/ä", ")", "&next=http://b.com", "/x@y.com", "/1.2.3.4"]),
+)
+_mails = st.builds(
+    lambda before, local, host: f"{before}{local}@{host}",
+    st.sampled_from(["", "mailto:", "+", "SRS0=h=TT=", "prvs=x=", "bounce+1-a="]),
+    st.sampled_from(["john.doe", "x+tag", "_", ".", "aes128-gcm", "joëlle"]),
+    _hosts,
+)
+_paths = st.builds(
+    lambda *parts: "".join(parts),
+    st.sampled_from(["rv:", "fw=", "ver=", "Agent/"])
+    | st.sampled_from(["/download?file=", "/index.php?PHPSESSID=", "/api/hosts/", "md5=", "x=/"]),
+    st.sampled_from(["", "\n"]),
+    st.sampled_from(["../../etc/passwd", "1.2.3.4", "8.8.8.8", "d41d8cd98f00b204e9800998ecf8427e",
+                     "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709", "12.34.56.78/24", "1.2.3.4%2F24",
+                     "CVE-2024-12345"]),
+    st.sampled_from(["", "&h=73c6351db4d1", ":22", "."]),
+)
+_glue = st.sampled_from(["", "=", "url=", "/redirect?url=", "=wget%20", "(", "+", "-", ".", "\n",
+                         "%20", "&", "?", "@", "%2F", "x", "é"])
+_tokens = st.lists(st.one_of(_urls, _mails, _paths, _hosts, _glue), min_size=1, max_size=6).map(
+    "".join)
+_encoded = st.builds(lambda token, safe: quote(token, safe=safe), _tokens,
+                     st.sampled_from(["", "/", "=&:"]))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.one_of(_tokens, _encoded), min_size=1, max_size=3).map("".join))
+def test_classifier_matches_its_frozen_original(text):
+    assert classify_token(text.encode()) == reference.classify_token(text.encode())
+    assert classify_text(text) == reference.classify_text(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.one_of(_urls, _glue), min_size=1, max_size=3).map("".join))
+def test_url_host_is_what_urlsplit_says(text):
+    for m in _URL.finditer(text):
+        url = m.group(1)
+        try:
+            expected = urlsplit(url).hostname or ""
+        except ValueError:
+            expected = ""
+        assert _url_host(url) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "httpſ://evil.com/x", "ſftp://evil.com/x",  # _URL matches, urlsplit sees no scheme
+    "http://EVIL.com%2Fx/", "http://[FE80::1%eTH0]:8/",  # "%": urlsplit keeps the zone's case
+    "http://[::1]/", "http://[::1/", "http://::1]/", "http://[v1.x]/",  # urlsplit checks brackets
+    "http://a@b@EVIL.COM:80/", "http://user:pw@1.2.3.4:99999/x",  # last "@" wins; port unchecked
+    "http://ex\\ample.com/", "http://éxample.com/", "http://example.com\u2100x/",  # NFKC raises
+    "http://8.8.8.8./x", "http://010.1.1.1/", "http://[::ffff:8.8.8.8]/", "http:///x.com",
+    "ver=\n1.2.3.4", "rv:\n1.2.3.4", "zlib/\n1.2.3.4", "a\nver=1.2.3.4", "x=/1.2.3.4", "=1.2.3.4",
+    "١.٢.٣.٤", "é1.2.3.4", "_1.2.3.4", "é.example.com", "ſ.example.com", "x_evil.com",
+    "mailto:joëlle@example.com", "+bot@example.com", "a.+b@example.com", "é@example.com",
+    "WWW.EXAMPLE.COM", "xn--p1ai.xn--p1ai", "a--b.com", "a-.com", "-a.com", "ab.c-om",
+    "d41d8cd98f00b204e9800998ecf8427e",
+])
+def test_edge_cases_match_the_frozen_original(text):
+    assert classify_token(text.encode()) == reference.classify_token(text.encode())
+    assert classify_text(text) == reference.classify_text(text)
+
+
+def test_what_the_shortcuts_must_keep():
+    assert not any(kind is T.URL for kind, _, _ in classify_text("httpſ://evil.com/x"))
+    assert (T.URL, "http://a@b@EVIL.COM:80/", "") in classify_text("http://a@b@EVIL.COM:80/")
+    assert (T.IPV4, "8.8.8.8", "") in classify_text("http://8.8.8.8./x")
+    assert classify_text("ver=\n1.2.3.4") == []  # "$" matched before the newline: a version

@@ -3,7 +3,8 @@
 Logs repeat themselves, so the extractor classifies each distinct token once and caches the
 answer; the regexes below therefore run on short strings, not on whole files. Every pattern is
 written to run in linear time on adversarial input: lookbehinds stop matches from starting inside
-a run of word characters, and possessive quantifiers stop backtracking.
+a run of word characters, and possessive quantifiers stop backtracking. Where every lookbehind
+alternative implies a word start, a leading ``\b`` rejects the other positions in one step.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 # colon, slash, percent or dash touches it; "/0".."/31" after it make it a network, while "/32"
 # (one host) and "/port" leave it an address.
 _IPV4 = re.compile(
-    r"(?:(?<=//)|(?<=[\w-]:)|(?<=[\w-]/)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")"
+    r"\b(?=\d)(?:(?<=//)|(?<=[\w-]:)|(?<=[\w-]/)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")"
     r"(?!\w|\.[\w-]|(?:/|%2[Ff])(?:3[01]|[12]?\d)(?!\d))"
 )
 _IPV6 = re.compile(
@@ -42,7 +43,7 @@ _IPV4_MAPPED = re.compile(r"(?<![\w:])::ffff:(" + r"\.".join([_OCTET] * 4) + r")
                           re.IGNORECASE)
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _DOMAIN = re.compile(
-    r"(?:(?<=//)|(?<=\*\.)|(?<![\w.@%/-]))"
+    r"\b(?:(?<=//)|(?<=\*\.)|(?<![\w.@%/-]))"
     r"((?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)"
     r"(?![\w@-]|\.[\w-])"
 )
@@ -53,7 +54,7 @@ _MAIL_DOMAIN = r"@(?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,6
 # a lone "+" (bots' "+claudebot@…", like "+http://…") or where no word, dot, percent, plus,
 # slash, colon or dash touches it.
 _MAIL = re.compile(
-    r"(?:(?<=mailto:)|(?<=MAILTO:)|(?<=[^\w.%+/:-]\+)|(?<=^\+)|(?<![\w.%+/:-]))(\w[\w.%+-]{0,63}+"
+    r"\b(?:(?<=mailto:)|(?<=MAILTO:)|(?<=[^\w.%+/:-]\+)|(?<=^\+)|(?<![\w.%+/:-]))(\w[\w.%+-]{0,63}+"
     + _MAIL_DOMAIN
 )
 # Return paths rewritten by forwarders and bounce handlers keep "=" in the mailbox: SRS
@@ -85,6 +86,11 @@ _URL_TRAILING = ".,;:!?)]}'\"*"
 _HASHY = re.compile(rb"[0-9a-fA-F]{32}")
 _HEX_COLON = b"0123456789abcdefABCDEF:"
 _CVE_HINT = re.compile(rb"(?i)cve[-_]")
+# Necessary conditions for _IPV4, _DOMAIN and _HASH, checked first: most texts fail them, and
+# these patterns cost far less per character than lookbehinds tried at every position.
+_IPV4_HINT = re.compile(r"\.\d")  # the dot before an octet
+_DOMAIN_HINT = re.compile(r"\.[A-Za-z]")  # the dot before the top-level label
+_HASH_HINT = re.compile(r"[0-9a-fA-F]{32}")
 
 
 def classify_token(token: bytes) -> tuple[Found, ...]:
@@ -121,11 +127,13 @@ def classify_text(text: str, *, decoded: bool = False) -> list[Found]:
     if "@" in text:
         found.extend(_mails(text))
     if "." in text:
-        found.extend(_ipv4s(text))
-        found.extend(_domains(text))
+        if _IPV4_HINT.search(text):
+            found.extend(_ipv4s(text))
+        if _DOMAIN_HINT.search(text):
+            found.extend(_domains(text))
     if text.count(":") >= 2:
         found.extend(_ipv6s(text))
-    if len(text) >= 32:
+    if len(text) >= 32 and _HASH_HINT.search(text):
         found.extend(_hashes(text))
     if len(text) >= 13 and ("CVE" in text or "cve" in text.lower()):
         found.extend((IocType.CVE, m.upper().replace("_", "-"), "") for m in _CVE.findall(text))
@@ -159,17 +167,28 @@ def _urls(text: str) -> list[Found]:
         if m.start() > 0 and text[m.start() - 1] == "=":
             url = url.split("&", 1)[0]  # a URL given as a query parameter ends with it
         url = _trim_url(url)
-        try:
-            parts = urlsplit(url)
-            host = (parts.hostname or "").rstrip(".")
-        except ValueError:
-            continue
-        host_found = _host(host)
+        host_found = _host(_url_host(url).rstrip("."))
         if host_found is None:
             continue
         found.append((IocType.URL, url, ""))
         found.append(host_found)
     return found
+
+
+def _url_host(url: str) -> str:
+    """``urlsplit(url).hostname``, or "" where there is none or urlsplit raises ValueError.
+
+    ``url`` comes from _URL: a scheme, "://" and no whitespace. For an ASCII URL (the scheme could
+    hold "ſ", which _URL takes for "s" and urlsplit rejects) whose authority has no brackets
+    (IPv6) or "%" (a zone id keeps its case), urlsplit does no more than this slicing.
+    """
+    netloc = url.split("/", 3)[2].split("?", 1)[0].split("#", 1)[0]
+    if url.isascii() and not any(c in netloc for c in "[]%"):
+        return netloc.rpartition("@")[2].partition(":")[0].lower()
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 def _trim_url(url: str) -> str:
@@ -184,12 +203,13 @@ def _host(host: str) -> Found | None:
     """The indicator a URL's host names: a domain (file-like TLDs accepted here) or an IP."""
     if not host:
         return None
-    ip_class = classify_ip(host)
-    if ip_class is not None:
-        ip = ipaddress.ip_address(host)
-        return (IocType.IPV6 if ip.version == 6 else IocType.IPV4, ip.compressed, "")
-    host = host.lower()
-    return (IocType.DOMAIN, host, "") if is_domain(host, host_position=True) else None
+    if classify_ip(host) is None:
+        host = host.lower()
+        return (IocType.DOMAIN, host, "") if is_domain(host, host_position=True) else None
+    if ":" not in host:  # classify_ip took it as a dotted quad, which is canonical already
+        return (IocType.IPV4, host, "")
+    ip = ipaddress.ip_address(host)
+    return (IocType.IPV6 if ip.version == 6 else IocType.IPV4, ip.compressed, "")
 
 
 def _mails(text: str) -> list[Found]:
@@ -217,13 +237,20 @@ def _ipv4s(text: str) -> list[Found]:
     found = [
         (IocType.IPV4, m.group(1), "")
         for m in _IPV4.finditer(text)
-        if m.group(1) != "0.0.0.0" and not _VERSION_PARAMETER.search(text, 0, m.start())
-        and not (text[m.start() - 1 : m.start()] == "/" and text[m.start() - 2 : m.start()] != "//"
-                 and _PRODUCT_SLASH.search(text, 0, m.start()))
+        if m.group(1) != "0.0.0.0" and not _is_version(text, m.start())
     ]
     if "::" in text:
         found.extend((IocType.IPV4, ip, "") for ip in _IPV4_MAPPED.findall(text))
     return found
+
+
+def _is_version(text: str, start: int) -> bool:
+    """The dotted quad at ``start`` is a version: "ver=4.2.0.1", "rv:1.9.0.14", "zlib/1.2.3.4"."""
+    before = text[max(start - 2, 0) : start]
+    # _VERSION_PARAMETER ends with "[=:]$", and "$" also matches before a final newline.
+    if ("=" in before or ":" in before) and _VERSION_PARAMETER.search(text, 0, start):
+        return True
+    return before[-1:] == "/" and before != "//" and bool(_PRODUCT_SLASH.search(text, 0, start))
 
 
 def _ipv6(candidate: str) -> ipaddress.IPv6Address | None:

@@ -141,7 +141,7 @@ def _valid_label(label: str) -> bool:
         0 < len(label) <= 63
         and not label.startswith("-")
         and not label.endswith("-")
-        and all(c.isalnum() or c == "-" for c in label)
+        and label.replace("-", "").isalnum()  # not empty: the label does not start with "-"
     )
 
 
@@ -160,7 +160,7 @@ def is_domain(value: str, *, host_position: bool = False) -> bool:
     tld = labels[-1]
     if tld not in icann_tlds() or tld.isdigit():
         return False
-    if not all(_valid_label(label) for label in labels):
+    if not all(map(_valid_label, labels)):
         return False
     if tld in FILE_LIKE_TLDS and not host_position:
         return False
