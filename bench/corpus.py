@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sys
 from pathlib import Path
 
@@ -93,6 +94,11 @@ ADVERSARIAL = {  # name -> repeating unit of a single huge line
     "hex run": b"0123456789abcdef",
     "@ run": b"@",
     "distinct addresses": None,  # many different indicators on one line (see _distinct_addresses)
+    # One token of many addresses or URLs: each address looks back for a version word or a
+    # product name, each URL runs to the end of the token (bounded since 2026-12-05).
+    "address: run": b"1.1.1.1:",
+    "product/address run": b"a/1.1.1.1/",
+    "nested URLs": b"http://",
 }
 
 
@@ -115,7 +121,8 @@ def build_adversarial(sizes_kb: list[int]) -> list[tuple[str, int, Path]]:
     items = []
     for name, unit in ADVERSARIAL.items():
         for kb in sizes_kb:
-            path = out_dir / f"{name.replace(' ', '_').replace('@', 'at')}-{kb}k.txt"
+            stem = re.sub(r"[^A-Za-z0-9.]+", "_", name.replace("@", "at"))
+            path = out_dir / f"{stem}-{kb}k.txt"
             if not path.exists() or path.stat().st_size != kb * 1024 + 1:
                 body = (_distinct_addresses(kb * 1024) if unit is None
                         else (unit * (kb * 1024 // len(unit) + 1))[: kb * 1024])

@@ -20,13 +20,11 @@ from socflow.extract.tokens import (
     _LABEL,
     _MAIL_DOMAIN,
     _OCTET,
-    _PRODUCT_SLASH,
     _QUERY_SEPARATORS,
     _SSH_ALGORITHM,
     _SSH_ALGORITHM_DOMAINS,
     _STR_DELIMITERS,
     _TAGGED_MAIL,
-    _URL,
     _VERSION_PARAMETER,
     MAX_TOKEN,
     Found,
@@ -37,6 +35,12 @@ from socflow.extract.tokens import (
 )
 from socflow.extract.validate import FILE_LIKE_TLDS, _classify_v4, classify_ip, icann_tlds
 from socflow.models import IocType
+
+# Frozen here: the module now finds URL starts and run ends separately, and walks back from a
+# slash instead of searching the whole prefix (linear time on "http://http://…", "a/1.1.1.1/…").
+_URL = re.compile(r"(?<![\w.-])(?=((?:https?|ftp|sftp|wss?)://[^\s\"'<>\x00]++))",
+                  re.IGNORECASE)
+_PRODUCT_SLASH = re.compile(r"(?:^|[^\w./-])[A-Za-z][\w.-]*/$")
 
 _IPV4 = re.compile(
     r"(?:(?<=//)|(?<=[\w-]:)|(?<=[\w-]/)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")"

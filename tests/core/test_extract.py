@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 from socflow.extract import ExtractConfig, find_iocs
 from socflow.extract.refang import refang_str
-from socflow.extract.tokens import _URL, _url_host, classify_text, classify_token
+from socflow.extract.tokens import MAX_NESTED_URLS, _url_host, classify_text, classify_token
 from socflow.models import IocType
 from socflow.pipeline import extract_text
 
@@ -328,7 +328,8 @@ _mails = st.builds(
 )
 _paths = st.builds(
     lambda *parts: "".join(parts),
-    st.sampled_from(["rv:", "fw=", "ver=", "Agent/"])
+    st.sampled_from(["rv:", "fw=", "ver=", "Agent/", "zlib-1.2_x/", "a/b/", "1a/", "é/", "x//",
+                     "(a/", "_a/", "xfirmware=", "1.1.1.1:1.1.1.1:"])
     | st.sampled_from(["/download?file=", "/index.php?PHPSESSID=", "/api/hosts/", "md5=", "x=/"]),
     st.sampled_from(["", "\n"]),
     st.sampled_from(["../../etc/passwd", "1.2.3.4", "8.8.8.8", "d41d8cd98f00b204e9800998ecf8427e",
@@ -347,6 +348,7 @@ _encoded = st.builds(lambda token, safe: quote(token, safe=safe), _tokens,
 @settings(max_examples=1000, deadline=None)
 @given(st.lists(st.one_of(_tokens, _encoded), min_size=1, max_size=3).map("".join))
 def test_classifier_matches_its_frozen_original(text):
+    assume(text.count("://") <= MAX_NESTED_URLS)  # past that the original took quadratic time
     assert classify_token(text.encode()) == reference.classify_token(text.encode())
     assert classify_text(text) == reference.classify_text(text)
 
@@ -354,7 +356,7 @@ def test_classifier_matches_its_frozen_original(text):
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.one_of(_urls, _glue), min_size=1, max_size=3).map("".join))
 def test_url_host_is_what_urlsplit_says(text):
-    for m in _URL.finditer(text):
+    for m in reference._URL.finditer(text):
         url = m.group(1)
         try:
             expected = urlsplit(url).hostname or ""
@@ -379,6 +381,26 @@ def test_url_host_is_what_urlsplit_says(text):
 def test_edge_cases_match_the_frozen_original(text):
     assert classify_token(text.encode()) == reference.classify_token(text.encode())
     assert classify_text(text) == reference.classify_text(text)
+
+
+@pytest.mark.parametrize("text", [
+    "a/1.2.3.4", "/1.2.3.4", "1a/1.2.3.4", "x//1.2.3.4", "é/1.2.3.4", "a.b/1.2.3.4", "(a/1.2.3.4",
+    "a/b/1.2.3.4", "_a/1.2.3.4", "-a/1.2.3.4", "a-/1.2.3.4", "Agent/2.0.1.4", "é.a/1.2.3.4",
+    "ßa/1.2.3.4", "\na/1.2.3.4", "xfirmware=1.2.3.4", "x.firmware=1.2.3.4", "firmware=1.2.3.4",
+    "aversion=1.2.3.4", "1version=1.2.3.4", "v:1.2.3.4", "ver=\n1.2.3.4", "1.1.1.1:" * 8,
+    "a/1.1.1.1/" * 8, "version=" + "x" * 40 + "=1.2.3.4",
+])
+def test_bounded_look_back_matches_the_frozen_original(text):
+    assert classify_text(text) == reference.classify_text(text)
+
+
+def test_nested_urls_are_read_up_to_the_limit():
+    text = "http://a.example.com/?u=" * (MAX_NESTED_URLS + 5)
+    urls = [value for kind, value, _ in classify_text(text) if kind is T.URL]
+    step = len("http://a.example.com/?u=")
+    assert urls == [text[i * step :] for i in range(MAX_NESTED_URLS)]
+    short = "http://a.example.com/?u=http://b.example.org/x"
+    assert classify_text(short) == reference.classify_text(short)
 
 
 def test_what_the_shortcuts_must_keep():

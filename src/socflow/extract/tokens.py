@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 from urllib.parse import unquote, urlsplit
 
 from ..models import IocType
@@ -47,8 +48,15 @@ _DOMAIN = re.compile(
     r"((?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)"
     r"(?![\w@-]|\.[\w-])"
 )
-_URL = re.compile(r"(?<![\w.-])(?=((?:https?|ftp|sftp|wss?)://[^\s\"'<>\x00]++))",
-                  re.IGNORECASE)
+# A URL runs from its scheme to the first whitespace, quote, angle bracket or NUL, so every URL
+# that starts inside another ("http://a/?u=http://b") ends where it ends: the end is found once
+# per run of URL characters, not once per URL.
+_URL_START = re.compile(r"(?<![\w.-])(?:https?|ftp|sftp|wss?)://(?=[^\s\"'<>\x00])",
+                        re.IGNORECASE)
+_URL_STOP = re.compile(r"[\s\"'<>\x00]")
+# URLs starting inside one run beyond this many are not read: each costs the rest of the run,
+# so "http://http://http://…" would cost time quadratic in its length.
+MAX_NESTED_URLS = 16
 _MAIL_DOMAIN = r"@(?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)(?![\w-]|\.[\w-])"
 # A mailbox starts with a word character (any script: "joëlle.martin@"), after "mailto:", after
 # a lone "+" (bots' "+claudebot@…", like "+http://…") or where no word, dot, percent, plus,
@@ -162,8 +170,15 @@ _STR_DELIMITERS = str.maketrans(DELIMITERS.decode("latin-1"), " " * len(DELIMITE
 
 def _urls(text: str) -> list[Found]:
     found: list[Found] = []
-    for m in _URL.finditer(text):
-        url = m.group(1)
+    run_end = nested = 0
+    for m in _URL_START.finditer(text):
+        if m.start() >= run_end:
+            stop = _URL_STOP.search(text, m.end())
+            run_end, nested = (stop.start() if stop else len(text)), 0
+        nested += 1
+        if nested > MAX_NESTED_URLS:
+            continue
+        url = text[m.start() : run_end]
         if m.start() > 0 and text[m.start() - 1] == "=":
             url = url.split("&", 1)[0]  # a URL given as a query parameter ends with it
         url = _trim_url(url)
@@ -178,8 +193,8 @@ def _urls(text: str) -> list[Found]:
 def _url_host(url: str) -> str:
     """``urlsplit(url).hostname``, or "" where there is none or urlsplit raises ValueError.
 
-    ``url`` comes from _URL: a scheme, "://" and no whitespace. For an ASCII URL (the scheme could
-    hold "ſ", which _URL takes for "s" and urlsplit rejects) whose authority has no brackets
+    ``url`` comes from _urls: a scheme, "://" and no whitespace. For an ASCII URL (the scheme
+    could hold "ſ", which _URL_START takes for "s" and urlsplit rejects) whose authority has no brackets
     (IPv6) or "%" (a zone id keeps its case), urlsplit does no more than this slicing.
     """
     netloc = url.split("/", 3)[2].split("?", 1)[0].split("#", 1)[0]
@@ -229,8 +244,9 @@ def _mails(text: str) -> list[Found]:
     return found
 
 
-# "zlib/1.2.3.4", "(compatible; Agent/2.0.1.4": a product token's version, not a path segment.
-_PRODUCT_SLASH = re.compile(r"(?:^|[^\w./-])[A-Za-z][\w.-]*/$")
+# "zlib/1.2.3.4", "(compatible; Agent/2.0.1.4": a product token's version, not a path segment
+# (_product_before: a run of [\w.-] starting with a letter, then "/").
+_ASCII_LETTERS = frozenset(string.ascii_letters)
 
 
 def _ipv4s(text: str) -> list[Found]:
@@ -245,12 +261,35 @@ def _ipv4s(text: str) -> list[Found]:
 
 
 def _is_version(text: str, start: int) -> bool:
-    """The dotted quad at ``start`` is a version: "ver=4.2.0.1", "rv:1.9.0.14", "zlib/1.2.3.4"."""
+    """The dotted quad at ``start`` is a version: "ver=4.2.0.1", "rv:1.9.0.14", "zlib/1.2.3.4".
+
+    Both checks look back a bounded distance, not from the start of the text, so a token of
+    many addresses ("1.1.1.1:1.1.1.1:…") costs linear time."""
     before = text[max(start - 2, 0) : start]
     # _VERSION_PARAMETER ends with "[=:]$", and "$" also matches before a final newline.
-    if ("=" in before or ":" in before) and _VERSION_PARAMETER.search(text, 0, start):
+    if ("=" in before or ":" in before) and _VERSION_PARAMETER.search(
+        text, max(start - _VERSION_PARAMETER_REACH, 0), start
+    ):
         return True
-    return before[-1:] == "/" and before != "//" and bool(_PRODUCT_SLASH.search(text, 0, start))
+    return before[-1:] == "/" and before != "//" and _product_before(text, start - 1)
+
+
+# The longest _VERSION_PARAMETER match, a non-letter, "firmware", "=", then a newline "$" may
+# stand before, spans 11 characters; its "^" only ever matches at the start of the text.
+_VERSION_PARAMETER_REACH = 12
+_WORD_PUNCTUATION = frozenset("_.-")  # [\w.-] is str.isalnum() (re's \w) or one of these
+
+
+def _product_before(text: str, slash: int) -> bool:
+    r"""What searching the text before the slash for ``(?:^|[^\w./-])[A-Za-z][\w.-]*/$``
+    answers (the tests keep that search as the reference), found by walking back from the slash
+    once: the run of ``[\w.-]`` before it starts with an ASCII letter, at the start of the text
+    or after a character other than "/"."""
+    start = slash
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in _WORD_PUNCTUATION):
+        start -= 1
+    return (start < slash and text[start] in _ASCII_LETTERS
+            and (start == 0 or text[start - 1] != "/"))
 
 
 def _ipv6(candidate: str) -> ipaddress.IPv6Address | None:
