@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
-$(STAMP): setup.cfg pyproject.toml
+# Runtime dependencies at the versions of docker/requirements.lock (what the image runs), so a
+# fresh clone tests exactly those and not whatever PyPI released since.
+$(STAMP): setup.cfg pyproject.toml docker/requirements.lock
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' -c docker/requirements.lock
 	touch $(STAMP)
 
 demo: $(STAMP)

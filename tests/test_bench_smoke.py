@@ -36,7 +36,9 @@ def test_extract_bench_quick_mode_runs_every_part(tmp_path: Path) -> None:
     for row in data["speed"]:
         assert "seconds" in row or "not installed" in row["note"]
     assert [r["input_mb"] for r in data["rss"]][0] < data["rss"][1]["input_mb"]
-    assert len(data["adversarial"]) == 10
+    patterns = {r["pattern"] for r in data["adversarial"]}
+    assert {"a. repeated", "1. repeated", "hex run", "@ run", "nested URLs"} <= patterns
+    assert len(data["adversarial"]) == 2 * len(patterns)  # every pattern at both sizes
     assert all(r["truncated"] == 0 for r in data["adversarial"])  # whole lines were scanned
     assert any(v.startswith("socflow API") for v in data["verdicts"])
 
