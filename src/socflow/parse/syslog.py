@@ -90,37 +90,23 @@ def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding]
 
     One message reports one kind of attempt, so the first pattern that matches decides.
     """
-    findings: list[Finding] = []
-    outcome = ip_seen = user_seen = ""
     raw = raw if raw is not None else message.encode("utf-8", "surrogateescape")
-    for literal, rx, groups, result in _AUTH_PATTERNS:
+    for (literal, rx, groups, result), (_, _, specs) in zip(_AUTH_PATTERNS, _FINDING_PATTERNS):
         if literal not in raw:
             continue
         m = rx.search(message)
         if not m:
             continue
-        outcome = result
-        for group, context in groups.items():
-            value = (m.group(group) or "").strip()
-            if group == "ip":
-                value = _unmapped(value.rstrip(".,;:"))
-                if classify_ip(value) is None:
-                    continue
-                ip_seen = ip_seen or value
-                kind = IocType.IPV6 if ":" in value else IocType.IPV4
-                findings.append((kind, value, context))
-            elif value not in _NOT_A_USER:
-                if group == "user":
-                    user_seen = user_seen or value
-                if result in ("failed", "invalid"):
-                    findings.append((IocType.USERNAME, value, context))
-        break
-    return findings, outcome, ip_seen, user_seen
+        findings = _reported(m.groups(), specs)
+        ip = next((value for kind, value, _ in findings if kind is not _USERNAME), "")
+        user = (m.group("user") if "user" in groups else None) or ""
+        return findings, result, ip, "" if user in _NOT_A_USER else user
+    return [], "", "", ""
 
 
-# Syslog.findings runs on every line holding a trigger, so it has its own path: per pattern, the
-# groups it reports as (index in match.groups(), context, is an address); usernames count only
-# in failed and invalid attempts.
+# Per pattern, the groups it reports as (index in match.groups(), context, is an address);
+# usernames count only in failed and invalid attempts. Precomputed because Syslog.findings runs on
+# every line holding a trigger; auth_findings reports through the same table.
 _FINDING_PATTERNS = tuple(
     (literal.decode(), rx, tuple((rx.groupindex[group] - 1, context, group == "ip")
                                  for group, context in groups.items()
