@@ -7,7 +7,7 @@ object or an intel answer goes through one of these three:
 
 ``code(text)``
     An inline code span: the evidence shown as it is. The backtick fence is longer than any run
-    of backticks inside, the content is padded so a leading or trailing backtick cannot merge
+    of backticks inside, the content is padded where a leading or trailing backtick could merge
     with the fence, line breaks and other control characters are made visible (``␊``, ``␀``,
     ``[U+202E]``) and the length is capped with ``…``. ``table=True`` also escapes ``|`` for a
     GFM table cell. Use it for anything that may hold a URL or host name: GFM autolinks plain
@@ -90,9 +90,11 @@ def code(text: object, *, limit: int | None = MAX_CODE, table: bool = False) -> 
     if table:
         shown = shown.replace("|", "\\|")
     fence = "`" * (_longest_run(shown) + 1)
-    # CommonMark strips one space on each side when both are there, so the padding never shows,
-    # and a value starting or ending with a backtick cannot extend the fence.
-    return Markdown(f"{fence} {shown} {fence}")
+    if shown[0] in "` " or shown[-1] in "` ":
+        # CommonMark strips one space on each side when both are there, so the padding never
+        # shows, and a value starting or ending with a backtick cannot extend the fence.
+        shown = f" {shown} "
+    return Markdown(f"{fence}{shown}{fence}")
 
 
 def block(lines: str | Iterable[str], *, limit: int | None = MAX_LINE) -> Markdown:

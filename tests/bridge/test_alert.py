@@ -66,7 +66,8 @@ def test_alert_fields():
     assert alert["date"] == 1_773_100_800_500
     assert "seen 5 times; users root, admin" in alert["description"]
     assert (
-        "    line one" in alert["description"] and "Sample lines (2 of 5)" in alert["description"]
+        "```\nline one\nline two\n```" in alert["description"]
+        and "Sample lines (2 of 5)" in alert["description"]
     )
     ip = [o for o in alert["observables"] if o["dataType"] == "ip"]
     assert (

@@ -156,9 +156,10 @@ def test_autolink_candidates_are_no_links_escaped_or_in_code(value):
 
 
 def test_caps_and_visibility():
-    assert code("a" * 500) == Markdown(f"` {'a' * (MAX_CODE - 1)}{ELLIPSIS} `")
-    assert code("x", limit=None) == "` x `"
-    assert code("a`b") == "`` a`b ``"
+    assert code("a" * 500) == Markdown(f"`{'a' * (MAX_CODE - 1)}{ELLIPSIS}`")
+    assert code("x" * 300, limit=None) == f"`{'x' * 300}`"
+    assert code("a`b") == "``a`b``"
+    assert code("`a") == "`` `a ``"
     assert code("") == "` `"
     assert visible("a\r\nb\x00\u202e") == "a\u240ab\u2400[U+202E]"
     assert escape("a.b <c>") == "a\\.b &lt;c&gt;"

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jinja2 import TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,10 +28,9 @@ from pydantic import (
 
 from ..errors import ConfigError
 from ..models import IocType
-from . import yamlfile
+from . import templates, yamlfile
 from .prefilter import compile_pattern
 
-TEMPLATES = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 EVENT_FIELDS = frozenset(
@@ -222,7 +220,7 @@ class Rule(BaseModel):
     @classmethod
     def _template(cls, value: str) -> str:
         try:
-            TEMPLATES.from_string(value)
+            templates.compiled(value, True)
         except TemplateSyntaxError as exc:
             raise ValueError(f"template error: {exc.message}") from None
         return value

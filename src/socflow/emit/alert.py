@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
-from jinja2 import Template, TemplateError
+from jinja2 import TemplateError
 
+from .. import markdown
 from ..classify.engine import Detection
-from ..classify.rules import TEMPLATES, ObservableSpec
+from ..classify import templates
+from ..classify.rules import ObservableSpec
 from ..extract.validate import classify_ip
 from ..models import IocType, IpClass
 from .settings import AlertSettings
@@ -53,25 +54,23 @@ def template_context(det: Detection) -> dict[str, Any]:
         "rule": {"id": det.rule.id, "name": det.rule.name},
         "group": det.group,
         "count": det.count,
-        "first_seen": _iso(det.first_seen),
-        "last_seen": _iso(det.last_seen),
-        "window": _human(det.rule.window),
-        "window_start": _iso(det.window_start or None),
+        # socflow's own text: printed as is (dates and durations need no escaping)
+        "first_seen": markdown.Markdown(_iso(det.first_seen)),
+        "last_seen": markdown.Markdown(_iso(det.last_seen)),
+        "window": markdown.Markdown(_human(det.rule.window)),
+        "window_start": markdown.Markdown(_iso(det.window_start or None)),
         "values": {k: [v for _, v in pairs] for k, pairs in det.values.items()},
         "samples": det.samples,
     }
 
 
-@lru_cache(maxsize=256)
-def _compiled(template: str) -> Template:
-    return TEMPLATES.from_string(template)
-
-
-def _render(template: str, context: dict[str, Any], fallback: str) -> str:
+def _render(template: str, context: dict[str, Any], fallback: str, *, for_markdown: bool) -> str:
+    """The rendered template; values are escaped by ``classify.templates``."""
     try:
-        return _compiled(template).render(context).strip() or fallback
+        return templates.render(template, context, for_markdown=for_markdown).strip() or fallback
     except (TemplateError, TypeError, ValueError) as exc:  # sandbox refusals included
-        return f"{fallback} (template error: {exc})"
+        error = markdown.escape(exc) if for_markdown else markdown.visible(str(exc))
+        return f"{fallback} (template error: {error})"
 
 
 def clean_tags(tags: list[str]) -> list[str]:
@@ -99,8 +98,9 @@ class AlertBuilder:
         rule, s = det.rule, self.settings
         context = template_context(det)
         observables, notes = self._observables(det)
-        title = _render(rule.title, context, rule.name)[:MAX_TITLE]
-        description = self._description(det, _render(rule.description, context, rule.name), notes)
+        title = _render(rule.title, context, rule.name, for_markdown=False)[:MAX_TITLE]
+        text = _render(rule.description, context, markdown.escape(rule.name), for_markdown=True)
+        description = self._description(det, text, notes)
         alert: dict[str, Any] = {
             "type": s.type,
             "source": s.source,
@@ -130,18 +130,21 @@ class AlertBuilder:
         samples = det.samples[: self.settings.sample_lines]
         if samples:
             lines += ["", f"#### Sample lines ({len(samples)} of {det.count})", ""]
-            lines += ["    " + sample[:MAX_SAMPLE_CHARS].replace("\r", "") for sample in samples]
+            lines.append(markdown.block(samples, limit=MAX_SAMPLE_CHARS))
         lines += [
             "",
             (
-                f"_socflow rule `{det.rule.id}` · {det.count} event(s) · "
+                f"_socflow rule {markdown.code(det.rule.id)} · {det.count} event(s) · "
                 f"window {_human(det.rule.window)} from {_iso(det.window_start or None)}_"
             ),
         ]
         out = "\n".join(lines)
-        return (
-            out if len(out) <= MAX_DESCRIPTION else out[: MAX_DESCRIPTION - 20] + "\n\n(truncated)"
-        )
+        if len(out) <= MAX_DESCRIPTION:
+            return out
+        # Cut at a line end: a code span or an escape cut in half would let the rest of the line
+        # (attacker text) render as Markdown. Spans and escaped values never cross a line.
+        head = out[: MAX_DESCRIPTION - 20]
+        return head[: head.rfind("\n") + 1] + "\n(truncated)"
 
     def _observables(self, det: Detection) -> tuple[list[dict[str, Any]], list[str]]:
         merged: dict[tuple[str, str], dict[str, Any]] = {}

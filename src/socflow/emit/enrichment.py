@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import markdown
 from ..classify.intel import Enricher
 from ..errors import SocflowError
 from ..models import IocType, Level, Verdict
@@ -70,7 +71,10 @@ def enrich_alert(alert: dict[str, Any], enricher: Enricher) -> dict[str, Any]:
             if v.level == Level.MALICIOUS:
                 obs["ioc"] = True
             worst = v.level if v.level.rank > worst.rank else worst
-            rows.append(f"| `{obs['data']}` | {v.service} | {v.level.value} | {v.summary[:200]} |")
+            rows.append(
+                f"| {markdown.code(obs['data'], table=True)} | {markdown.escape(v.service)} "
+                f"| {v.level.value} | {markdown.escape(v.summary, limit=200)} |"
+            )
         observables.append(obs)
     alert["observables"] = observables
     tags = list(alert.get("tags", []))
