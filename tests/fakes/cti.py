@@ -5,6 +5,11 @@ before anything else happens, so tests can count calls exactly. Bodies are built
 fixture files in ``tests/fixtures/cti/`` (made-up example values from the fact sheet) with the
 per-indicator facts a test sets (``vt.set_object(...)``, ``abuse.set_ip(...)``, ``otx.set(...)``).
 
+Paths outside each API root (``/api/v3``, ``/api/v2``, ``/api/v1``) answer an HTML 404 page, as
+a web server does, never the API's not-found JSON; quota 429s follow §1.5/§2.3/§3.4 (VirusTotal:
+``QuotaExceededError`` without headers unless ``retry_after``; AbuseIPDB: ``Retry-After`` and
+``X-RateLimit-*``; OTX: no headers, after ``quota`` calls).
+
 Faults are injected per test: ``server.inject(kind, times=1, path=regex, ...)`` with kind one of
 ``status`` (any code/body/headers), ``html`` (5xx HTML page), ``hang`` (accept, never answer),
 ``slow`` (answer after ``delay``), ``stall_body`` (headers then silence), ``malformed`` (truncated
@@ -81,6 +86,14 @@ class Fault:
 
 HTML_502 = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1>" \
            "<p>The server encountered a temporary error.</p></body></html>"
+# What a web server answers for a path outside the API (a wrong api_url): a page, not the API's
+# documented not-found JSON. The three services document no body for it; any HTML page will do.
+HTML_404 = "<!DOCTYPE html><html><head><title>404 Not Found</title></head><body><h1>Not Found</h1>" \
+           "<p>The requested URL was not found on this server.</p></body></html>"
+
+
+def page_not_found() -> Reply:
+    return Reply(404, HTML_404, content_type="text/html; charset=utf-8")
 
 
 class FakeService:
@@ -284,8 +297,11 @@ class FakeVirusTotal(FakeService):
     name = "virustotal"
 
     def __init__(self, key: str = "v" * 64, per_minute: int = 4, per_day: int = 500,
-                 polls_to_complete: int = 2, premium: bool = False) -> None:
+                 polls_to_complete: int = 2, premium: bool = False,
+                 retry_after: int | None = None) -> None:
+        """``retry_after``: add that header to quota 429s (VirusTotal documents none, §1.5)."""
         super().__init__(key)
+        self.retry_after = retry_after
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}
         self.quota = SlidingQuota([(per_minute, 60.0), (per_day, 86400.0)])
         self.polls_to_complete = polls_to_complete
@@ -329,7 +345,7 @@ class FakeVirusTotal(FakeService):
         if req.path.startswith("/upload/"):
             return self._upload(req)
         if not req.path.startswith("/api/v3/"):
-            return vt_error(404, "NotFoundError", f"Resource {req.path} not found")
+            return page_not_found()  # the web site, not the API: no JSON error object
         sent = req.header("x-apikey")
         if not sent:
             return Reply(401, fixture("virustotal", "error_authentication_required.json"))
@@ -343,7 +359,8 @@ class FakeVirusTotal(FakeService):
         with self.lock:
             allowed = self.quota.take(time.time())
         if not allowed:  # body NOT gzip-encoded, no headers (as vt-go's own test)
-            return Reply(429, fixture("virustotal", "error_quota_exceeded.json"))
+            headers = {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+            return Reply(429, fixture("virustotal", "error_quota_exceeded.json"), headers)
         return self._dispatch(req, parts)
 
     def _dispatch(self, req: Request, parts: list[str]) -> Reply:
@@ -547,6 +564,8 @@ class FakeAbuseIPDB(FakeService):
             if not wants_json:
                 return Reply(401, "<html><title>Unauthorized</title></html>", content_type="text/html")
             return Reply(401, fixture("abuseipdb", "error_401_auth.json"))
+        if not req.path.startswith("/api/v2/"):
+            return page_not_found()
         endpoint = req.path.removeprefix("/api/v2/").strip("/")
         if endpoint not in self.daily:
             return abuse_error(404, f"Unknown endpoint {endpoint}")
@@ -633,9 +652,14 @@ OTX_PATH = re.compile(r"^/api/v1/indicators/(?P<type>[A-Za-z0-9]+)/(?P<value>.+)
 class FakeOTX(FakeService):
     name = "otx"
 
-    def __init__(self, key: str = "o" * 64) -> None:
+    def __init__(self, key: str = "o" * 64, quota: int | None = None) -> None:
+        """``quota``: indicator calls served before every call is a 429 without ``Retry-After``
+        or quota headers (fact sheet §3.4: OTX publishes no limit and no reset time)."""
         super().__init__(key)
         self.known: dict[str, dict[str, Any]] = {}
+        self.quota = quota
+        self.served = 0
+        self.refused = 0
 
     @property
     def url(self) -> str:
@@ -664,8 +688,15 @@ class FakeOTX(FakeService):
         if sent and sent != self.key:
             return Reply(403, {"detail": "Authentication credentials were not provided or are invalid."})
         match = OTX_PATH.match(req.path)
+        if not req.path.startswith("/api/v1/"):
+            return page_not_found()  # the OTX web site, not its API
         if not match or match["type"] not in OTX_TYPES:
             return Reply(404, {"detail": "Not found."})
+        with self.lock:
+            if self.quota is not None and self.served >= self.quota:
+                self.refused += 1
+                return Reply(429, {"detail": "Request was throttled."})
+            self.served += 1
         value = unquote(match["value"])
         if match["type"] == "IPv4":
             try:

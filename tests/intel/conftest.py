@@ -39,7 +39,9 @@ def job(flavor: str, fake: FakeService, cache: Path | None, data: Any = None, da
         *, file: Path | None = None, tlp: int = 2, pap: int = 2, env: dict[str, str] | None = None,
         **config: Any) -> JobResult:
     """Run a flavor the way Cortex does against ``fake``; the output must be one Cortex accepts."""
-    cfg = {"key": fake.key, "api_url": fake.url, "cache_path": str(cache) if cache else ""}  # type: ignore[attr-defined]
+    # The fakes listen on loopback: the jobs opt in, as an admin would for a local mirror.
+    cfg = {"key": fake.key, "api_url": fake.url, "cache_path": str(cache) if cache else "",  # type: ignore[attr-defined]
+           "allow_private_targets": True}
     cfg.update(config)
     result = run_job(flavor, data=data, data_type=data_type, config=cfg, file=file, tlp=tlp, pap=pap,
                      env=env, timeout=60)

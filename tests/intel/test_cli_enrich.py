@@ -36,7 +36,8 @@ def socflow(fakes: tuple, state: Path, *args: str, keys: bool = True) -> subproc
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_")}
     if keys:
         env.update(SOCFLOW_VT_KEY=vt.key, SOCFLOW_ABUSEIPDB_KEY=abuse.key, SOCFLOW_OTX_KEY=otx.key)
-    urls = ["--vt-url", vt.url, "--abuseipdb-url", abuse.url, "--otx-url", otx.url, "--state-dir", str(state)]
+    urls = ["--vt-url", vt.url, "--abuseipdb-url", abuse.url, "--otx-url", otx.url, "--state-dir", str(state),
+            "--allow-private-targets"]
     return subprocess.run([SOCFLOW, "enrich", *args, *urls], env=env, capture_output=True, text=True,
                           timeout=60, stdin=subprocess.DEVNULL, check=False)
 

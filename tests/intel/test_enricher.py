@@ -23,7 +23,7 @@ def config(vt: FakeVirusTotal, abuse: FakeAbuseIPDB, otx: FakeOTX, cache: Path |
         virustotal=VirusTotalSettings(api_key=vt.key, api_url=vt.url),
         abuseipdb=AbuseIPDBSettings(api_key=abuse.key, api_url=abuse.url),
         otx=OTXSettings(api_key=otx.key, api_url=otx.url),
-        cache_path=cache, **kw,
+        cache_path=cache, allow_private_targets=True, **kw,
     )
 
 

@@ -34,7 +34,7 @@ VT_FAULTS: list[tuple[str, dict[str, Any], str]] = [
                           "body": fixture("virustotal", "error_invalid_argument.json")}, "rejected the request"),
     ("quota_no_headers", {"kind": "status", "times": None, "status": 429,
                           "body": fixture("virustotal", "error_quota_exceeded.json")},
-     "quota exhausted, reset time unknown"),
+     "00:00:00 UTC (QuotaExceededError: Quota exceeded)"),
     ("quota_retry_after_hours", {"kind": "status", "status": 429, "headers": {"Retry-After": "7200"},
                                  "body": fixture("virustotal", "error_too_many_requests.json")},
      "quota exhausted, resets at 20"),

@@ -5,6 +5,11 @@ Verdict from ``abuseConfidenceScore`` only (>= ``malicious_threshold`` malicious
 Whitelisted, Tor and usage type are shown as info taxonomies. Private and reserved addresses are
 answered locally, without a call. In blacklist mode one ``/blacklist`` download (5 a day on the
 free plan) is cached and answers every check until it is refreshed.
+
+What the answers mean: AbuseIPDB documents no 404 for its endpoints (an unreported IP is a 200
+with score 0), so every 404 means a wrong ``api_url``; a ``/check`` answer must carry
+``data.ipAddress`` and ``data.abuseConfidenceScore`` — anything else would read as "score 0,
+safe". Its 429s carry ``Retry-After``; one without is taken as the spent daily quota.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from typing import Any
 from ..errors import InputError
 from ..models import IocType, Level, Verdict
 from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
-from .http import ServiceClient
+from .http import ServiceClient, next_utc_midnight
 from .indicators import ip_scope, is_public_ip
 from .settings import AbuseIPDBSettings
 from .store import VerdictCache
 
 NAME, TITLE, NAMESPACE = "abuseipdb", "AbuseIPDB", "AbuseIPDB"
+API_ROOT = "/api/v2"
 SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6})
 KEEP_REPORTS = 50
 CATEGORIES = {
@@ -46,6 +52,10 @@ def error_text(body: Any) -> str:
     if isinstance(errors, list) and errors and isinstance(errors[0], dict):
         return str(errors[0].get("detail", ""))
     return ""
+
+
+def exhausted_until(body: Any, now: float, throttled: int = 1) -> float | None:
+    return next_utc_midnight(now)  # limits are per endpoint per day
 
 
 def level_for(score: int, settings: AbuseIPDBSettings) -> Level:
@@ -159,9 +169,9 @@ class AbuseIPDB:
         params = {"ipAddress": value, "maxAgeInDays": self.settings.max_age_days, "verbose": ""}
         body = self.client.request("GET", "/check", deadline, bucket="check", params=params).body
         data = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(data, dict):
-            body = {"data": {}}
-            data = body["data"]
+        if not (isinstance(data, dict) and isinstance(data.get("ipAddress"), str)
+                and isinstance(data.get("abuseConfidenceScore"), int)):
+            raise self.client.unexpected("an AbuseIPDB check result")
         reports = data.get("reports") or []
         counts = Counter(str(c) for r in reports for c in (r.get("categories") or []))
         data["reports"] = reports[:KEEP_REPORTS]  # verbose answers can hold 10,000 reports
@@ -181,19 +191,24 @@ class AbuseIPDB:
                             found=False, local=ip_scope(str(net.network_address)), kind="block")
         params = {"network": str(net), "maxAgeInDays": self.settings.max_age_days}
         body = self.client.request("GET", "/check-block", deadline, bucket="check-block", params=params).body
+        if not isinstance(dict_at(body, "data").get("networkAddress"), str):
+            raise self.client.unexpected("an AbuseIPDB check-block result")
         ioc_type = IocType.IPV4 if net.version == 4 else IocType.IPV6
         return envelope(TITLE, ioc_type, str(net), body, kind="block")
 
     def _from_blacklist(self, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
-        snapshot = self.cache.get(TITLE, "blacklist", str(self.settings.blacklist_confidence_minimum))
+        service = self.client.cache_service
+        snapshot = self.cache.get(service, "blacklist", str(self.settings.blacklist_confidence_minimum))
         if snapshot is None:
             params = {"confidenceMinimum": self.settings.blacklist_confidence_minimum, "limit": 10000}
             body = self.client.request("GET", "/blacklist", deadline, bucket="blacklist", params=params).body
+            if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+                raise self.client.unexpected("an AbuseIPDB blacklist")
             listed = {_canonical_ip(e.get("ipAddress")): e.get("abuseConfidenceScore")
                       for e in (body.get("data") or []) if isinstance(e, dict)}
             generated = (body.get("meta") or {}).get("generatedAt")
             snapshot = {"found": True, "fetched_at": time.time(), "listed": listed, "generated_at": generated}
-            self.cache.put(TITLE, "blacklist", str(self.settings.blacklist_confidence_minimum), snapshot,
+            self.cache.put(service, "blacklist", str(self.settings.blacklist_confidence_minimum), snapshot,
                            "info", self.settings.blacklist_refresh)
         score = snapshot["listed"].get(value)
         return envelope(TITLE, ioc_type, value, None, kind="blacklist", listed_score=score,

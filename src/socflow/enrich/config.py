@@ -115,6 +115,9 @@ class EnrichConfig(BaseModel):
     proxies: dict[str, str] = Field(default_factory=dict, description="scheme -> proxy URL")
     ca_bundle: Path | None = Field(default=None, description="CA file; None = REQUESTS_CA_BUNDLE/certifi")
     user_agent: str = "socflow"
+    allow_private_targets: bool = Field(
+        default=False, description="allow loopback/link-local/metadata api_urls (socflow.outbound)"
+    )
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         found = {"virustotal": self.virustotal, "abuseipdb": self.abuseipdb, "otx": self.otx}

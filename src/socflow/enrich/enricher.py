@@ -3,6 +3,12 @@
 Order of a lookup: a local answer (private IP, blacklist snapshot) → the shared SQLite cache →
 the shared rate ledger → the service. Verdicts are cached with a TTL chosen by their level;
 "not found" is cached too (negative caching), so a second job for an unknown hash makes no call.
+Cache keys include the service URL (``ServiceClient.cache_service``), and only answers the
+provider module verified (documented success or not-found shape) ever reach the cache: anything
+else raises before ``put``.
+
+Waits for a quota slot go through ``on_wait(service, seconds, why)`` when given (the CLI shows a
+countdown there; it must return once ``seconds`` have passed), else ``time.sleep``.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Self
 from ..errors import InputError, NotFoundError, SocflowError, UnavailableError
 from ..models import IocType, Verdict
 from .base import Deadline, Provider, envelope
-from .http import ServiceClient
+from .http import ApiRules, ServiceClient
 from .indicators import canonical
 from .ratelimit import RateLedger
 from .store import VerdictCache, open_db
@@ -57,11 +63,13 @@ class ServiceUsage:
 class Enricher:
     """Cached, rate-limited lookups against every configured provider."""
 
-    def __init__(self, config: EnrichConfig) -> None:
+    def __init__(
+        self, config: EnrichConfig, on_wait: Callable[[str, float, str], None] | None = None
+    ) -> None:
         self.config = config
         self._conn = open_db(config.cache_path, busy_seconds=min(10.0, config.budget_seconds))
         self.cache = VerdictCache(self._conn)
-        self.ledger = RateLedger(self._conn)
+        self.ledger = RateLedger(self._conn, on_wait=on_wait)
         self.providers: dict[str, Provider] = {}
         self._usage: dict[str, ServiceUsage] = {}
         for name, settings in config.provider_settings().items():
@@ -73,7 +81,7 @@ class Enricher:
         module = importlib.import_module(module_name)
         client = ServiceClient(
             name, module.TITLE, settings, self.config, self.ledger,
-            _auth_headers(name, settings.key()), module.error_text,
+            _auth_headers(name, settings.key()), ApiRules.of(module),
         )
         return getattr(module, cls_name)(settings, client, self.cache)  # type: ignore[no-any-return]
 
@@ -88,6 +96,14 @@ class Enricher:
 
     def lookup(self, name: str, ioc_type: IocType, value: str) -> Verdict:
         """One provider's verdict on one indicator (cached; raises socflow.errors subclasses)."""
+        try:
+            return self._lookup(name, ioc_type, value)
+        except SocflowError:
+            if name in self._usage:
+                self._usage[name].failures += 1  # every failed lookup, whether it called or not
+            raise
+
+    def _lookup(self, name: str, ioc_type: IocType, value: str) -> Verdict:
         provider = self.provider(name)
         if ioc_type not in provider.supported:
             raise InputError(f"{provider.title} cannot look up {ioc_type.value} indicators")
@@ -106,6 +122,14 @@ class Enricher:
 
     def lookup_block(self, name: str, network: str) -> Verdict:
         """A provider's verdict on a whole network (AbuseIPDB check-block), cached like lookups."""
+        try:
+            return self._lookup_block(name, network)
+        except SocflowError:
+            if name in self._usage:
+                self._usage[name].failures += 1
+            raise
+
+    def _lookup_block(self, name: str, network: str) -> Verdict:
         provider = self.provider(name)
         fetch_block = getattr(provider, "fetch_block", None)
         if fetch_block is None:
@@ -131,7 +155,8 @@ class Enricher:
     def _cached_or_fetched(
         self, provider: Provider, kind: str, key: str, fetch: Callable[[Deadline], dict[str, Any]]
     ) -> Verdict:
-        cached = self.cache.get(provider.title, kind, key)
+        service = provider.client.cache_service  # type: ignore[attr-defined]
+        cached = self.cache.get(service, kind, key)
         if cached is not None:
             self._usage[provider.name].cache_hits += 1
             return dataclasses.replace(provider.normalise(cached), from_cache=True)
@@ -139,7 +164,7 @@ class Enricher:
         verdict = provider.normalise(raw)
         if not raw.get("local"):
             ttl = provider.settings.cache_ttl.seconds_for(verdict.level.value, bool(raw.get("found")))
-            self.cache.put(provider.title, kind, key, raw, verdict.level.value, ttl)
+            self.cache.put(service, kind, key, raw, verdict.level.value, ttl)
         return verdict
 
     def _fetch(self, provider: Provider, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
@@ -175,11 +200,11 @@ class Enricher:
         for name, provider in self.providers.items():
             stats = provider.client.stats  # type: ignore[attr-defined]
             usage = self._usage[name]
-            usage.calls, usage.throttled, usage.failures = stats.calls, stats.throttled, stats.failures
+            usage.calls, usage.throttled = stats.calls, stats.throttled
             quota = []
             for bucket, limits in provider.settings.limits.items():
                 for lim in limits:
-                    used = self.ledger.used(f"{name}:{bucket}", lim.per_seconds)
+                    used = self.ledger.used(provider.client.bucket_key(bucket), lim.per_seconds)  # type: ignore[attr-defined]
                     quota.append({"bucket": bucket, "limit": lim.limit, "per_seconds": lim.per_seconds,
                                   "used": used, "remaining": max(0, lim.limit - used)})
             report[name] = {"title": provider.title, **dataclasses.asdict(usage), "quota": quota}
@@ -204,8 +229,10 @@ class Enricher:
         self.close()
 
 
-def build_enricher(config: EnrichConfig) -> Enricher:
-    return Enricher(config)
+def build_enricher(
+    config: EnrichConfig, on_wait: Callable[[str, float, str], None] | None = None
+) -> Enricher:
+    return Enricher(config, on_wait)
 
 
 def supported_services(ioc_type: IocType, names: Iterable[str] | None = None) -> list[str]:

@@ -8,6 +8,18 @@
 * 429: ``Retry-After`` / ``X-RateLimit-Reset`` become a block in the shared :class:`RateLedger`
   (so parallel processes stop too); we wait if the block ends inside the budget, otherwise raise
   ``QuotaError("quota exhausted, resets at …")``;
+* a 429 *without* a reset hint: the provider module says what it means
+  (``exhausted_until``): VirusTotal's ``QuotaExceededError`` is a spent daily quota (reset
+  00:00 UTC), OTX documents no reset (a second bare 429 pauses it for an hour); the block goes
+  into the ledger and the call fails at once — the next jobs fail without calling, naming the
+  reset time;
+* where calls go (``socflow.outbound``): the configured ``api_url`` only — with or without its
+  version path (``/api/v3``…), loopback/link-local/metadata targets refused unless
+  ``allow_private_targets``, redirects only on the same host and never https -> http, so the
+  key header never reaches another host;
+* a wrong ``api_url`` is an error, never a verdict: a 404 is "not found" only when its body is
+  the provider's documented not-found shape (``is_not_found``), otherwise a one-line
+  :class:`ConfigError` naming the URL;
 * proxies from the config (Cortex ``config.proxy``), CA bundle from the config or, through
   requests' ``trust_env``, from ``REQUESTS_CA_BUNDLE``;
 * ``requests`` is imported on first use only: answers from the cache never pay for it.
@@ -24,12 +36,15 @@ from urllib.parse import urlsplit
 
 from ..errors import (
     AuthError,
+    ConfigError,
     InputError,
     NotFoundError,
+    PolicyError,
     ProviderError,
     QuotaError,
     UnavailableError,
 )
+from ..outbound import check_target, origin, redirect_refusal
 from .base import Deadline
 from .ratelimit import RateLedger, quota_error
 
@@ -38,15 +53,32 @@ if TYPE_CHECKING:
 
 RETRY_STATUSES = (500, 502, 503, 504)
 BACKOFF_FACTOR = 0.5
-MAX_429_RETRIES = 3
+MAX_429_RETRIES = 1  # 429s retried within one call (each after the wait the server or provider says)
+SHORT_429_WAIT = 2.0  # a 429 with no hint that the provider calls a throttle: retried once after this
+THROTTLE_REST = 60.0  # ... and refused again: the bucket rests a minute window (shared via the ledger)
 JSON_TYPES = ("application/json", "application/vnd.api+json")
 
 
+def service_base(api_url: str, root: str) -> str:
+    """The API root calls are made under: ``api_url`` with its version path (``root``) added
+    when the admin left it out (``https://www.virustotal.com`` and ``…/api/v3`` both work)."""
+    url = api_url.strip().rstrip("/")
+    return url if url.lower().endswith(root.lower()) else url + root
+
+
+def display_url(url: str) -> str:
+    """``url`` without user info, query or fragment (what an error message may name)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
 def build_session(config: EnrichConfig, settings: ProviderSettings) -> Any:
-    """A ``requests.Session`` with bounded retries, the configured proxies and CA bundle."""
-    import requests
-    from requests.adapters import HTTPAdapter
+    """A ``requests.Session`` with bounded retries, the configured proxies and CA bundle; every
+    connection and redirect checked by the outbound policy (``socflow.outbound``)."""
     from urllib3.util.retry import Retry
+
+    from ..outbound import guarded_session
 
     retry = Retry(
         total=settings.retries,
@@ -61,10 +93,9 @@ def build_session(config: EnrichConfig, settings: ProviderSettings) -> Any:
         respect_retry_after_header=False,
         raise_on_status=False,
     )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
+    session = guarded_session(
+        allow_private=bool(getattr(config, "allow_private_targets", False)), max_retries=retry
+    )
     session.proxies.update({k: v for k, v in config.proxies.items() if v})
     if config.ca_bundle is not None:
         session.verify = str(config.ca_bundle)
@@ -123,6 +154,45 @@ class CallStats:
     failures: int = 0
 
 
+def _never(body: Any) -> bool:
+    return False
+
+
+def _no_hint(body: Any, now: float, throttled: int) -> float | None:
+    return None
+
+
+@dataclass(frozen=True)
+class ApiRules:
+    """What one provider's API means by its answers (functions of the provider module).
+
+    ``root``: the version path under the API host (``/api/v3``); ``error_text(body)``: one line
+    from an error body; ``is_not_found(body)``: whether a 404's JSON body is the documented
+    not-found answer; ``exhausted_until(body, now, throttled)``: the documented reset of the
+    ``throttled``-th 429 of one call that came without ``Retry-After``, or None for a throttle
+    worth one short retry.
+    """
+
+    root: str = ""
+    error_text: Callable[[Any], str] = lambda body: ""
+    is_not_found: Callable[[Any], bool] = _never
+    exhausted_until: Callable[[Any, float, int], float | None] = _no_hint
+
+    @classmethod
+    def of(cls, module: Any) -> ApiRules:
+        return cls(getattr(module, "API_ROOT", ""), module.error_text,
+                   getattr(module, "is_not_found", _never), getattr(module, "exhausted_until", _no_hint))
+
+
+def key_fingerprint(key: str) -> str:
+    """A short, one-way name of an API key: quotas belong to keys (a new key, a new ledger)."""
+    if not key:
+        return "nokey"
+    import hashlib
+
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
 class ServiceClient:
     """Calls one service: rate-limited through the ledger, errors translated into socflow.errors."""
 
@@ -134,15 +204,27 @@ class ServiceClient:
         config: EnrichConfig,
         ledger: RateLedger,
         auth_headers: Mapping[str, str],
-        error_text: Callable[[Any], str],
+        protocol: ApiRules | Callable[[Any], str],
     ) -> None:
         self.name, self.title, self.settings, self.config = name, title, settings, config
         self.ledger = ledger
         self.auth_headers = dict(auth_headers)
-        self.error_text = error_text
+        self.protocol = protocol if isinstance(protocol, ApiRules) else ApiRules(error_text=protocol)
+        self.error_text = self.protocol.error_text
+        self.base = service_base(settings.api_url, self.protocol.root)
+        check_target(self.base, allow_private=bool(getattr(config, "allow_private_targets", False)),
+                     what=f"{title} api_url")
+        # Cached answers are keyed by the service URL too: a wrong URL's answers never answer
+        # for the right one (and a test fake's never for the real service).
+        self.cache_service = f"{title} {self.base}"
+        self.ledger_prefix = f"{name}.{key_fingerprint(settings.key())}"
         self.stats = CallStats()
         self._session: Any = None
         self._secrets = {s for s in [settings.key(), *_proxy_secrets(config.proxies)] if len(s) >= 4}
+
+    def bucket_key(self, bucket: str) -> str:
+        """The ledger bucket of this key's ``bucket`` quota (shared by every process)."""
+        return f"{self.ledger_prefix}:{bucket}"
 
     @property
     def session(self) -> Any:
@@ -156,7 +238,7 @@ class ServiceClient:
         return text
 
     def url(self, path: str) -> str:
-        return self.settings.api_url + path
+        return self.base + path
 
     def request(
         self,
@@ -170,15 +252,21 @@ class ServiceClient:
         **kwargs: Any,
     ) -> Answer:
         """One logical call (urllib3 may retry it); statuses in ``accept`` are returned as-is."""
-        url = absolute_url or self.url(path)
+        url = self.url(path)
+        if absolute_url is not None:  # e.g. VirusTotal's upload URL: it gets our key header too
+            why = redirect_refusal(self.base, absolute_url)
+            if why:
+                raise PolicyError(f"{self.title}: refused to send the API key to {origin(absolute_url)} "
+                                  f"({why.split(' (')[0]}); it only goes to {origin(self.base)}")
+            url = absolute_url
         limits = self.settings.limits.get(bucket, [])
         throttled = 0
         while True:
-            self.ledger.acquire(self.title, f"{self.name}:{bucket}", limits, deadline)
+            self.ledger.acquire(self.title, self.bucket_key(bucket), limits, deadline)
             resp = self._send(method, url, deadline, kwargs)
             if resp.status_code != 429:
                 self._note_remaining(resp, bucket)
-                return self._answer(resp, accept)
+                return self._answer(resp, accept, url)
             throttled += 1
             self.stats.throttled += 1
             self._on_429(resp, bucket, deadline, throttled)
@@ -212,6 +300,9 @@ class ServiceClient:
                 why = f"cannot talk to {host}: {_root_cause(exc)}"
         except requests.exceptions.RequestException as exc:
             why = f"request failed: {type(exc).__name__}"
+        except PolicyError as exc:  # a refused redirect or a name that resolved to loopback
+            self.stats.failures += 1
+            raise PolicyError(self.scrub(f"{self.title}: {exc}")) from None
         self.stats.failures += 1
         raise UnavailableError(self.scrub(f"{self.title}: {why}"), service=self.title)
 
@@ -223,18 +314,26 @@ class ServiceClient:
         if (resp.headers.get("X-RateLimit-Remaining") or "").strip() != "0":
             return
         now = time.time()
-        until = reset_time(resp.headers, now) or (now // 86400 + 1) * 86400
-        self.ledger.block(f"{self.name}:{bucket}", until, "X-RateLimit-Remaining: 0")
+        until = reset_time(resp.headers, now) or next_utc_midnight(now)
+        self.ledger.block(self.bucket_key(bucket), until, "X-RateLimit-Remaining: 0")
 
     def _on_429(self, resp: Any, bucket: str, deadline: Deadline, throttled: int) -> None:
         message = self._message(resp)
-        resets_at = reset_time(resp.headers)
-        key = f"{self.name}:{bucket}"
+        now = time.time()
+        resets_at = reset_time(resp.headers, now)
+        key = self.bucket_key(bucket)
         if resets_at is None:
-            guess = float(2**throttled)  # no hint from the server: short, bounded backoff
-            if throttled > MAX_429_RETRIES or guess > deadline.remaining():
-                raise quota_error(self.title, None, message)
-            self.ledger.block(key, time.time() + guess, "429 without Retry-After")
+            # No hint: the provider's documentation says what a bare 429 means. A spent quota
+            # is remembered until its documented reset and fails at once, here and in the next
+            # jobs (one call, not four calls and 14 s per job). A throttle gets one short retry;
+            # when that is refused too, the bucket rests for a minute window.
+            exhausted = self.protocol.exhausted_until(_json_or_none(resp), now, throttled)
+            if exhausted is None and (throttled > MAX_429_RETRIES or SHORT_429_WAIT > deadline.remaining()):
+                exhausted = now + THROTTLE_REST
+            if exhausted is not None:
+                self.ledger.block(key, exhausted, message or "429 without Retry-After")
+                raise quota_error(self.title, exhausted, message)
+            self.ledger.block(key, now + SHORT_429_WAIT, "429 without Retry-After")
             return
         self.ledger.block(key, resets_at, message)
         if throttled > MAX_429_RETRIES or resets_at - time.time() > deadline.remaining():
@@ -245,15 +344,21 @@ class ServiceClient:
         text = self.error_text(body) if body is not None else ""
         return self.scrub(text_excerpt(text or resp.text or ""))
 
-    def _answer(self, resp: Any, accept: tuple[int, ...]) -> Answer:
+    def _answer(self, resp: Any, accept: tuple[int, ...], url: str = "") -> Answer:
         status = resp.status_code
         if 200 <= status < 300 or status in accept:
             return Answer(status, self._json(resp), resp.headers)
         detail = self._message(resp)
         label = f"HTTP {status}" + (f": {detail}" if detail else "")
         t = self.title
-        if status == 404:  # an answer, not a failure: lookups turn it into "not found"
-            raise NotFoundError(f"{t}: not found ({label})", service=t)
+        if status == 404:
+            body = _json_or_none(resp) if _is_json(resp) else None
+            if self.protocol.is_not_found(body):  # an answer: lookups turn it into "not found"
+                raise NotFoundError(f"{t}: not found ({label})", service=t)
+            self.stats.failures += 1
+            raise ConfigError(self.scrub(
+                f"{t}: {display_url(url or self.base)} answered {label}, which is not {t}'s "
+                f"not-found answer: check api_url ({display_url(self.base)})"))
         self.stats.failures += 1
         if status in (401, 403):
             raise AuthError(f"{t}: the API key was refused ({label})", service=t)
@@ -266,11 +371,18 @@ class ServiceClient:
             raise UnavailableError(f"{t}: service unavailable ({label}; {tries} attempt(s))", service=t)
         raise ProviderError(f"{t}: unexpected answer ({label})", service=t)
 
+    def unexpected(self, what: str) -> ProviderError:
+        """A well-formed answer that is not what the provider documents (a wrong ``api_url``,
+        a captive portal, a proxy's page): an error, never a verdict, never cached."""
+        self.stats.failures += 1
+        return ProviderError(f"{self.title}: the answer is not {what}: check api_url "
+                             f"({display_url(self.base)})", service=self.title)
+
     def _json(self, resp: Any) -> Any:
         ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if not resp.content and resp.status_code == 204:
             return {}
-        if ctype not in JSON_TYPES and not ctype.endswith("+json"):
+        if not _is_json(resp):
             self.stats.failures += 1
             raise UnavailableError(
                 f"{self.title}: answered {ctype or 'without a content type'} instead of JSON "
@@ -284,6 +396,16 @@ class ServiceClient:
                 f"{self.title}: answered malformed JSON (HTTP {resp.status_code})", service=self.title
             )
         return body
+
+
+def next_utc_midnight(now: float) -> float:
+    """00:00 UTC after ``now``: when VirusTotal's (and AbuseIPDB's) daily quotas reset."""
+    return (now // 86400 + 1) * 86400
+
+
+def _is_json(resp: Any) -> bool:
+    ctype = resp.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    return ctype in JSON_TYPES or ctype.endswith("+json")
 
 
 def _json_or_none(resp: Any) -> Any:
@@ -311,4 +433,5 @@ def _proxy_secrets(proxies: Mapping[str, str]) -> list[str]:
     return found
 
 
-__all__ = ["Answer", "ServiceClient", "build_session", "reset_time", "text_excerpt"]
+__all__ = ["Answer", "ApiRules", "ServiceClient", "build_session", "display_url", "next_utc_midnight",
+           "reset_time", "service_base", "text_excerpt"]

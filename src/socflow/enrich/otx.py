@@ -3,6 +3,13 @@
 Verdict from the pulse count: >= ``malicious_pulses`` malicious, >= 1 suspicious, 0 safe; an
 indicator OTX whitelists (non-empty ``validation``) is safe whatever its pulses, as the OTX SDK's
 own ``is_malicious`` example treats it; unknown to OTX (404) is info.
+
+What the answers mean: OTX publishes no error schema; its API (Django REST framework) answers an
+unknown indicator with 404 ``{"detail": "..."}`` — only that body means "not known", any other
+404 (an HTML page from a wrong host or path) is a configuration error. A ``general`` answer must
+carry ``pulse_info``. A 429 comes without ``Retry-After`` and OTX documents no reset time, so OTX
+gets one short retry; refused again, OTX is paused for :data:`PAUSE_WITHOUT_RESET` seconds (two
+calls an hour while the quota stays spent).
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip
 from .settings import OTXSettings
 
 NAME, TITLE, NAMESPACE = "otx", "OTX", "OTX"
+API_ROOT = "/api/v1"
+PAUSE_WITHOUT_RESET = 3600.0
 SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, *HASHES})
 KEEP_PULSES = 20
 
@@ -37,6 +46,16 @@ def slug(ioc_type: IocType, value: str) -> str:
 
 def error_text(body: Any) -> str:
     return str(body.get("detail", "")) if isinstance(body, dict) else ""
+
+
+def is_not_found(body: Any) -> bool:
+    return isinstance(body, dict) and set(body) == {"detail"} and isinstance(body["detail"], str)
+
+
+def exhausted_until(body: Any, now: float, throttled: int = 1) -> float | None:
+    """The first bare 429 of a call may be a burst throttle (one short retry); a second one means
+    the quota is spent: OTX rests for :data:`PAUSE_WITHOUT_RESET` seconds."""
+    return None if throttled < 2 else now + PAUSE_WITHOUT_RESET
 
 
 def _general(raw: dict[str, Any]) -> dict[str, Any]:
@@ -120,13 +139,14 @@ class OTX:
         return None
 
     def fetch(self, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
-        path = f"/api/v1/indicators/{slug(ioc_type, value)}/{quote(value, safe='')}/general"
+        path = f"/indicators/{slug(ioc_type, value)}/{quote(value, safe='')}/general"
         body = self.client.request("GET", path, deadline).body
-        if isinstance(body, dict):
-            info = body.get("pulse_info")
-            if isinstance(info, dict) and isinstance(info.get("pulses"), list):
-                info["pulses"] = info["pulses"][:KEEP_PULSES]  # popular indicators carry thousands
-        return envelope(TITLE, ioc_type, value, body if isinstance(body, dict) else {})
+        info = body.get("pulse_info") if isinstance(body, dict) else None
+        if not isinstance(info, dict):
+            raise self.client.unexpected("an OTX indicator (no pulse_info)")
+        if isinstance(info.get("pulses"), list):
+            info["pulses"] = info["pulses"][:KEEP_PULSES]  # popular indicators carry thousands
+        return envelope(TITLE, ioc_type, value, body)
 
     def normalise(self, raw: dict[str, Any]) -> Verdict:
         return normalise(raw, self.settings)

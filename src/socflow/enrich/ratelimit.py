@@ -47,8 +47,11 @@ class RateLedger:
         conn: sqlite3.Connection,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[str, float, str], None] | None = None,
     ) -> None:
-        self.conn, self.clock, self.sleep = conn, clock, sleep
+        """``on_wait(service, seconds, why)``, when given, does the waiting instead of ``sleep``
+        (the CLI shows a countdown); it must return once ``seconds`` have passed."""
+        self.conn, self.clock, self.sleep, self.on_wait = conn, clock, sleep, on_wait
 
     def acquire(
         self, service: str, bucket: str, limits: Sequence[RateLimit], deadline: Deadline
@@ -64,7 +67,10 @@ class RateLedger:
                 return
             if wait > deadline.remaining():
                 raise quota_error(service, self.clock() + wait, why)
-            self.sleep(wait)
+            if self.on_wait is not None:
+                self.on_wait(service, wait, why)
+            else:
+                self.sleep(wait)
 
     def _try_take(self, bucket: str, limits: Sequence[RateLimit]) -> tuple[float, str]:
         conn = self.conn
@@ -72,9 +78,9 @@ class RateLedger:
         try:
             now = self.clock()
             wait, why = 0.0, ""
-            row = conn.execute("SELECT until FROM rate_blocks WHERE bucket=?", (bucket,)).fetchone()
+            row = conn.execute("SELECT until, reason FROM rate_blocks WHERE bucket=?", (bucket,)).fetchone()
             if row and row[0] > now:
-                wait, why = row[0] - now, "the service asked us to wait"
+                wait, why = row[0] - now, f"the service said: {row[1]}" if row[1] else "the service asked us to wait"
             for lim in limits:
                 window = lim.per_seconds + WINDOW_GUARD
                 used = conn.execute(

@@ -134,6 +134,8 @@ class EnrichConfig(_Settings, kw_only=True):
     proxies: dict[str, str] = field(default_factory=dict)  # scheme -> proxy URL
     ca_bundle: Path | None = None  # CA file; None = REQUESTS_CA_BUNDLE/certifi
     user_agent: str = "socflow"
+    # loopback/link-local/metadata api_urls refused unless set (socflow.outbound)
+    allow_private_targets: bool = False
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         found = {"virustotal": self.virustotal, "abuseipdb": self.abuseipdb, "otx": self.otx}

@@ -5,6 +5,12 @@ Verdict (``VT:GetReport="<malicious>/<engines>"``): *engines* are those that gav
 malicious when malicious engines >= ``malicious_threshold`` (default 3); suspicious when at least
 one engine says malicious or suspicious; safe when engines ran and none flagged it; info when
 VirusTotal does not know the indicator or no engine ran.
+
+What the answers mean (fact sheet §1.4-1.5): a 404 is "not known" only with the documented body
+``{"error": {"code": "NotFoundError"}}``; an object answer must have ``data.type`` and
+``data.id`` (what vt-py requires); a 429 ``QuotaExceededError`` without ``Retry-After`` means a
+spent quota — the daily one resets at 00:00 UTC — while ``TooManyRequestsError`` is a burst
+throttle worth a short backoff.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from typing import Any
 from ..errors import NotFoundError
 from ..models import IocType, Level, Verdict
 from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
-from .http import ServiceClient
+from .http import ServiceClient, next_utc_midnight
 from .indicators import HASHES, IP_TYPES, ip_scope, is_public_ip, vt_url_id
 from .settings import VirusTotalSettings
 
 NAME, TITLE, NAMESPACE = "virustotal", "VirusTotal", "VT"
+API_ROOT = "/api/v3"
 SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, *HASHES})
 OPINIONS = ("harmless", "malicious", "suspicious", "undetected")
 RELATIONSHIPS = {
@@ -48,6 +55,27 @@ def error_text(body: Any) -> str:
     if isinstance(err, dict):
         return f"{err.get('code', '')}: {err.get('message', '')}".strip(": ")
     return ""
+
+
+def _error_code(body: Any) -> str:
+    err = body.get("error") if isinstance(body, dict) else None
+    return str(err.get("code", "")) if isinstance(err, dict) else ""
+
+
+def is_not_found(body: Any) -> bool:
+    return _error_code(body) == "NotFoundError"
+
+
+def exhausted_until(body: Any, now: float, throttled: int = 1) -> float | None:
+    """A bare 429: burst throttling (one short retry) or a spent quota (blocked until 00:00 UTC:
+    the minute and the daily quota share one code, and the ledger already keeps us inside the
+    minute one, so a ``QuotaExceededError`` we did not foresee is the daily or monthly quota)."""
+    return None if _error_code(body) == "TooManyRequestsError" else next_utc_midnight(now)
+
+
+def is_object(body: Any) -> bool:
+    data = body.get("data") if isinstance(body, dict) else None
+    return isinstance(data, dict) and isinstance(data.get("type"), str) and isinstance(data.get("id"), str)
 
 
 def stats_of(raw: dict[str, Any]) -> dict[str, int]:
@@ -172,8 +200,8 @@ class VirusTotal:
     def fetch(self, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
         coll, oid = collection(ioc_type), object_id(ioc_type, value)
         body = self.client.request("GET", f"/{coll}/{oid}", deadline).body
-        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
-            body = {"data": {}}
+        if not is_object(body):
+            raise self.client.unexpected("a VirusTotal object")
         rels = self._relationships(coll, oid, deadline) if self.settings.relationships else {}
         return envelope(TITLE, ioc_type, value, body, relationships=rels)
 

@@ -4,13 +4,19 @@ Every lookup goes through the intel layer (shared SQLite cache and quota ledger 
 ``--state-dir``), so running the command twice costs no second call, and several runs in parallel
 never exceed the configured quotas. With ``--from-log`` the core extracts the indicators first and
 each unique public one is looked up once, most frequent first.
+
+What the user sees: waits for a quota slot are counted down (a rich progress line on a terminal,
+one plain line on stderr otherwise); every failed lookup is counted in the usage table; Ctrl-C
+stops, prints what was looked up so far and exits 130. The default ``--budget`` (90 s) covers the
+longest wait VirusTotal's free tier can ask for (one minute window: 4 calls per minute).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +24,7 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, Progress, TextColumn
 from rich.table import Table
 
 from ...enrich import (
@@ -37,6 +43,8 @@ from .common import console, err_console, warn, write_json
 CACHE_FILE = "intel-cache.sqlite"
 LEVEL_STYLE = {"malicious": "bold red", "suspicious": "yellow", "safe": "green", "info": "blue"}
 PROVIDER_NAMES = ("virustotal", "abuseipdb", "otx")
+DEFAULT_BUDGET = 90.0  # > VirusTotal's free 4/minute window (60.25 s with the ledger's guard)
+INTERRUPTED = 130
 
 
 @dataclass
@@ -90,8 +98,12 @@ def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
 @click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
               help="Where the shared cache/quota file lives [env SOCFLOW_STATE_DIR; default ~/.local/state/socflow].")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the shared cache (quota kept in memory only).")
-@click.option("--budget", type=click.FloatRange(min=1, max=3600), default=60.0, show_default=True,
-              help="Seconds one lookup may take, quota waits included.")
+@click.option("--budget", type=click.FloatRange(min=1, max=3600), default=DEFAULT_BUDGET, show_default=True,
+              help="Seconds one lookup may take, quota waits included (the default covers a full "
+                   "minute of VirusTotal's free quota).")
+@click.option("--allow-private-targets", is_flag=True, envvar="SOCFLOW_ALLOW_PRIVATE_TARGETS",
+              help="Allow service URLs on loopback, link-local or cloud-metadata addresses (a local "
+                   "mirror, a test fake) [env SOCFLOW_ALLOW_PRIVATE_TARGETS].")
 @click.option("--proxy", envvar="HTTPS_PROXY", help="Proxy for every provider [env HTTPS_PROXY].")
 @click.option("--ca-bundle", type=click.Path(dir_okay=False, exists=True), help="CA certificates to trust.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
@@ -100,7 +112,8 @@ def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
 def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], vt_key: str | None,
            abuseipdb_key: str | None, otx_key: str | None, vt_url: str | None, abuseipdb_url: str | None,
            otx_url: str | None, vt_per_minute: int, state_dir: str | None, no_cache: bool, budget: float,
-           proxy: str | None, ca_bundle: str | None, as_json: bool, output: str | None, progress: bool) -> int:
+           allow_private_targets: bool, proxy: str | None, ca_bundle: str | None, as_json: bool,
+           output: str | None, progress: bool) -> int:
     """Look up VALUES (IPs, domains, URLs, hashes) — or, with --from-log, every public indicator in
     the log files VALUES — in VirusTotal, AbuseIPDB and OTX, cached and within each quota."""
     keys = {"virustotal": vt_key, "abuseipdb": abuseipdb_key, "otx": otx_key}
@@ -122,21 +135,34 @@ def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], 
             proxies={"http": proxy, "https": proxy} if proxy else {},
             ca_bundle=Path(ca_bundle) if ca_bundle else None,
             user_agent="socflow-cli",
+            allow_private_targets=allow_private_targets,
         )
     except ValidationError as exc:
         raise click.BadParameter(validation_summary(exc)) from None
     rows = _rows_from_logs(values) if from_log else _rows_from_values(values)
-    with build_enricher(config) as enricher:
-        with _progress(len(rows), progress and not as_json) as advance:
-            for row in rows:
-                _look_up(enricher, row)
-                advance()
-        usage = enricher.usage()
+    done: list[Row] = []
+    interrupted = False
+    with Display(len(rows), bar=progress and not as_json) as display:
+        with build_enricher(config, on_wait=display.wait) as enricher:
+            try:
+                for row in rows:
+                    _look_up(enricher, row)
+                    done.append(row)
+                    display.advance()
+            except KeyboardInterrupt:  # Ctrl-C: keep what was gathered, say so, exit 130
+                interrupted = True
+                if len(done) < len(rows) and (rows[len(done)].verdicts or rows[len(done)].errors):
+                    done.append(rows[len(done)])  # the row being looked up, as far as it got
+            usage = enricher.usage()
     if as_json or output:
-        write_json({"results": [_row_dict(r) for r in rows], "usage": usage}, output)
+        write_json({"results": [_row_dict(r) for r in done], "usage": usage,
+                    **({"interrupted": True} if interrupted else {})}, output)
     else:
-        _print(rows, usage, wanted, from_log)
-    failed = sum(len(r.errors) for r in rows)
+        _print(done, usage, wanted, from_log)
+    failed = sum(len(r.errors) for r in done)
+    if interrupted:
+        warn(f"interrupted: {len(done)} of {len(rows)} indicator(s) looked up")
+        return INTERRUPTED
     if failed:
         warn(f"{failed} lookup(s) failed (see the table or the JSON 'errors')")
         return 1
@@ -178,15 +204,60 @@ def _look_up(enricher: Any, row: Row) -> None:
             row.errors[provider.title] = str(exc)
 
 
-@contextmanager
-def _progress(total: int, enabled: bool) -> Iterator[Any]:
-    if not enabled or total < 2 or not sys.stderr.isatty():
-        yield lambda: None
-        return
-    with Progress(TextColumn("[bold]looking up"), BarColumn(), MofNCompleteColumn(),
-                  console=err_console, transient=True) as bar:
-        task = bar.add_task("lookups", total=total)
-        yield lambda: bar.advance(task)
+class Display:
+    """Progress and quota waits on stderr: rich on a terminal, plain lines otherwise.
+
+    ``wait`` is the enricher's ``on_wait``: it must return once ``seconds`` have passed (Ctrl-C
+    interrupts it like any sleep). On a terminal the wait is a live countdown line next to the
+    progress bar; elsewhere (a pipe, a log file, ``--no-progress``) it is one line saying how long
+    and until when, so a script's log shows why nothing happens for a minute.
+    """
+
+    TICK = 0.2
+
+    def __init__(self, total: int, *, bar: bool, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.total, self.sleep = total, sleep
+        self.live = bar and sys.stderr.isatty()
+        self.progress: Progress | None = None
+        self.task: Any = None
+        self.done = 0
+
+    def __enter__(self) -> Display:
+        if self.live:
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                     TextColumn("{task.fields[status]}"), console=err_console,
+                                     transient=True)
+            self.progress.start()
+            if self.total > 1:
+                self.task = self.progress.add_task("[bold]looking up", total=self.total,
+                                                   status=f"0/{self.total}")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def advance(self) -> None:
+        self.done += 1
+        if self.progress is not None and self.task is not None:
+            self.progress.update(self.task, completed=self.done, status=f"{self.done}/{self.total}")
+
+    def wait(self, service: str, seconds: float, why: str) -> None:
+        until = time.strftime("%H:%M:%S", time.localtime(time.time() + seconds))
+        if self.progress is None:
+            click.echo(f"socflow: {service} quota ({why}): waiting {seconds:.0f} s, until {until}",
+                       err=True)
+            self.sleep(seconds)
+            return
+        end = time.monotonic() + seconds
+        task = self.progress.add_task(f"[yellow]{service}[/] quota ({why}): waiting",
+                                      total=seconds, status=f"{seconds:.0f} s left")
+        try:
+            while (left := end - time.monotonic()) > 0:
+                self.progress.update(task, completed=seconds - left, status=f"{left:.0f} s left")
+                self.sleep(min(self.TICK, left))
+        finally:
+            self.progress.remove_task(task)
 
 
 def _row_dict(row: Row) -> dict[str, Any]:

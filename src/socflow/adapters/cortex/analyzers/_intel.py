@@ -75,6 +75,7 @@ class IntelAnalyzer(SocflowAnalyzer):
             "budget_seconds": budget, "proxies": proxies,
             "ca_bundle": str(ca_bundle) if ca_bundle else None,
             "user_agent": "socflow-cortex/1.0",
+            "allow_private_targets": self.config("allow_private_targets"),
         }), self.TITLE)
 
     # -- the job ---------------------------------------------------------------------------
