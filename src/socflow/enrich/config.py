@@ -30,7 +30,7 @@ class CacheTtl(BaseModel):
     malicious: float = Field(default=DAY, ge=0)
     suspicious: float = Field(default=12 * HOUR, ge=0)
     safe: float = Field(default=DAY, ge=0)
-    info: float = Field(default=12 * HOUR, ge=0)
+    info: float = Field(default=6 * HOUR, ge=0)
     not_found: float = Field(default=6 * HOUR, ge=0)
 
     def seconds_for(self, level: str, found: bool) -> float:
@@ -67,7 +67,7 @@ class VirusTotalSettings(ProviderSettings):
     malicious_threshold: int = Field(default=3, ge=1, description="malicious engines for 'malicious'")
     relationships: bool = False
     poll_interval: float = Field(default=15.0, gt=0)
-    scan_max_wait: float = Field(default=300.0, gt=0)
+    scan_max_wait: float = Field(default=100.0, gt=0)
 
 
 class AbuseIPDBSettings(ProviderSettings):

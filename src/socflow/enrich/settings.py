@@ -53,7 +53,7 @@ class CacheTtl(_Settings, kw_only=True):
     malicious: NonNegative = DAY
     suspicious: NonNegative = 12 * HOUR
     safe: NonNegative = DAY
-    info: NonNegative = 12 * HOUR
+    info: NonNegative = 6 * HOUR  # "unknown" answers: what the flavors' cache_ttl_unknown documents
     not_found: NonNegative = 6 * HOUR
 
     def seconds_for(self, level: str, found: bool) -> float:
@@ -89,7 +89,7 @@ class VirusTotalSettings(ProviderSettings, kw_only=True):
     malicious_threshold: Annotated[int, Meta(ge=1)] = 3  # malicious engines for 'malicious'
     relationships: bool = False
     poll_interval: Positive = 15.0
-    scan_max_wait: Positive = 300.0
+    scan_max_wait: Positive = 100.0  # the flavor's documented max_wait (inside its 120 s budget)
 
 
 class AbuseIPDBSettings(ProviderSettings, kw_only=True):

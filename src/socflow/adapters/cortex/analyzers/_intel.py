@@ -29,6 +29,7 @@ class IntelAnalyzer(SocflowAnalyzer):
 
     PROVIDER: ClassVar[str]
     TITLE: ClassVar[str]
+    SETTINGS: ClassVar[type]  # the provider's msgspec settings (enrich/settings.py)
     SECRET_CONFIG = frozenset({"key", "api_key"})
     MAX_TLP = MAX_PAP = 2  # used when the admin left max_tlp/max_pap unset (null)
 
@@ -44,17 +45,37 @@ class IntelAnalyzer(SocflowAnalyzer):
             raise ConfigError(f"the 'key' configuration item ({self.TITLE} API key) is not set")
         return key.strip()
 
+    def defaults(self) -> Any:
+        """The provider's settings with nothing set: what an unset (null or absent) item means."""
+        return self.SETTINGS()
+
     def common(self, **extra: Any) -> dict[str, Any]:
-        """Settings every provider takes from the same configuration items, plus ``extra``."""
-        ttl = {lvl: _hours(self.config(f"cache_ttl_{lvl}")) for lvl in ("malicious", "suspicious", "safe")}
-        ttl["info"] = ttl["not_found"] = _hours(self.config("cache_ttl_unknown"))
+        """Settings every provider takes from the same configuration items, plus ``extra``.
+
+        An unset item keeps the provider's own default — also inside the nested cache TTLs and
+        quotas, where a partial value would otherwise replace the whole default (before: no
+        ``quota_per_day`` meant no AbuseIPDB quota at all, and unset TTLs the generic ones)."""
+        base = self.defaults().cache_ttl
+        ttl = {lvl: getattr(base, lvl) for lvl in ("malicious", "suspicious", "safe", "info", "not_found")}
+        ttl.update(_set({lvl: _hours(self.config(f"cache_ttl_{lvl}")) for lvl in ("malicious", "suspicious", "safe")}))
+        unknown = _hours(self.config("cache_ttl_unknown"))
+        if unknown is not None:
+            ttl["info"] = ttl["not_found"] = unknown
         values = {"api_key": self.api_key(), "api_url": self.config("api_url"),
-                  "timeout": self.config("timeout"), "cache_ttl": _set(ttl), **extra}
+                  "timeout": self.config("timeout"), "cache_ttl": ttl, **extra}
         return _set(values)
 
     def quota(self, bucket: str, per_minute: Any, per_day: Any) -> dict[str, list[dict[str, Any]]]:
-        return {bucket: [{"limit": n, "per_seconds": s}
-                         for n, s in ((per_minute, 60.0), (per_day, 86400.0)) if n]}
+        """Every default bucket of the provider, with ``bucket``'s per-minute/per-day limits
+        replaced by the configured ones (an unset limit keeps its default)."""
+        limits = {name: [{"limit": lim.limit, "per_seconds": lim.per_seconds} for lim in lims]
+                  for name, lims in self.defaults().limits.items()}
+        current = {lim["per_seconds"]: lim["limit"] for lim in limits.get(bucket, [])}
+        for n, seconds in ((per_minute, 60.0), (per_day, 86400.0)):
+            if n is not None:
+                current[seconds] = n
+        limits[bucket] = [{"limit": n, "per_seconds": s} for s, n in sorted(current.items()) if n]
+        return limits
 
     def enrich_config(self) -> EnrichConfig:
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from ....enrich.settings import HOUR
+from ....enrich.settings import HOUR, AbuseIPDBSettings
 from ....errors import InputError
 from ....models import IocType, Verdict
 from ._intel import IntelAnalyzer
@@ -13,14 +13,14 @@ from ._intel import IntelAnalyzer
 
 class AbuseIPDBCheck(IntelAnalyzer):
     PROVIDER, TITLE = "abuseipdb", "AbuseIPDB"
+    SETTINGS = AbuseIPDBSettings
     DATA_TYPES = ("ip",)
     BUCKET, QUOTA_ITEM = "check", "quota_per_day"
 
     def settings(self) -> dict[str, Any]:
         refresh = self.config("blacklist_refresh_hours")
         return self.common(
-            limits={**self.quota(self.BUCKET, None, self.config(self.QUOTA_ITEM)),
-                    "blacklist": [{"limit": 5, "per_seconds": 86400.0}]},
+            limits=self.quota(self.BUCKET, None, self.config(self.QUOTA_ITEM)),
             max_age_days=self.config("max_age_days"),
             malicious_threshold=self.config("malicious_threshold"),
             suspicious_threshold=self.config("suspicious_threshold"),

@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from ....enrich.virustotal import related
+from ....enrich.settings import VirusTotalSettings
 from ._intel import IntelAnalyzer
 
 
 class VirusTotalGetReport(IntelAnalyzer):
     PROVIDER, TITLE = "virustotal", "VirusTotal"
+    SETTINGS = VirusTotalSettings
     DATA_TYPES = ("ip", "domain", "fqdn", "url", "hash", "file")
 
     def settings(self) -> dict[str, Any]:
         return self.common(
-            limits=self.quota("api", self.config("quota_per_minute", 4), self.config("quota_per_day", 500)),
+            limits=self.quota("api", self.config("quota_per_minute"), self.config("quota_per_day")),
             malicious_threshold=self.config("malicious_threshold"),
             relationships=self.config("relationships"),
             poll_interval=self.config("poll_interval"),
