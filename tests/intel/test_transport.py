@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-import pytest
 from fakes.cti import FakeVirusTotal
 
 from .conftest import job, taxonomies
@@ -30,18 +28,6 @@ def test_proxy_credentials_never_leak(cache: Path) -> None:
                      proxy_http=proxy, timeout=1, time_budget=3)
     assert result.output["success"] is False
     assert "Pr0xyPassw0rd" not in json.dumps(result.output) + result.stdout + result.stderr
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )
-    return cert, key
 
 
 def test_untrusted_certificate_is_a_clear_failure(cache: Path, certificate: tuple[Path, Path]) -> None:
