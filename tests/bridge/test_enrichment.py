@@ -127,6 +127,7 @@ def test_real_intel_layer_end_to_end(tmp_path):
                         "intel_rule": False,
                         "config": {
                             "cache_path": str(tmp_path / "intel.sqlite"),
+                            "allow_private_targets": True,  # the fake listens on loopback
                             "virustotal": {
                                 "api_url": vt.url,
                                 "api_key": vt.key,
