@@ -53,3 +53,15 @@ def test_backoff_budget_matches_urllib3() -> None:
         retry = retry.increment(method="GET", url="/", error=ConnectionError())
         slept += retry.get_backoff_time()
     assert backoff_total(3) == slept
+
+
+def test_display_url_hides_credentials_and_query_and_stays_short() -> None:
+    from socflow.enrich.http import display_url, service_base
+
+    assert display_url("https://user:pw@mirror.example:8443/api/v3/x?apikey=SECRET#f") == \
+        "https://mirror.example:8443/api/v3/x"
+    long = display_url("https://h.example/" + "a" * 5000)
+    assert len(long) == 160 and long.endswith("…")
+    assert service_base("https://www.virustotal.com", "/api/v3") == "https://www.virustotal.com/api/v3"
+    assert service_base("https://www.virustotal.com/API/V3/", "/api/v3") == "https://www.virustotal.com/API/V3"
+    assert service_base("https://proxy.example/vt", "/api/v3") == "https://proxy.example/vt/api/v3"

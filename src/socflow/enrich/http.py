@@ -66,11 +66,13 @@ def service_base(api_url: str, root: str) -> str:
     return url if url.lower().endswith(root.lower()) else url + root
 
 
-def display_url(url: str) -> str:
-    """``url`` without user info, query or fragment (what an error message may name)."""
+def display_url(url: str, limit: int = 160) -> str:
+    """``url`` without user info, query or fragment, at most ``limit`` characters (what an error
+    message may name: the path can hold a long observable)."""
     parts = urlsplit(url)
     host = parts.netloc.rsplit("@", 1)[-1]
-    return f"{parts.scheme}://{host}{parts.path}"
+    shown = f"{parts.scheme}://{host}{parts.path}"
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def build_session(config: EnrichConfig, settings: ProviderSettings) -> Any:
