@@ -37,5 +37,6 @@ def test_quota_summary_is_in_the_report(vt: FakeVirusTotal, cache: Path) -> None
     usage = result.output["full"]["usage"]
     assert usage["calls"] == 1 and usage["cache_hits"] == 0
     minute = next(q for q in usage["quota"] if q["per_seconds"] == 60)
-    assert minute == {"bucket": "api", "limit": 4, "per_seconds": 60.0, "used": 1, "remaining": 3}
+    assert minute == {"bucket": "api", "limit": 4, "per_seconds": 60.0, "per": "minute", "used": 1,
+                      "remaining": 3}
     assert json.dumps(result.output)  # serialisable as Cortex needs

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from ..errors import InputError
@@ -120,6 +121,31 @@ def taxonomies(verdict: Verdict) -> list[Taxonomy]:
     return out
 
 
+def report_stats(reports: Any, now: float) -> dict[str, Any]:
+    """Over every report of the answer (before it is cut to KEEP_REPORTS): how many in the last
+    24 hours and 7 days before ``now``, and the reporters' countries, most reports first."""
+    recent = {"last_24h": 0, "last_7d": 0}
+    countries: Counter[str] = Counter()
+    names: dict[str, str] = {}
+    for r in reports if isinstance(reports, list) else []:
+        if not isinstance(r, dict):
+            continue
+        try:
+            age = now - datetime.fromisoformat(str(r.get("reportedAt"))).timestamp()
+        except (TypeError, ValueError, OverflowError):
+            age = None
+        if age is not None and age <= 7 * 86400:
+            recent["last_7d"] += 1
+            recent["last_24h"] += age <= 86400
+        code = r.get("reporterCountryCode")
+        if isinstance(code, str) and code:
+            countries[code] += 1
+            if isinstance(r.get("reporterCountryName"), str):
+                names[code] = r["reporterCountryName"]
+    return {**recent, "countries": [{"code": c, "name": names.get(c, c), "count": n}
+                                    for c, n in countries.most_common(20)]}
+
+
 def details(raw: dict[str, Any]) -> dict[str, Any]:
     data = _data(raw)
     if raw.get("kind") == "block":
@@ -137,8 +163,10 @@ def details(raw: dict[str, Any]) -> dict[str, Any]:
                        for c, n in sorted(counts.items(), key=lambda kv: -kv[1])],
         "recent_reports": [
             {**r, "categories": [category_name(c) for c in list_at(r, "categories")]}
-            for r in list_at(data, "reports")[:10] if isinstance(r, dict)
+            for r in list_at(data, "reports") if isinstance(r, dict)
         ],
+        "reports_kept": len(list_at(data, "reports")),
+        "report_stats": dict_at(raw, "report_stats"),
         "link": f"https://www.abuseipdb.com/check/{raw['indicator']}",
     }
 
@@ -175,7 +203,8 @@ class AbuseIPDB:
         reports = data.get("reports") or []
         counts = Counter(str(c) for r in reports for c in (r.get("categories") or []))
         data["reports"] = reports[:KEEP_REPORTS]  # verbose answers can hold 10,000 reports
-        return envelope(TITLE, ioc_type, value, body, kind="check", category_counts=dict(counts))
+        return envelope(TITLE, ioc_type, value, body, kind="check", category_counts=dict(counts),
+                        report_stats=report_stats(reports, time.time()))
 
     def fetch_block(self, network: str, deadline: Deadline) -> dict[str, Any]:
         try:

@@ -101,28 +101,60 @@ def taxonomies(verdict: Verdict) -> list[Taxonomy]:
     return out
 
 
+# Facts of the ``general`` answer itself (IP geo, ASN, reputation), with the labels analysts read.
+FACTS = (("asn", "AS"), ("country_name", "Country"), ("region", "Region"), ("city", "City"),
+         ("continent_code", "Continent"), ("reputation", "Reputation"), ("alexa", "Alexa"))
+
+
+def _utc(value: Any) -> Any:
+    """OTX writes pulse dates in UTC without an offset; say so, or browsers read local time."""
+    if isinstance(value, str) and len(value) >= 19 and value[10:11] == "T" and not (
+            value.endswith("Z") or "+" in value[19:] or "-" in value[19:]):
+        return value + "+00:00"
+    return value
+
+
+def _unique(items: list[Any]) -> list[Any]:
+    """Each string once, in order (pulses repeat references and tags)."""
+    return list(dict.fromkeys(i for i in items if isinstance(i, str) and i))
+
+
+def _geo(general: dict[str, Any]) -> dict[str, Any] | None:
+    lat, lon = general.get("latitude"), general.get("longitude")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lat, lon)):
+        return None
+    return {"latitude": lat, "longitude": lon,
+            "map": f"https://www.openstreetmap.org/?mlat={lat}&mlon={lon}#map=8/{lat}/{lon}"}
+
+
 def details(raw: dict[str, Any]) -> dict[str, Any]:
     general = _general(raw)
     info = dict_at(general, "pulse_info")
     pulses = [p for p in list_at(info, "pulses") if isinstance(p, dict)]
-    tags = Counter(t for p in pulses for t in list_at(p, "tags") if isinstance(t, str))
+    tags = Counter(t for p in pulses for t in _unique(list_at(p, "tags")))
     families = Counter(m.get("display_name") for p in pulses for m in list_at(p, "malware_families")
                        if isinstance(m, dict) and isinstance(m.get("display_name"), str))
+    attacks = Counter(a.get("display_name") for p in pulses for a in list_at(p, "attack_ids")
+                      if isinstance(a, dict) and isinstance(a.get("display_name"), str))
     return {
         "pulse_count": pulse_count(raw),
         "pulses": [
-            {"id": p.get("id"), "name": p.get("name"), "created": p.get("created"),
-             "modified": p.get("modified"), "tags": list_at(p, "tags"), "TLP": p.get("TLP"),
-             "references": list_at(p, "references"),
+            {"id": p.get("id"), "name": p.get("name"), "created": _utc(p.get("created")),
+             "modified": _utc(p.get("modified")), "tags": _unique(list_at(p, "tags")), "TLP": p.get("TLP"),
+             "author": dict_at(p, "author").get("username"),
+             "references": _unique(list_at(p, "references")),
              "link": f"https://otx.alienvault.com/pulse/{p['id']}" if isinstance(p.get("id"), str) else None}
             for p in pulses[:KEEP_PULSES]
         ],
         "tags": [t for t, _ in tags.most_common(20)],
         "malware_families": [m for m, _ in families.most_common(10)],
-        "references": list_at(info, "references")[:20],
-        "validation": list_at(general, "validation"),
-        "context": {k: general[k] for k in ("asn", "country_name", "reputation", "alexa")
-                    if general.get(k) not in (None, "", [])},
+        "attack_ids": [a for a, _ in attacks.most_common(10)],
+        "references": _unique(list_at(info, "references"))[:20],
+        "validation": [{"name": str(v.get("name") or v.get("source") or ""), "message": str(v.get("message") or "")}
+                       for v in list_at(general, "validation") if isinstance(v, dict)],
+        "facts": [{"label": label, "value": general[k]} for k, label in FACTS
+                  if isinstance(general.get(k), (str, int, float)) and general.get(k) not in ("", None)],
+        "geo": _geo(general),
     }
 
 

@@ -123,7 +123,7 @@ def taxonomies(verdict: Verdict, predicate: str = "GetReport") -> list[Taxonomy]
 
 
 def _iso(epoch: Any) -> str | None:
-    if not isinstance(epoch, (int, float)):
+    if not isinstance(epoch, (int, float)) or isinstance(epoch, bool):
         return None
     try:
         return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
@@ -131,34 +131,136 @@ def _iso(epoch: Any) -> str | None:
         return None  # not a date any calendar holds
 
 
+# What the report shows about the object itself, in this order: (attribute, label, kind). The
+# kind tells the template how to format it: text, date (epoch seconds here, ISO in the report),
+# size (bytes) or code (hashes and other values that must wrap anywhere).
+FACTS = (
+    ("as_owner", "AS owner", "text"), ("asn", "AS number", "text"), ("network", "Network", "code"),
+    ("country", "Country", "text"), ("continent", "Continent", "text"),
+    ("regional_internet_registry", "Registry (RIR)", "text"),
+    ("registrar", "Registrar", "text"), ("creation_date", "Registered", "date"),
+    ("expiration_date", "Expires", "date"),
+    ("meaningful_name", "File name", "code"), ("type_description", "File type", "text"),
+    ("size", "Size", "size"), ("md5", "MD5", "code"), ("sha1", "SHA-1", "code"),
+    ("sha256", "SHA-256", "code"), ("ssdeep", "ssdeep", "code"),
+    ("title", "Page title", "text"), ("last_final_url", "Final URL", "code"),
+    ("last_http_response_code", "HTTP status", "text"),
+    ("first_submission_date", "First submitted", "date"),
+    ("last_submission_date", "Last submitted", "date"), ("times_submitted", "Times submitted", "text"),
+    ("first_seen_date", "First seen", "date"),
+)
+
+
+def _facts(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for key, label, kind in FACTS:
+        value = attrs.get(key)
+        if kind == "date":
+            value = _iso(value)
+        elif isinstance(value, (dict, list)):
+            continue
+        if value in (None, "") or (kind == "size" and not isinstance(value, int)):
+            continue
+        out.append({"label": label, "value": value, "kind": kind})
+    return out
+
+
+def _strings(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+
+def _sandboxes(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    """``sandbox_verdicts`` (files): one row per sandbox, malicious first."""
+    rows = [
+        {"sandbox": str(v.get("sandbox_name") or name), "category": str(v.get("category") or "unknown"),
+         "confidence": v.get("confidence") if isinstance(v.get("confidence"), int) else None,
+         "classification": _strings(v.get("malware_classification")),
+         "names": _strings(v.get("malware_names"))}
+        for name, v in dict_at(attrs, "sandbox_verdicts").items() if isinstance(v, dict)
+    ]
+    order = {"malicious": 0, "suspicious": 1}
+    return sorted(rows, key=lambda r: (order.get(r["category"], 2), r["sandbox"]))
+
+
+def _yara(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"rule": r.get("rule_name"), "ruleset": r.get("ruleset_name"), "author": r.get("author"),
+         "source": r.get("source"), "description": r.get("description")}
+        for r in list_at(attrs, "crowdsourced_yara_results") if isinstance(r, dict)
+    ]
+
+
+def _ids(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    order = {"high": 0, "medium": 1, "low": 2, "info": 3}
+    rows = [
+        {"message": r.get("rule_msg"), "severity": str(r.get("alert_severity") or "info"),
+         "category": r.get("rule_category"), "source": r.get("rule_source"), "rule_id": r.get("rule_id")}
+        for r in list_at(attrs, "crowdsourced_ids_results") if isinstance(r, dict)
+    ]
+    return sorted(rows, key=lambda r: order.get(r["severity"], 4))
+
+
+def _popularity(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = [{"ranker": name, "rank": v.get("rank")}
+            for name, v in dict_at(attrs, "popularity_ranks").items()
+            if isinstance(v, dict) and isinstance(v.get("rank"), int)]
+    return sorted(rows, key=lambda r: r["rank"])
+
+
+def _gui_link(raw: dict[str, Any], obj: dict[str, Any]) -> str | None:
+    """The object's page on virustotal.com: for a submission (Scan) the URL id or the file's
+    SHA-256 from the analysis' ``meta``, never the analysis id (VirusTotal has no page for it)."""
+    kind = collection(IocType(raw["type"]))
+    oid = obj.get("id")
+    if obj.get("type") == "analysis":
+        meta = dict_at(raw, "data", "meta")
+        oid = dict_at(meta, "url_info").get("id") or dict_at(meta, "file_info").get("sha256")
+    return f"https://www.virustotal.com/gui/{GUI_KIND[kind]}/{oid}" if isinstance(oid, str) and oid else None
+
+
 def details(raw: dict[str, Any]) -> dict[str, Any]:
-    """Template-friendly facts: counts, the engines that flagged it, context, link."""
+    """Template-friendly facts: counts, the engines that flagged it, labelled facts, what the
+    same answer holds beyond the counts (sandboxes, YARA, IDS, popularity, DNS), related objects."""
     obj = dict_at(raw, "data", "data")
     attrs = dict_at(obj, "attributes")
     results = dict_at(attrs, "last_analysis_results") or dict_at(attrs, "results")
     flagged = sorted(
         (
-            {"engine": name, "category": r.get("category"), "result": r.get("result")}
+            {"engine": str(name), "category": r.get("category"), "result": r.get("result")}
             for name, r in results.items()
             if isinstance(r, dict) and r.get("category") in ("malicious", "suspicious")
         ),
         key=lambda r: (r["category"] != "malicious", r["engine"]),
     )
-    kind = collection(IocType(raw["type"]))
-    context_keys = ("as_owner", "asn", "country", "network", "registrar", "creation_date",
-                    "meaningful_name", "type_description", "size", "title", "last_final_url")
+    rels = dict_at(raw, "relationships")
+    categories = sorted({c for c in dict_at(attrs, "categories").values() if isinstance(c, str)})
     return {
         "stats": stats_of(raw),
         "flagged_by": flagged,
-        "reputation": attrs.get("reputation"),
+        "reputation": attrs.get("reputation") if isinstance(attrs.get("reputation"), int) else None,
         "votes": attrs.get("total_votes"),
-        "tags": [t for t in list_at(attrs, "tags") if isinstance(t, str)],
-        "categories": dict_at(attrs, "categories"),
+        "tags": sorted(set(_strings(attrs.get("tags")))),
+        "categories": categories,
         "threat_label": dict_at(attrs, "popular_threat_classification").get("suggested_threat_label"),
-        "context": {k: attrs[k] for k in context_keys if attrs.get(k) not in (None, "", [])},
+        "threat_names": sorted(set(_strings(attrs.get("threat_names")))),
+        "facts": _facts(attrs),
+        "sandbox_verdicts": _sandboxes(attrs),
+        "yara": _yara(attrs),
+        "ids": _ids(attrs),
+        "ids_stats": {k: as_int(v) for k, v in dict_at(attrs, "crowdsourced_ids_stats").items()},
+        "popularity": _popularity(attrs),
+        "dns_records": [
+            {"type": r.get("type"), "value": r.get("value"), "ttl": r.get("ttl")}
+            for r in list_at(attrs, "last_dns_records")
+            if isinstance(r, dict) and isinstance(r.get("value"), str)
+        ],
         "last_analysis": _iso(attrs.get("last_analysis_date") or attrs.get("date")),
-        "link": f"https://www.virustotal.com/gui/{GUI_KIND[kind]}/{obj['id']}" if isinstance(obj.get("id"), str) else None,
-        "relationships": dict_at(raw, "relationships"),
+        "link": _gui_link(raw, obj),
+        "related": [{"relationship": rel, "type": dtype, "value": value}
+                    for dtype, value, rel in related(raw)],
+        "relationship_errors": {rel: body["error"] for rel, body in rels.items()
+                                if isinstance(body, dict) and isinstance(body.get("error"), str)},
+        "relationships": rels,
     }
 
 

@@ -158,14 +158,25 @@ class IntelAnalyzer(SocflowAnalyzer):
                 for t in self.taxonomy_list(provider, verdict)
             ],
             "details": provider.details(raw) if raw.get("found") else {},
-            "usage": {k: usage[k] for k in ("calls", "cache_hits", "quota")},
+            "usage": {"calls": usage["calls"], "cache_hits": usage["cache_hits"],
+                      "quota": [{**q, "per": _window(q["per_seconds"])} for q in usage["quota"]
+                                if q["bucket"] in self.quota_buckets()]},
         }
+
+    def quota_buckets(self) -> frozenset[str]:
+        """The quota buckets this flavor spends (the report shows only those)."""
+        return frozenset({"api"})
 
     def summary(self, raw: Any) -> dict[str, Any]:
         return {"taxonomies": [
             self.build_taxonomy(t["level"], t["namespace"], t["predicate"], t["value"])
             for t in raw.get("taxonomies", [])
         ]}
+
+
+def _window(seconds: float) -> str:
+    names = {60.0: "minute", HOUR: "hour", 86400.0: "day", 30 * 86400.0: "month"}
+    return names.get(float(seconds), f"{seconds:g} s")
 
 
 def _hours(value: Any) -> Any:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 from ....enrich.settings import HOUR, AbuseIPDBSettings
 from ....errors import InputError
 from ....models import IocType, Verdict
 from ._intel import IntelAnalyzer
+
+HOSTNAME = re.compile(r"(?=.{1,253}$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?")
 
 
 class AbuseIPDBCheck(IntelAnalyzer):
@@ -31,6 +34,22 @@ class AbuseIPDBCheck(IntelAnalyzer):
         )
 
 
+    def quota_buckets(self) -> frozenset[str]:
+        return frozenset({"blacklist" if self.config("blacklist_mode") else self.BUCKET})
+
+    def artifacts(self, raw: Any) -> list[dict[str, Any]]:
+        """The ISP's domain and the reverse-DNS hostnames the answer holds, as the official
+        analyzer gives them. A PTR record is written by whoever owns the address, so only values
+        that are host names at all become observables, tagged with where they came from."""
+        details = raw.get("details") or {}
+        found = [("domain", details.get("domain"), "abuseipdb:isp-domain", "AbuseIPDB: domain of the ISP")]
+        found += [("hostname", h, "abuseipdb:hostname", "AbuseIPDB: reverse DNS of the address")
+                  for h in details.get("hostnames") or []]
+        return [self.build_artifact(dtype, value.lower(), tags=[tag], message=message)
+                for dtype, value, tag, message in found
+                if isinstance(value, str) and HOSTNAME.fullmatch(value)]
+
+
 class AbuseIPDBCheckBlock(AbuseIPDBCheck):
     DATA_TYPES = ("ip", "other")
     BUCKET, QUOTA_ITEM = "check-block", "block_quota_per_day"  # baseConfig items are shared
@@ -49,6 +68,9 @@ class AbuseIPDBCheckBlock(AbuseIPDBCheck):
             prefix = int(self.config("max_prefix", 24)) if ip.version == 4 else 64
             value = str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
         return IocType.IPV4, value
+
+    def quota_buckets(self) -> frozenset[str]:
+        return frozenset({self.BUCKET})  # a block check never reads the blacklist snapshot
 
     def lookup(self, enricher: Any, ioc_type: IocType, value: str) -> Verdict:
         return enricher.lookup_block(self.PROVIDER, value)  # type: ignore[no-any-return]

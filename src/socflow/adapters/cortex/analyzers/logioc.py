@@ -53,11 +53,16 @@ class LogIocAnalyzer(SocflowAnalyzer):
                 full.setdefault("truncated", {})[kind] = len(items) - per_type
                 del items[per_type:]
         full["source"] = source
+        for stats in full["sources"]:  # the job folder's attachment path means nothing to analysts
+            stats["source"] = source
+        threshold = int(self.config("brute_force_threshold", 10))
+        found = taxonomies(result.iocs, threshold)
+        full["taxonomies"] = [t.to_dict() for t in found]
+        full["level"] = max((t.level for t in found), key=lambda lvl: lvl.rank).value
         return full
 
     def summary(self, raw: dict[str, Any]) -> dict[str, Any]:
-        threshold = int(self.config("brute_force_threshold", 10))
-        return {"taxonomies": [t.to_dict() for t in taxonomies(self._result.iocs, threshold)]}
+        return {"taxonomies": raw["taxonomies"]}
 
     def artifacts(self, raw: dict[str, Any]) -> list[dict[str, Any]]:
         limit = int(self.config("max_artifacts", 500))
