@@ -79,11 +79,21 @@ def test_flavor_is_what_cortex_requires(path: Path) -> None:
 def test_analyzer_has_report_templates(path: Path) -> None:
     flavor = json.loads(path.read_text(encoding="utf-8"))
     folder = REPO / "thehive-templates" / f"{flavor['name']}_{flavor['version'].replace('.', '_')}"
-    for page in ("long.html", "short.html"):
-        text = (folder / page).read_text(encoding="utf-8")
-        assert text.strip(), f"{folder / page} is empty"
-    assert "content." in (folder / "short.html").read_text(encoding="utf-8")
+    text = (folder / "long.html").read_text(encoding="utf-8")
+    assert "content." in text and 'ng-if="!success"' in text
+    assert sorted(p.name for p in folder.iterdir()) == ["long.html"]  # TheHive 4/5 render no short.html
     assert template_problems(flavor, REPO / "thehive-templates") == []
+
+
+def test_template_problems_name_a_missing_long_and_a_stray_short(tmp_path: Path) -> None:
+    flavor = json.loads(flavor_paths()[0].read_text(encoding="utf-8"))
+    folder = tmp_path / f"{flavor['name']}_{flavor['version'].replace('.', '_')}"
+    folder.mkdir()
+    assert template_problems(flavor, tmp_path) == [f"report template {folder / 'long.html'} is missing or empty"]
+    (folder / "long.html").write_text('<div ng-if="!success">{{content.errorMessage}}</div>', encoding="utf-8")
+    (folder / "short.html").write_text("<span></span>", encoding="utf-8")
+    assert template_problems(flavor, tmp_path) == [
+        f"{folder / 'short.html'} is never rendered by TheHive 4/5: delete it"]
 
 
 def test_discover_finds_every_flavor_and_ids_are_unique() -> None:

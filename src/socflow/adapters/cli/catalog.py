@@ -70,7 +70,8 @@ def build_catalogs(flavors: list[Flavor], image: str) -> dict[str, list[dict[str
 
 
 def write_templates_zip(flavors: list[Flavor], templates: Path, target: Path) -> list[str]:
-    """``<Flavor>_<version>/{long,short}.html`` for TheHive's analyzer-template import."""
+    """``<Flavor>_<version>/long.html`` for TheHive's analyzer-template import (the only page
+    TheHive 4 and 5 render; the folder name is the template's key)."""
     written = []
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for flavor in flavors:

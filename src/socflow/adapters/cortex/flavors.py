@@ -160,12 +160,17 @@ def command_problems(command: str, root: Path) -> list[str]:
 
 
 def template_problems(definition: dict[str, Any], templates_root: Path) -> list[str]:
+    """TheHive 4 and 5 render only ``long.html``; their short report is drawn from the taxonomies
+    (``summary.taxonomies``), and a zip import drops ``short.html`` when ``long.html`` exists. So a
+    flavor ships exactly one template: a ``short.html`` would be dead weight nobody renders or tests."""
     folder = templates_root / definition_id(definition)
-    return [
-        f"report template {folder / page} is missing or empty"
-        for page in ("long.html", "short.html")
-        if not (folder / page).is_file() or (folder / page).stat().st_size == 0
-    ]
+    long = folder / "long.html"
+    problems = []
+    if not long.is_file() or long.stat().st_size == 0:
+        problems.append(f"report template {long} is missing or empty")
+    if (folder / "short.html").exists():
+        problems.append(f"{folder / 'short.html'} is never rendered by TheHive 4/5: delete it")
+    return problems
 
 
 def load_flavor(path: Path, kind: str) -> Flavor:
