@@ -3,8 +3,13 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The report-template render test (tests/browser): Debian's Chromium and the npm packages of
+# tests/browser/package-lock.json (AngularJS, Bootstrap, … and puppeteer-core, which downloads no browser).
+CHROMIUM ?= /usr/bin/chromium
+BROWSER := tests/browser
+NODE_STAMP := $(BROWSER)/node_modules/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test browser-deps lint bench clean
 
 # Runtime dependencies at the versions of docker/requirements.lock (what the image runs), so a
 # fresh clone tests exactly those and not whatever PyPI released since.
@@ -18,8 +23,19 @@ demo: $(STAMP)
 	$(BIN)/socflow ingest --state-dir $(VENV)/demo-state examples/logs
 	$(BIN)/socflow alerts list --state-dir $(VENV)/demo-state
 
-test: $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+$(NODE_STAMP): $(BROWSER)/package.json $(BROWSER)/package-lock.json
+	cd $(BROWSER) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Only when missing, and only as root (CI); elsewhere say what to install.
+$(CHROMIUM):
+	@if [ "$$(id -u)" != 0 ]; then echo "make: $(CHROMIUM) is missing: install Debian's chromium package (apt-get install chromium) or pass CHROMIUM=/path/to/chromium" >&2; exit 1; fi
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+browser-deps: $(CHROMIUM) $(NODE_STAMP)
+
+test: $(STAMP) browser-deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" SOCFLOW_CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest -q
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
@@ -27,4 +43,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/extract.py --setup-peers
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info $(BROWSER)/node_modules $(BROWSER)/screenshots
