@@ -71,6 +71,20 @@ async function renderOne(browser, c) {
   const found = await page.evaluate(inspect);
   const frame = await page.$('#frame');
   await frame.screenshot({ path: path.join(outDir, `${c.id}.png`) });
+  // The capped tables: click every "Show all" as an analyst would, then read the page again.
+  found.showAll = await page.evaluate(() => {
+    const links = Array.from(document.querySelectorAll('report a')).filter(a => a.innerText.trim() === 'Show all');
+    links.forEach(a => a.click());
+    return links.length;
+  });
+  if (found.showAll) {
+    await new Promise(r => setTimeout(r, 50));
+    const expanded = await page.evaluate(inspect);
+    expanded.rows = await page.evaluate(() => Array.from(document.querySelectorAll('report .panel')).map(
+      p => p.querySelectorAll('tbody tr').length));
+    delete expanded.text;
+    found.expanded = expanded;
+  }
   await page.close();
   return Object.assign({ id: c.id }, found, problems);
 }

@@ -195,7 +195,8 @@ def vtscan_fail_tlp(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
 # -- AbuseIPDB --------------------------------------------------------------------------------
 def abuse_malicious(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
     ctx.abuse.set_ip("185.220.101.45", 100, reports=40, categories=(18, 22, 14))
-    reports = ctx.abuse.ips["185.220.101.45"]["reports"]
+    body = ctx.abuse.ips["185.220.101.45"]
+    body["reports"] = reports = [dict(body["reports"][i % 5]) for i in range(12)]
     countries = [("DE", "Germany"), ("US", "United States of America"), ("NL", "Netherlands")]
     for i, r in enumerate(reports):
         r["reporterCountryCode"], r["reporterCountryName"] = countries[i % 3]
@@ -238,7 +239,7 @@ def block_fail_wide(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
 
 # -- OTX --------------------------------------------------------------------------------------
 def otx_malicious(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
-    ctx.otx.set("45.155.205.233", 5)
+    ctx.otx.set("45.155.205.233", 8)
     body = ctx.otx.known["45.155.205.233"]
     body["pulse_info"]["pulses"][0]["references"] = ["https://blog.example.org/a", "https://blog.example.org/a"]
     body["pulse_info"]["pulses"][1]["tags"] = ["ssh", "ssh"]
@@ -442,6 +443,22 @@ def test_report_renders_cleanly(rendered: dict[str, tuple[Case, dict[str, Any]]]
         assert "panel-danger" not in first["classes"], "a failure is not a malicious verdict"
         message = " ".join(output["errorMessage"].split())
         assert message[:60] in " ".join(first["text"].split())
+
+
+def test_show_all_reveals_every_row_without_breaking_the_layout(
+        rendered: dict[str, tuple[Case, dict[str, Any]]]) -> None:
+    """Capped tables say how many rows there are and show them all on a click."""
+    clicked = {case_id: page for case_id, (_case, page) in rendered.items() if page["showAll"]}
+    assert {"logioc-large", "abuse-malicious", "otx-malicious"} <= set(clicked), sorted(clicked)
+    for case_id, page in clicked.items():
+        expanded = page["expanded"]
+        assert expanded["angularErrors"] == [] and expanded["overflow"] == [], (case_id, expanded)
+        assert expanded["docWidth"] <= 1200, case_id
+    large, _ = rendered["logioc-large"]
+    ipv4 = large.data["output"]["full"]["iocs"]["ipv4"]
+    assert len(ipv4) == 601  # 600 clients and the one with the long referer
+    assert "Showing 10 of 601." in rendered["logioc-large"][1]["text"]
+    assert len(ipv4) in rendered["logioc-large"][1]["expanded"]["rows"]
 
 
 def test_every_flavor_is_rendered_in_success_and_failure(rendered: dict[str, tuple[Case, dict[str, Any]]]) -> None:
