@@ -246,6 +246,21 @@ def otx_malicious(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
     return _intel(ctx, OTX, ctx.otx, "45.155.205.233", "ip")
 
 
+def otx_sections(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
+    """The opt-in sections: passive DNS (30 rows, capped), URL list and malware samples."""
+    ctx.otx.set("malicious.example.com", 4)
+    dns = fixture("otx", "ipv4_passive_dns.json")
+    row = dns["passive_dns"][0]
+    dns["passive_dns"] = [dict(row, address=f"45.155.205.{i}") for i in range(30)]
+    dns["count"] = 30
+    ctx.otx.sections[("malicious.example.com", "passive_dns")] = dns
+    urls = fixture("otx", "ipv4_url_list.json")
+    urls["url_list"][0]["url"] = "http://malicious.example.com/dl?" + "q" * 1500
+    ctx.otx.sections[("malicious.example.com", "url_list")] = urls
+    return _intel(ctx, OTX, ctx.otx, "malicious.example.com", "domain",
+                  sections=["passive_dns", "url_list", "malware"])
+
+
 def otx_hostile(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
     ctx.otx.set("45.155.205.66", 2, tags=(HOSTILE,))
     body = ctx.otx.known["45.155.205.66"]
@@ -351,6 +366,7 @@ CASES = [
     Case("block-reported", BLOCK, block_reported),
     Case("block-fail-too-wide", BLOCK, block_fail_wide),
     Case("otx-malicious", OTX, otx_malicious),
+    Case("otx-sections", OTX, otx_sections),
     Case("otx-hostile", OTX, otx_hostile, hostile=True),
     Case("otx-whitelisted", OTX, otx_whitelisted),
     Case("otx-unknown", OTX, otx_unknown),
@@ -449,7 +465,7 @@ def test_show_all_reveals_every_row_without_breaking_the_layout(
         rendered: dict[str, tuple[Case, dict[str, Any]]]) -> None:
     """Capped tables say how many rows there are and show them all on a click."""
     clicked = {case_id: page for case_id, (_case, page) in rendered.items() if page["showAll"]}
-    assert {"logioc-large", "abuse-malicious", "otx-malicious"} <= set(clicked), sorted(clicked)
+    assert {"logioc-large", "abuse-malicious", "otx-malicious", "otx-sections"} <= set(clicked), sorted(clicked)
     for case_id, page in clicked.items():
         expanded = page["expanded"]
         assert expanded["angularErrors"] == [] and expanded["overflow"] == [], (case_id, expanded)

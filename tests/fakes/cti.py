@@ -646,6 +646,8 @@ class FakeAbuseIPDB(FakeService):
 # AlienVault OTX v1
 # ------------------------------------------------------------------------------------------
 OTX_TYPES = {"IPv4", "IPv6", "domain", "hostname", "url", "file", "cve"}
+OTX_SECTION_FIXTURES = {"passive_dns": "ipv4_passive_dns.json", "url_list": "ipv4_url_list.json",
+                        "malware": "ipv4_malware.json", "geo": "ipv4_geo.json"}
 OTX_PATH = re.compile(r"^/api/v1/indicators/(?P<type>[A-Za-z0-9]+)/(?P<value>.+)/(?P<section>[a-z_]+)$")
 
 
@@ -660,6 +662,9 @@ class FakeOTX(FakeService):
         self.quota = quota
         self.served = 0
         self.refused = 0
+        # (indicator, section) -> body for sections beyond general; known indicators answer the
+        # fixture's body otherwise
+        self.sections: dict[tuple[str, str], Any] = {}
 
     @property
     def url(self) -> str:
@@ -706,7 +711,13 @@ class FakeOTX(FakeService):
         body = self.known.get(value.lower())
         if body is None:
             return Reply(404, {"detail": "Not found."})
-        return Reply(200, body)
+        section = match["section"]
+        if section == "general":
+            return Reply(200, body)
+        extra = self.sections.get((value.lower(), section))
+        if extra is None and section in OTX_SECTION_FIXTURES:
+            extra = fixture("otx", OTX_SECTION_FIXTURES[section])
+        return Reply(200, extra) if extra is not None else Reply(404, {"detail": "Not found."})
 
 
 def start_all() -> tuple[FakeVirusTotal, FakeAbuseIPDB, FakeOTX]:

@@ -149,3 +149,35 @@ def test_vt_quota_lines_say_minute_and_day(vt: FakeVirusTotal, cache: Path) -> N
     vt.set_object("ip_addresses", "11.0.0.9")
     full = job(GET, vt, cache, "11.0.0.9").output["full"]
     assert [q["per"] for q in full["usage"]["quota"]] == ["minute", "day"]
+
+
+def test_otx_sections_are_opt_in_one_call_each(otx: FakeOTX, cache: Path, tmp_path: Path) -> None:
+    otx.set("malicious.example.com", 2)
+    plain = job("Socflow_OTX_Query", otx, cache, "malicious.example.com", "domain").output["full"]["details"]
+    assert otx.count() == 1 and not {"passive_dns", "url_list", "malware"} & set(plain)
+    rich = job("Socflow_OTX_Query", otx, tmp_path / "other.sqlite", "malicious.example.com", "domain",
+               sections=["passive_dns", "url_list", "malware"]).output["full"]["details"]
+    assert otx.count() == 1 + 4  # general + three sections
+    assert rich["passive_dns"]["rows"][0]["hostname"] == "malicious.example.com"
+    assert rich["passive_dns"]["rows"][0]["last"].endswith("+00:00")
+    assert rich["url_list"] == {"rows": [{"url": "http://203.0.113.45/bins/x86", "date": "2024-11-19T22:01:13+00:00",
+                                          "httpcode": 200}], "total": 1}
+    assert rich["malware"]["rows"][0]["detections"] == [
+        "EICAR Test-NOT virus!!!", "Virus:DOS/EICAR_Test_File", "Win.Test.EICAR_HDB-1"]
+    # a URL has only the url_list section: the others are not asked for
+    otx.set("http://malicious.example.com/x", 1)
+    job("Socflow_OTX_Query", otx, tmp_path / "third.sqlite", "http://malicious.example.com/x", "url",
+        sections=["passive_dns", "url_list"])
+    assert otx.count("/passive_dns") == 1 and otx.count("/url_list") == 2
+
+
+def test_otx_sections_are_part_of_the_cache_key(otx: FakeOTX, cache: Path) -> None:
+    otx.set("malicious.example.com", 2)
+    job("Socflow_OTX_Query", otx, cache, "malicious.example.com", "domain")
+    rich = job("Socflow_OTX_Query", otx, cache, "malicious.example.com", "domain", sections=["malware"])
+    assert rich.output["full"]["from_cache"] is False and "malware" in rich.output["full"]["details"]
+
+
+def test_otx_unknown_section_is_a_config_error(otx: FakeOTX, cache: Path) -> None:
+    out = job("Socflow_OTX_Query", otx, cache, "malicious.example.com", "domain", sections=["whois"]).output
+    assert out["success"] is False and "sections" in out["errorMessage"] and otx.count() == 0

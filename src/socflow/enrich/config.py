@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from .settings import DAY, HOUR, checked_api_url
+from .settings import DAY, HOUR, OTXSection, checked_api_url
 
 
 class RateLimit(BaseModel):
@@ -99,6 +99,7 @@ class OTXSettings(ProviderSettings):
         default_factory=lambda: {"api": [RateLimit(limit=60, per_seconds=60)]}
     )
     malicious_pulses: int = Field(default=3, ge=1, description="pulses for 'malicious'")
+    sections: list[OTXSection] = Field(default_factory=list, description="extra sections, one call each")
 
 
 class EnrichConfig(BaseModel):

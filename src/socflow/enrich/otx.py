@@ -1,4 +1,6 @@
-"""AlienVault OTX DirectConnect v1: the ``general`` section only (one call per indicator).
+"""AlienVault OTX DirectConnect v1: the ``general`` section (one call per indicator), plus the
+sections named in the ``sections`` setting (passive DNS, URL list, malware: one call each, none by
+default).
 
 Verdict from the pulse count: >= ``malicious_pulses`` malicious, >= 1 suspicious, 0 safe; an
 indicator OTX whitelists (non-empty ``validation``) is safe whatever its pulses, as the OTX SDK's
@@ -18,6 +20,7 @@ from collections import Counter
 from typing import Any
 from urllib.parse import quote
 
+from ..errors import NotFoundError
 from ..models import IocType, Level, Verdict
 from .base import Deadline, Taxonomy, as_int, dict_at, envelope, list_at, verdict_from
 from .http import ServiceClient
@@ -29,6 +32,15 @@ API_ROOT = "/api/v1"
 PAUSE_WITHOUT_RESET = 3600.0
 SUPPORTED = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, *HASHES})
 KEEP_PULSES = 20
+KEEP_ROWS = 50  # rows kept per extra section (passive DNS of a busy IP runs to thousands)
+# Extra sections (``sections`` setting, none by default: each costs one more call) and the
+# indicator types OTX serves them for (OTX SDK IndicatorTypes; the fact sheet §3.2).
+SECTIONS = {
+    "passive_dns": frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN}),
+    "url_list": frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL}),
+    "malware": frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN}),
+}
+SECTION_ROWS = {"passive_dns": "passive_dns", "url_list": "url_list", "malware": "data"}
 
 
 def slug(ioc_type: IocType, value: str) -> str:
@@ -155,7 +167,32 @@ def details(raw: dict[str, Any]) -> dict[str, Any]:
         "facts": [{"label": label, "value": general[k]} for k, label in FACTS
                   if isinstance(general.get(k), (str, int, float)) and general.get(k) not in ("", None)],
         "geo": _geo(general),
+        **_sections(dict_at(raw, "sections")),
     }
+
+
+def _sections(sections: dict[str, Any]) -> dict[str, Any]:
+    """The extra sections fetched (only those): rows for the template and the total OTX holds."""
+    out: dict[str, Any] = {}
+    if "passive_dns" in sections:
+        body = sections["passive_dns"]
+        rows = [{"hostname": r.get("hostname"), "address": r.get("address"), "record_type": r.get("record_type"),
+                 "first": _utc(r.get("first")), "last": _utc(r.get("last"))}
+                for r in list_at(body, "passive_dns") if isinstance(r, dict)]
+        out["passive_dns"] = {"rows": sorted(rows, key=lambda r: str(r["last"] or ""), reverse=True),
+                              "total": as_int(dict_at(body).get("count")) or len(rows)}
+    if "url_list" in sections:
+        body = sections["url_list"]
+        rows = [{"url": r.get("url"), "date": _utc(r.get("date")), "httpcode": r.get("httpcode") or None}
+                for r in list_at(body, "url_list") if isinstance(r, dict) and isinstance(r.get("url"), str)]
+        out["url_list"] = {"rows": rows, "total": as_int(dict_at(body).get("full_size")) or len(rows)}
+    if "malware" in sections:
+        body = sections["malware"]
+        rows = [{"hash": r.get("hash"), "date": _utc(r.get("date")),
+                 "detections": sorted({v for v in dict_at(r, "detections").values() if isinstance(v, str) and v})}
+                for r in list_at(body, "data") if isinstance(r, dict) and isinstance(r.get("hash"), str)]
+        out["malware"] = {"rows": rows, "total": as_int(dict_at(body).get("count")) or len(rows)}
+    return out
 
 
 class OTX:
@@ -163,7 +200,7 @@ class OTX:
 
     def __init__(self, settings: OTXSettings, client: ServiceClient, cache: Any = None) -> None:
         self.settings, self.client = settings, client
-        self.cache_scope = ""
+        self.cache_scope = "+" + ",".join(sorted(set(settings.sections))) if settings.sections else ""
 
     def local_answer(self, ioc_type: IocType, value: str) -> dict[str, Any] | None:
         if ioc_type in IP_TYPES and not is_public_ip(value):
@@ -178,7 +215,25 @@ class OTX:
             raise self.client.unexpected("an OTX indicator (no pulse_info)")
         if isinstance(info.get("pulses"), list):
             info["pulses"] = info["pulses"][:KEEP_PULSES]  # popular indicators carry thousands
-        return envelope(TITLE, ioc_type, value, body)
+        extra = self._sections(ioc_type, value, deadline)
+        return envelope(TITLE, ioc_type, value, body, **({"sections": extra} if extra else {}))
+
+    def _sections(self, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
+        """The configured extra sections for this type, one call each, rows cut to KEEP_ROWS;
+        a section OTX does not have for the indicator (404) is left out, not a failure."""
+        found: dict[str, Any] = {}
+        for section in dict.fromkeys(self.settings.sections):
+            if ioc_type not in SECTIONS[section]:
+                continue
+            path = f"/indicators/{slug(ioc_type, value)}/{quote(value, safe='')}/{section}"
+            try:
+                body = self.client.request("GET", path, deadline).body
+            except NotFoundError:
+                continue
+            if isinstance(body, dict) and isinstance(body.get(SECTION_ROWS[section]), list):
+                body[SECTION_ROWS[section]] = body[SECTION_ROWS[section]][:KEEP_ROWS]
+            found[section] = body if isinstance(body, dict) else {}
+        return found
 
     def normalise(self, raw: dict[str, Any]) -> Verdict:
         return normalise(raw, self.settings)

@@ -14,7 +14,7 @@ by ``tests/intel/test_settings_parity.py``; the core only reads attributes both 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct, field
 
@@ -115,12 +115,17 @@ class AbuseIPDBSettings(ProviderSettings, kw_only=True):
     blacklist_confidence_minimum: Annotated[int, Meta(ge=25, le=100)] = 100
 
 
+# OTX sections beyond ``general`` a flavor may ask for (each is one more call per lookup).
+OTXSection = Literal["passive_dns", "url_list", "malware"]
+
+
 class OTXSettings(ProviderSettings, kw_only=True):
     api_url: str = "https://otx.alienvault.com"
     limits: dict[str, list[RateLimit]] = field(
         default_factory=lambda: {"api": [RateLimit(limit=60, per_seconds=60.0)]}
     )
     malicious_pulses: Annotated[int, Meta(ge=1)] = 3  # pulses for 'malicious'
+    sections: list[OTXSection] = field(default_factory=list)  # extra sections, one call each
 
 
 class EnrichConfig(_Settings, kw_only=True):

@@ -17,4 +17,5 @@ class OTXQuery(IntelAnalyzer):
         return self.common(
             limits=self.quota("api", self.config("quota_per_minute"), None),
             malicious_pulses=self.config("malicious_pulses"),
+            sections=self.config("sections") or None,
         )
