@@ -504,3 +504,14 @@ def test_fixture_facts_used_by_the_cases_still_hold() -> None:
     """The OTX and VirusTotal fixture shapes the cases modify (a change there must fail here)."""
     assert fixture("otx", "ipv4_general.json")["pulse_info"]["pulses"][0]["references"]
     assert fixture("virustotal", "relationship_resolutions.json")["data"][0]["attributes"]["ip_address"]
+
+
+def test_docs_show_screenshots_that_exist() -> None:
+    """README and docs/reports.md show copies of this test's screenshots; each must be there."""
+    shown = set()
+    for doc in (REPO / "README.md", REPO / "docs" / "reports.md"):
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", doc.read_text(encoding="utf-8")):
+            png = (doc.parent / target).resolve()
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+            shown.add(png.name)
+    assert len(shown) >= 5
