@@ -159,6 +159,22 @@ def test_virustotal_burst_throttle_gets_one_short_retry(vt: FakeVirusTotal, cach
     assert result.output["success"] is True and vt.count() == 2
 
 
+def test_a_429_that_is_not_virustotals_rests_a_minute_not_a_day(vt: FakeVirusTotal, cache: Path) -> None:
+    """A proxy's own 429 page is no proof that VirusTotal's daily quota is spent."""
+    vt.inject("status", times=None, status=429, body="<html><title>Slow down</title></html>",
+              content_type="text/html")
+    before = time.time()
+    first = job(GET, vt, cache, "45.0.0.1", **FAST)
+    assert vt.count() == 2  # one short retry
+    second = job(GET, vt, cache, "45.0.0.2", **FAST)
+    assert vt.count() == 2
+    for result in (first, second):
+        message = result.output["errorMessage"]
+        stamp = message.removeprefix("VirusTotal: quota exhausted, resets at ")[:19]
+        resets = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+        assert before + 55 <= resets <= time.time() + 61, message
+
+
 def test_virustotal_quota_429_with_retry_after_uses_it(cache: Path) -> None:
     with FakeVirusTotal(per_day=0, retry_after=3600) as vt:
         before = time.time()

@@ -67,10 +67,12 @@ def is_not_found(body: Any) -> bool:
 
 
 def exhausted_until(body: Any, now: float, throttled: int = 1) -> float | None:
-    """A bare 429: burst throttling (one short retry) or a spent quota (blocked until 00:00 UTC:
-    the minute and the daily quota share one code, and the ledger already keeps us inside the
-    minute one, so a ``QuotaExceededError`` we did not foresee is the daily or monthly quota)."""
-    return None if _error_code(body) == "TooManyRequestsError" else next_utc_midnight(now)
+    """What a 429 without ``Retry-After`` means. ``QuotaExceededError``: a spent quota, blocked
+    until 00:00 UTC (the minute and the daily quota share the code, and the ledger already keeps
+    us inside the minute one, so one we did not foresee is the daily or monthly quota).
+    ``TooManyRequestsError`` or a body that is not VirusTotal's (a proxy's page): a throttle,
+    one short retry, then a minute's rest."""
+    return next_utc_midnight(now) if _error_code(body) == "QuotaExceededError" else None
 
 
 def is_object(body: Any) -> bool:
