@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "blocklist": ("blocklist", "blocklist", "Block-list service firewalls poll, fed by the Block responder."),
     "ingest": ("ingest", "ingest", "Logs → detections → TheHive alerts, exactly once (outbox, follow)."),
     "alerts": ("alerts", "alerts", "Alerts in the bridge's outbox: list, show, export, push."),
+    "mail": ("mail", "mail", "Analyse e-mail messages for phishing: verdicts with their reasons."),
 }
 
 
