@@ -156,7 +156,6 @@ def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy) 
         zone_end = len(fields)
     else:
         zone_end = hops_top[0].index if hops_top else 0
-    lowest_received = received[-1][0] if received else -1
     report.hops = order_and_delays(hops_top)
     if not hops_top:
         report.findings.append(Finding("origin.no_received",
@@ -185,7 +184,7 @@ def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy) 
                 {"hops": [{"from_ip": h.from_ip, "by": h.by_host} for h in private[:5]]}))
     # -- authentication -------------------------------------------------------------------
     auth, auth_findings = auth_mod.select(fields, org_cfg.trusted_authserv_ids, receiver,
-                                          zone_end, lowest_received)
+                                          zone_end)
     identity_findings, from_domain = identity_mod.check(
         from_list, addresses(msg, "reply-to"), header(msg, "return-path"),
         addresses(msg, "sender"), policy)

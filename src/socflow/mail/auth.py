@@ -21,6 +21,7 @@ from ..extract.validate import registered_domain
 from .model import AuthResults, Finding
 
 MAX_FIELD = 8192
+_SENDER_FIELDS = frozenset({"from", "subject", "date", "message-id", "to", "mime-version"})
 _TOKEN = re.compile(r'([A-Za-z0-9_.\-/]{1,64})\s*=\s*("(?:[^"\\]|\\.){0,512}"|[^\s;]{0,512})')
 
 
@@ -85,15 +86,18 @@ def org(domain: str) -> str:
 
 
 def select(fields: list[tuple[int, str, str]], trusted_ids: list[str], receiver: str,
-           zone_end: int, lowest_received: int) -> tuple[AuthResults, list[Finding]]:
+           zone_end: int) -> tuple[AuthResults, list[Finding]]:
     """Pick the believed Authentication-Results among ``fields`` ((index, name, value), top
     first) and list the rest. ``zone_end``: index of the first header field not written by the
-    trusted receiver's side; ``lowest_received``: index of the bottom-most Received field."""
+    trusted receiver's side."""
     auth = AuthResults()
     findings: list[Finding] = []
     chosen: tuple[int, list[dict[str, str]]] | None = None
     chosen_spf: tuple[int, str, str] | None = None
     forged: list[dict[str, str]] = []
+    # Where the message's own header block starts: receivers prepend their fields above it, so an
+    # authentication claim inside it was written by whoever wrote From/Subject — the sender.
+    own_block = min((i for i, n, _ in fields if n in _SENDER_FIELDS), default=len(fields))
     for index, name, value in fields:
         if name == "authentication-results":
             authserv, results = parse_authres(value)
@@ -107,7 +111,7 @@ def select(fields: list[tuple[int, str, str]], trusted_ids: list[str], receiver:
                 continue
             claims_pass = any(r["result"] in ("pass", "bestguesspass") and r["method"] in (
                 "spf", "dkim", "dmarc", "arc", "compauth") for r in results)
-            sender_written = index > lowest_received or (
+            sender_written = index > own_block or (
                 authserv is not None and authserv in trusted_ids) or (
                 authserv is None and receiver == "microsoft365" and index >= zone_end)
             auth.ignored.append({"field": "Authentication-Results",
@@ -125,7 +129,7 @@ def select(fields: list[tuple[int, str, str]], trusted_ids: list[str], receiver:
                 chosen_spf = (index, result, m.group(1) if m else "")
             else:
                 auth.ignored.append({"field": "Received-SPF", "authserv_id": "", "text": value[:300]})
-                if result == "pass" and index > lowest_received:
+                if result == "pass" and index > own_block:
                     forged.append({"field": "Received-SPF", "authserv_id": "", "text": value[:300]})
         elif name == "arc-authentication-results":
             body = re.sub(r"^\s*i\s*=\s*\d+\s*;", "", value)
@@ -133,7 +137,7 @@ def select(fields: list[tuple[int, str, str]], trusted_ids: list[str], receiver:
             if not (index < zone_end and authserv in trusted_ids):
                 auth.ignored.append({"field": "ARC-Authentication-Results",
                                      "authserv_id": authserv or "(none)", "text": value[:300]})
-                if index > lowest_received and any(r["result"] == "pass" for r in results):
+                if index > own_block and any(r["result"] == "pass" for r in results):
                     forged.append({"field": "ARC-Authentication-Results",
                                    "authserv_id": authserv or "(none)", "text": value[:300]})
     if chosen is not None:
