@@ -18,7 +18,7 @@ from . import auth as auth_mod
 from . import content as content_mod
 from . import identity as identity_mod
 from .message import (addresses, content_type, filename, header, header_values, is_attachment,
-                      parse_bytes, payload_chunks, split_raw, text_of, walk, _decode_words)
+                      parse_bytes, payload_chunks, body_offset, text_of, walk, _decode_words, Blobs)
 from .model import Finding, MailReport
 from .policy import MailPolicy, load_policy
 from .received import order_and_delays, parse_hop, trusted_walk
@@ -39,6 +39,11 @@ def default_policy() -> MailPolicy:
 def analyze_bytes(data: bytes, source: str = "<message>", policy: MailPolicy | None = None,
                   *, unwrap_reports: bool = True, enrich: EnrichHook | None = None) -> MailReport:
     """Analyse one message (RFC 5322 bytes). Raises InputError only when nothing is readable."""
+    return _analyze_bytes(data, source, policy, unwrap_reports, enrich, Blobs())
+
+
+def _analyze_bytes(data: bytes, source: str, policy: MailPolicy | None, unwrap_reports: bool,
+                   enrich: EnrichHook | None, blobs: Blobs) -> MailReport:
     policy = policy or default_policy()
     limits = policy.limits
     findings: list[Finding] = []
@@ -48,17 +53,17 @@ def analyze_bytes(data: bytes, source: str = "<message>", policy: MailPolicy | N
             f"message larger than the {limits.max_message_bytes}-byte cap: analysed its first part only",
             {"size": len(data), "cap": limits.max_message_bytes}))
         data = data[: limits.max_message_bytes]
-    msg, problems = parse_bytes(data)
+    msg, problems = parse_bytes(data, blobs)
     reporter = None
     if unwrap_reports:
-        inner = _reported_message(msg, limits.max_parts, limits.max_depth)
+        inner = _reported_message(msg, limits.max_parts, limits.max_depth, blobs)
         if inner is not None:
             inner_bytes, count, outer_name = inner
             reporter = {
                 "from": header(msg, "from"), "subject": header(msg, "subject"),
                 "date": header(msg, "date"), "message_id": header(msg, "message-id"),
                 "attachment": outer_name}
-            report = analyze_bytes(inner_bytes, source, policy, unwrap_reports=False, enrich=None)
+            report = _analyze_bytes(inner_bytes, source, policy, False, None, blobs)
             report.reporter = reporter
             if count > 1:
                 report.findings.append(Finding(
@@ -74,14 +79,14 @@ def analyze_bytes(data: bytes, source: str = "<message>", policy: MailPolicy | N
     report.findings.extend(findings)
     for problem in problems:
         report.findings.append(Finding("message.truncated", problem, {}))
-    _analyse(msg, data, report, policy)
+    _analyse(msg, data, report, policy, blobs)
     if enrich:
         enrich(report)
     decide(report, policy)
     return report
 
 
-def _reported_message(msg: Message, max_parts: int, max_depth: int
+def _reported_message(msg: Message, max_parts: int, max_depth: int, blobs: Blobs
                       ) -> tuple[bytes, int, str] | None:
     """The first message attached to ``msg`` (message/rfc822, or an .eml file), how many there
     are, and the attachment's name."""
@@ -111,7 +116,7 @@ def _reported_message(msg: Message, max_parts: int, max_depth: int
                 if isinstance(raw, bytes) and raw:
                     found.append((raw, name or "message/rfc822"))
         elif name.lower().endswith(".eml") and is_attachment(part):
-            raw = b"".join(payload_chunks(part))
+            raw = b"".join(payload_chunks(part, blobs))
             if raw:
                 found.append((raw, name))
     if not found:
@@ -130,7 +135,8 @@ def _header_fields(msg: Message) -> list[tuple[int, str, str]]:
     return out
 
 
-def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy) -> None:
+def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy,
+             blobs: Blobs) -> None:
     limits = policy.limits
     org_cfg = policy.organisation
     fields = _header_fields(msg)
@@ -192,9 +198,12 @@ def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy) 
     auth_findings += auth_mod.judge(auth, from_domain, org_cfg.own_domains)
     signatures = header_values(msg, "dkim-signature")
     if signatures:
-        _, body = split_raw(data)
-        auth.body_hashes = auth_mod.dkim_body_hashes(signatures, body,
-                                                     limits.max_attachment_scan_bytes)
+        start = body_offset(data)
+        if len(data) - start > limits.max_attachment_scan_bytes:
+            auth.body_hashes = [{"domain": "", "result": "not checked (body larger than the scan cap)"}]
+        else:
+            auth.body_hashes = auth_mod.dkim_body_hashes(signatures, data[start:],
+                                                         limits.max_attachment_scan_bytes)
         auth_findings += auth_mod.body_hash_findings(auth.body_hashes)
     report.auth = auth
     report.findings += auth_findings + identity_findings
@@ -225,14 +234,14 @@ def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy) 
             pending_attachments.append(part)
             continue
         if ctype == "text/html":
-            html = text_of(part, limits.max_html_chars)
+            html = text_of(part, limits.max_html_chars, blobs)
             doc = content_mod.parse_html(html, limits.max_links)
             docs.append(doc)
             html_texts.append(" ".join(doc.text))
             hrefs.extend(a[0] for a in doc.anchors if a[0])
             hrefs.extend(f["action"] for f in doc.forms if f["action"])
         elif ctype.startswith("text/"):
-            texts.append(text_of(part, limits.max_html_chars))
+            texts.append(text_of(part, limits.max_html_chars, blobs))
     body_text = "\n".join(texts + html_texts)
     links = []
     for doc in docs:
@@ -257,7 +266,7 @@ def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy) 
     # -- attachments -------------------------------------------------------------------
     hashes = []
     for part in pending_attachments[:100]:
-        scanned = att_mod.Scanned(payload_chunks(part), limits.max_attachment_scan_bytes)
+        scanned = att_mod.Scanned(payload_chunks(part, blobs), limits.max_attachment_scan_bytes)
         att, att_findings = att_mod.examine(filename(part), content_type(part), scanned,
                                             policy, body_text)
         report.attachments.append(att)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from collections.abc import Iterator
 from email.header import decode_header, make_header
 from email.message import EmailMessage, Message
@@ -20,12 +21,60 @@ from ..errors import InputError
 PARSE_POLICY = email.policy.default.clone(max_line_length=None)
 
 
-def parse_bytes(data: bytes) -> tuple[EmailMessage, list[str]]:
+BLOB_MIN = 256 << 10  # base64 runs longer than this are parsed as a placeholder
+# A body that starts right after its part's blank line, made of base64 lines only.
+_B64_RUN = re.compile(rb"(?:(?<=\n\n)|(?<=\n\r\n))(?:[A-Za-z0-9+/=]{1,998}\r?\n)++")
+_BASE64_CTE = re.compile(rb"(?i)content-transfer-encoding:\s*base64")
+_PLACEHOLDER = re.compile(r"^\s*SOCFLOW-BLOB-(\d+)\s*$")
+
+
+class Blobs:
+    """Large base64 bodies kept as (start, end) spans of the raw message instead of inside the
+    parsed tree. The stdlib parser keeps each body line as its own string (~3x the size of the
+    text) and then joins them again; a 70 MB message peaked at ~650 MB RSS. With the runs left
+    out of the parse, a message costs about its own size, and an attachment is decoded from the
+    raw bytes a slice at a time."""
+
+    def __init__(self) -> None:
+        # (raw message, start, end): a reported message's runs and its report's live side by side
+        self.spans: list[tuple[bytes, int, int]] = []
+
+    def hollow(self, data: bytes) -> bytes:
+        if len(data) < BLOB_MIN:
+            return data
+        pieces = []
+        last = 0
+        for m in _B64_RUN.finditer(data):
+            if m.end() - m.start() < BLOB_MIN or not _BASE64_CTE.search(
+                    data, max(m.start() - 2048, last), m.start()):
+                continue
+            pieces.append(data[last : m.start()])
+            pieces.append(b"SOCFLOW-BLOB-%d\n" % len(self.spans))
+            self.spans.append((data, m.start(), m.end()))
+            last = m.end()
+        if not pieces:
+            return data
+        pieces.append(data[last:])
+        return b"".join(pieces)
+
+    def span_of(self, payload: object) -> tuple[bytes, int, int] | None:
+        if not isinstance(payload, str) or len(payload) > 64 or "SOCFLOW-BLOB-" not in payload:
+            return None
+        m = _PLACEHOLDER.match(payload)
+        if not m or int(m.group(1)) >= len(self.spans):
+            return None
+        return self.spans[int(m.group(1))]
+
+
+def parse_bytes(data: bytes, blobs: Blobs | None = None) -> tuple[EmailMessage, list[str]]:
     """The parsed message and problems found while parsing (as text, for the report).
 
     A MIME tree nested deeper than the parser can follow is parsed for its headers only.
+    With ``blobs``, long base64 bodies are left out of the parse (see :class:`Blobs`).
     """
     problems: list[str] = []
+    if blobs is not None:
+        data = blobs.hollow(data)
     try:
         msg = email.message_from_bytes(data, policy=PARSE_POLICY)
     except RecursionError:
@@ -163,14 +212,21 @@ def is_attachment(part: Message) -> bool:
                 or ctype == "message/rfc822")
 
 
-def text_of(part: Message, max_chars: int) -> str:
+def text_of(part: Message, max_chars: int, blobs: Blobs | None = None) -> str:
     """A text part decoded with its charset; unknown or wrong charsets fall back to UTF-8 with
     replacement, never raise."""
-    try:
-        raw = part.get_payload(decode=True) or b""
-    except Exception:  # noqa: BLE001
-        payload = part.get_payload()
-        raw = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
+    if blobs is not None and blobs.span_of(part.get_payload()) is not None:
+        raw = b""
+        for piece in payload_chunks(part, blobs):
+            raw += piece
+            if len(raw) >= max_chars * 4:
+                break
+    else:
+        try:
+            raw = part.get_payload(decode=True) or b""
+        except Exception:  # noqa: BLE001
+            payload = part.get_payload()
+            raw = payload.encode("utf-8", "replace") if isinstance(payload, str) else b""
     if not isinstance(raw, bytes):
         return ""
     raw = raw[: max_chars * 4]
@@ -186,7 +242,8 @@ def text_of(part: Message, max_chars: int) -> str:
     return text[:max_chars]
 
 
-def payload_chunks(part: Message, chunk: int = 1 << 20) -> Iterator[bytes]:
+def payload_chunks(part: Message, blobs: Blobs | None = None,
+                   chunk: int = 1 << 20) -> Iterator[bytes]:
     """The decoded body of a leaf part in pieces: base64 is decoded a slice at a time so a large
     attachment is never held decoded in full next to its encoded text."""
     import base64
@@ -194,6 +251,10 @@ def payload_chunks(part: Message, chunk: int = 1 << 20) -> Iterator[bytes]:
 
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
     payload: Any = part.get_payload()
+    span = blobs.span_of(payload) if blobs is not None else None
+    if span is not None:
+        yield from _b64_span(span, chunk)
+        return
     if cte == "base64" and isinstance(payload, str):
         # Keep only base64 alphabet characters; decode in slices of a multiple of 4.
         pending = ""
@@ -223,6 +284,30 @@ def payload_chunks(part: Message, chunk: int = 1 << 20) -> Iterator[bytes]:
             yield data[start : start + chunk]
 
 
+def _b64_span(span: tuple[bytes, int, int], chunk: int) -> Iterator[bytes]:
+    import base64
+    import binascii
+
+    data, start, end = span
+    view = memoryview(data)
+    pending = b""
+    step = chunk // 3 * 4
+    for pos in range(start, end, step):
+        pending += bytes(view[pos : min(pos + step, end)]).translate(None, b"\r\n \t")
+        usable = len(pending) // 4 * 4
+        if usable:
+            try:
+                yield base64.b64decode(pending[:usable])
+            except (binascii.Error, ValueError):
+                yield _b64clean(pending[:usable].decode("ascii", "replace"))
+            pending = pending[usable:]
+    if pending.strip(b"="):
+        try:
+            yield base64.b64decode(pending + b"=" * (-len(pending) % 4))
+        except (binascii.Error, ValueError):
+            pass
+
+
 def _b64clean(text: str) -> bytes:
     import base64
     import re
@@ -232,10 +317,10 @@ def _b64clean(text: str) -> bytes:
     return base64.b64decode(cleaned) if cleaned else b""
 
 
-def split_raw(data: bytes) -> tuple[bytes, bytes]:
-    """Header block and body as transmitted (for DKIM's body hash)."""
+def body_offset(data: bytes) -> int:
+    """Where the body starts in the message as transmitted (for DKIM's body hash)."""
     found = [(i, sep) for sep in (b"\r\n\r\n", b"\n\n") if (i := data.find(sep)) >= 0]
     if not found:
-        return data, b""
+        return len(data)
     i, sep = min(found)
-    return data[:i], data[i + len(sep):]
+    return i + len(sep)
