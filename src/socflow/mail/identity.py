@@ -82,6 +82,15 @@ def _distance_le1(a: str, b: str) -> bool:
     return a[i:] == b[i + 1:]
 
 
+_ASCII_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))
+
+
+def _unpair(text: str) -> str:
+    for pair, letter in _ASCII_PAIRS:
+        text = text.replace(pair, letter)
+    return text
+
+
 _DIGIT_FOR_LETTER = str.maketrans({"0": "o", "1": "l", "3": "e", "5": "s", "4": "a", "7": "t",
                                    "8": "b", "$": "s", "@": "a"})
 
@@ -104,7 +113,8 @@ def lookalike_of(domain: str, protected: frozenset[str]) -> tuple[str, str] | No
     uni_reg = to_unicode(reg)
     skel = skeleton(uni_reg).translate(_DIGIT_FOR_LETTER)
     for p_org, p in protected_orgs.items():
-        if skel == p_org and uni_reg != p_org:
+        if (skel == p_org or (_unpair(skel) == p_org and "rn" not in p_org and "vv" not in p_org
+                              and "cl" not in p_org)) and uni_reg != p_org:
             return p, "confusable characters" if not uni_reg.isascii() else "digits for letters"
     label = _label(to_ascii(domain))
     skel_label = skeleton(to_unicode(label)).translate(_DIGIT_FOR_LETTER)

@@ -75,6 +75,8 @@ def _first_ip(clause: str) -> str:
 
     for pattern in (_BRACKET_IP, _PAREN_IP):
         for m in pattern.finditer(clause):
+            if clause[max(m.start() - 5, 0): m.start()].lower() == "helo=":
+                continue  # Exim's helo=[…] is what the client said, not its address
             value = m.group(1)
             if classify_ip(value) is None:
                 continue
