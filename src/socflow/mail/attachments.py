@@ -338,9 +338,12 @@ def _vba(att: Attachment, data: bytes, shown: str, ev: dict[str, Any], quiet: bo
     findings: list[Finding] = []
     try:
         import logging
+        import warnings
 
         logging.getLogger("olevba").setLevel(logging.CRITICAL)
-        from oletools.olevba import VBA_Parser
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # oletools' pyparsing calls are deprecated names
+            from oletools.olevba import VBA_Parser
 
         parser = VBA_Parser(att.filename or "attachment", data=data)
         try:
