@@ -37,21 +37,21 @@ def _is_maildir(path: str) -> bool:
 
 
 def _mbox(path: str, cap: int) -> Iterator[MessageSource]:
-    """Messages of an mbox file, streamed: split at "From " lines after an empty line."""
+    """Messages of an mbox file, streamed: a line starting with "From " starts the next message
+    (body lines that start so are stored as ">From "), as Python's ``mailbox.mbox`` reads it."""
     index = 0
     current: list[bytes] = []
     size = 0
+    started = False
     with open(path, "rb") as fh:
-        previous_blank = True
         for line in fh:
-            if line.startswith(b"From ") and previous_blank:
-                if index or current:
+            if line.startswith(b"From "):
+                if started:
                     yield MessageSource(f"{path}#{index}", _unescape(current))
                     index += 1
+                started = True
                 current, size = [], 0
-                previous_blank = False
                 continue
-            previous_blank = line in (b"\n", b"\r\n")
             if size <= cap:
                 current.append(line)
                 size += len(line)

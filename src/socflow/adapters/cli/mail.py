@@ -87,8 +87,10 @@ def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_pa
     if not reports and errors:
         raise InputError("no message could be analysed")
     if as_json or output:
-        text = json.dumps(reports if len(reports) != 1 or len(paths) > 1 or _many(paths)
-                          else reports[0], indent=2, ensure_ascii=False, default=str) + "\n"
+        single = len(paths) == 1 and len(reports) == 1 and reports[0]["source"] in (
+            paths[0], "<stdin>")
+        text = json.dumps(reports[0] if single else reports, indent=2, ensure_ascii=False,
+                          default=str) + "\n"
         if output and output != "-":
             with open(output, "w", encoding="utf-8") as fh:
                 fh.write(text)
@@ -99,12 +101,6 @@ def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_pa
     if fail_on and worst >= _RANK[fail_on]:
         return 1
     return 1 if errors else 0
-
-
-def _many(paths: tuple[str, ...]) -> bool:
-    import os
-
-    return any(p != "-" and os.path.isdir(p) for p in paths)
 
 
 _STYLE = {"safe": "green", "suspicious": "yellow", "malicious": "bold red"}
