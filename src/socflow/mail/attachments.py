@@ -286,8 +286,13 @@ def _zip(att: Attachment, data: bytes, policy: MailPolicy, body_text: str,
         cap = policy.limits.max_attachment_scan_bytes
         if depth < 2:
             for info in nested[:5]:
-                if info.flag_bits & 1 or info.file_size > cap or (
-                        info.compress_size and info.file_size / info.compress_size > 200):
+                ratio = info.file_size / info.compress_size if info.compress_size else 0
+                if info.flag_bits & 1 or info.file_size > cap or ratio > 200:
+                    att.notes.append(
+                        f"{info.filename}: not opened ("
+                        + ("encrypted" if info.flag_bits & 1 else
+                           f"{info.file_size} bytes, over the scan cap" if info.file_size > cap
+                           else f"compression ratio {ratio:.0f}:1, zip bomb shape") + ")")
                     continue
                 try:
                     inner = zf.open(info).read(cap + 1)
@@ -298,6 +303,7 @@ def _zip(att: Attachment, data: bytes, policy: MailPolicy, body_text: str,
                     continue
                 sub, sub_findings = examine(info.filename, "archive member",
                                             Scanned([inner], cap), policy, body_text, depth + 1)
+                att.notes.extend(f"{info.filename}: {note}" for note in sub.notes[:5])
                 for member in sub.members[:100]:
                     att.members.append({**member, "name": f"{info.filename}/{member.get('name', '')}"})
                 for f in sub_findings:
