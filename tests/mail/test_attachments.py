@@ -146,3 +146,35 @@ def test_olevba_analysis_path_reports_autoexec_and_suspicious():
     found = _vba(att, source, "m.bas", {}, quiet=False)
     assert {f.code for f in found} == {"attachment.macro", "attachment.macro_suspicious"}
     assert "AutoOpen" in found[1].evidence["autoexec"]
+
+
+def _qr_png(text: str) -> bytes:
+    import zxingcpp
+    from PIL import Image
+
+    img = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode).to_image(scale=4)
+    view = memoryview(img)
+    buf = io.BytesIO()
+    Image.frombuffer("L", (view.shape[1], view.shape[0]), bytes(view), "raw", "L", 0, 1).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_qr_code_in_an_image_is_read_and_its_link_checked():
+    r = analyse("scan.png", _qr_png("https://paypa1.com/verify?u=7"), ctype="image/png")
+    c = codes(r)
+    assert {"content.qr_code", "content.lookalike_url"} <= c
+    assert any(link.url == "https://paypa1.com/verify?u=7" and link.where == "QR code in scan.png"
+               for link in r.links)
+    assert any(i["value"] == "https://paypa1.com/verify?u=7" for i in r.indicators)
+
+
+def test_qr_reader_refuses_pixel_bombs():
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (6000, 6000)).save(buf, "PNG")  # 36 M pixels, a few kB compressed
+    r = analyse("huge.png", buf.getvalue(), ctype="image/png")
+    assert r.attachments[0].notes == ["image has too many pixels to scan for QR codes"]
+    assert "content.qr_code" not in codes(r)
+    broken = analyse("broken.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 50, ctype="image/png")
+    assert broken.attachments[0].notes[0].startswith("image unreadable")

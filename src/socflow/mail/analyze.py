@@ -272,9 +272,12 @@ def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy,
         report.attachments.append(att)
         report.findings += att_findings
         hashes.append(att.sha256)
-        for member in att.members:
-            if "link" in member:
-                hrefs.append(member["link"])
+        qr_urls = [u for m in att.members if "qr" in m for u in [content_mod._first_url(m["qr"])] if u]
+        if qr_urls:
+            qr_links = content_mod.links_from_text(qr_urls, f"QR code in {att.filename or 'an image'}")
+            report.links.extend(qr_links)
+            report.findings += content_mod.check_links(
+                qr_links, identity_mod.to_ascii(from_domain), policy)
     if hashes or any("link" in m for a in report.attachments for m in a.members):
         _extract({"attachment": "\n".join(hashes + [m["link"] for a in report.attachments
                                                       for m in a.members if "link" in m])},

@@ -211,6 +211,17 @@ def examine(name: str, declared: str, scanned: Scanned, policy: MailPolicy, body
             findings.append(Finding("attachment.macro", f"{shown} embeds OLE objects (RTF \\objdata)", ev))
         elif real == "pdf":
             findings += _pdf(att, data, shown, ev)
+        elif real in ("png", "jpeg", "gif", "bmp"):
+            from . import qr
+
+            texts, note = qr.decode(data)
+            if note:
+                att.notes.append(note)
+            if texts:
+                att.members = [{"qr": t, "link": t} for t in texts]
+                findings.append(Finding(
+                    "content.qr_code", f"{shown} holds a QR code ({texts[0][:80]})",
+                    {**ev, "codes": texts}))
         elif real == "html" or ext in HTML_EXT:
             from .content import check_html, parse_html
 

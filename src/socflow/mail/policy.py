@@ -36,7 +36,7 @@ FINDING_CODES = frozenset({
     # content
     "content.link_mismatch", "content.shortener", "content.data_uri", "content.credential_form",
     "content.form", "content.html_smuggling", "content.ip_url", "content.lookalike_url",
-    "content.punycode_url", "content.lure", "content.meta_refresh", "content.qr_not_decoded",
+    "content.punycode_url", "content.lure", "content.meta_refresh", "content.qr_code",
     # attachments
     "attachment.executable", "attachment.script", "attachment.double_extension",
     "attachment.type_mismatch", "attachment.disk_image", "attachment.shortcut",

@@ -207,6 +207,19 @@ DOCM = zip_bytes({"[Content_Types].xml": b"<Types/>", "word/document.xml": b"<w:
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 
 
+def qr_png(text: str) -> bytes:
+    """A real QR code image (zxing-cpp writes it, Pillow encodes the PNG)."""
+    import zxingcpp
+    from PIL import Image
+
+    img = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode).to_image(scale=4)
+    view = memoryview(img)
+    pil = Image.frombuffer("L", (view.shape[1], view.shape[0]), bytes(view), "raw", "L", 0, 1)
+    buf = io.BytesIO()
+    pil.save(buf, "PNG")
+    return buf.getvalue()
+
+
 # -- legitimate mail -----------------------------------------------------------------------------
 def ham() -> list[tuple[str, str, bytes]]:
     out = []
@@ -319,6 +332,16 @@ def ham() -> list[tuple[str, str, bytes]]:
         ["From: Fourth Coffee <orders@fourthcoffee.com>", "To: buyer@contoso.com",
          "Subject: Your order has shipped", f"Date: {date(9, 52)}", f"Message-ID: {mid('fourthcoffee.com')}"],
         "Your order 5521 has shipped. Track it at https://www.fourthcoffee.com/orders/5521\n")))
+    # an event ticket with a QR code (legitimate)
+    auth = auth_line("pass", "pass", "pass", "tickets.fabrikam.com", "fabrikam.com", "fabrikam.com", ms=True)
+    ctype, body = multipart([text_part("Your ticket for the Fabrikam summit is attached. Show the QR "
+                                       "code at the entrance.\n"),
+                             attachment("ticket.png", qr_png("FABRIKAM-SUMMIT-2026-TICKET-0042"), "image/png")])
+    out.append(("ham", "ticket-with-qr", build(
+        m365_top("out1.tickets.fabrikam.com", ip(), auth, 54),
+        ['From: "Fabrikam Events" <tickets@fabrikam.com>', "To: dana.example@contoso.com",
+         "Subject: Your ticket", f"Date: {date(9, 54)}", f"Message-ID: {mid('fabrikam.com')}"],
+        body, ctype, dkim_domain="fabrikam.com")))
     # a user's report (forwarded as attachment) of a legitimate newsletter
     inner = out[12][2]
     outer_auth = auth_line("pass", "pass", "pass", VICTIM_ORG, VICTIM_ORG, VICTIM_ORG, ms=True)
@@ -482,7 +505,7 @@ def phish() -> list[tuple[str, str, bytes]]:
         ctype, body = multipart([html_part(
             f"<p>Your password will expire today. Scan the QR code below with your phone to keep "
             f"your mailbox active (Microsoft 365).</p><img src=\"cid:qr{i}\">"),
-            attachment(f"qr{i}.png", PNG, "image/png")])
+            attachment(f"qr{i}.png", qr_png(f"https://{BAD_HOSTS[i]}/m365/auth?u=user{i}"), "image/png")])
         top = plain_top(f"mail.{comp}", ip(), 20 + i)
         hdr = [f'From: "Microsoft 365" <no-reply@{comp}>', f"To: user{i}@{VICTIM_ORG}",
                "Subject: Re-authenticate your mailbox", f"Date: {date(7, 20 + i)}",
