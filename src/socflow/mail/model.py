@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-CATEGORIES = ("authentication", "origin", "identity", "content", "attachment", "message")
+CATEGORIES = ("authentication", "origin", "identity", "content", "attachment", "intel", "message")
 
 
 @dataclass(slots=True)
@@ -34,7 +34,7 @@ class Finding:
 
 _CATEGORY_OF = {"auth": "authentication", "origin": "origin", "identity": "identity",
                 "content": "content", "attachment": "attachment", "message": "message",
-                "report": "message"}
+                "report": "message", "intel": "intel"}
 
 
 @dataclass(slots=True)

@@ -45,6 +45,8 @@ FINDING_CODES = frozenset({
     "attachment.archive_executable", "attachment.archive_unread", "attachment.macro",
     "attachment.macro_suspicious", "attachment.pdf_javascript", "attachment.pdf_action",
     "attachment.bidi_filename", "attachment.office_encrypted",
+    # threat intel (only with enrichment)
+    "intel.malicious", "intel.suspicious",
     # message / report
     "message.defects", "message.truncated", "report.multiple_messages",
 })

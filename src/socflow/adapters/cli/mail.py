@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import unicodedata
+from pathlib import Path
 from typing import Any
 
 import click
@@ -53,16 +54,69 @@ def mail() -> None:
               help="Exit 1 when a message is judged this bad or worse.")
 @click.option("--no-unwrap", is_flag=True,
               help="Analyse a user's report itself instead of the message it carries.")
+@click.option("--enrich", "use_intel", is_flag=True,
+              help="Look up URLs, domains, public IPs and attachment hashes in VirusTotal, "
+                   "AbuseIPDB and OTX (keys as for socflow enrich; shared cache and quotas).")
+@click.option("--vt-key", envvar="SOCFLOW_VT_KEY", help="VirusTotal API key [env SOCFLOW_VT_KEY].")
+@click.option("--abuseipdb-key", envvar="SOCFLOW_ABUSEIPDB_KEY",
+              help="AbuseIPDB key [env SOCFLOW_ABUSEIPDB_KEY].")
+@click.option("--otx-key", envvar="SOCFLOW_OTX_KEY", help="OTX key [env SOCFLOW_OTX_KEY].")
+@click.option("--vt-url", help="VirusTotal API base URL (mirror, proxy, test fake).")
+@click.option("--abuseipdb-url", help="AbuseIPDB API base URL.")
+@click.option("--otx-url", help="OTX base URL.")
+@click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
+              help="Where the shared intel cache/quota file lives [env SOCFLOW_STATE_DIR].")
 def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_path: str | None,
-            fail_on: str | None, no_unwrap: bool) -> int:
+            fail_on: str | None, no_unwrap: bool, use_intel: bool, vt_key: str | None,
+            abuseipdb_key: str | None, otx_key: str | None, vt_url: str | None,
+            abuseipdb_url: str | None, otx_url: str | None, state_dir: str | None) -> int:
     """Analyse messages in PATHS: .eml files, directories, maildirs, mbox files or - (stdin).
 
     A user's report that carries the suspicious mail as an attachment is unwrapped: the inner
     message is judged and the reporter kept."""
-    from ...mail import analyze_bytes, iter_messages, load_policy
+    from ...mail import load_policy
 
     policy = load_policy(policy_path)
     cap = policy.limits.max_message_bytes
+    enricher = _enricher(vt_key, abuseipdb_key, otx_key, vt_url, abuseipdb_url, otx_url,
+                         state_dir) if use_intel else None
+    try:
+        return _analyze_all(paths, as_json, output, policy, fail_on, no_unwrap, enricher, cap)
+    finally:
+        if enricher is not None:
+            enricher.close()
+
+
+def _enricher(vt_key: str | None, abuseipdb_key: str | None, otx_key: str | None,
+              vt_url: str | None, abuseipdb_url: str | None, otx_url: str | None,
+              state_dir: str | None) -> Any:
+    from pydantic import ValidationError
+
+    from ...enrich import AbuseIPDBSettings, EnrichConfig, OTXSettings, VirusTotalSettings, build_enricher
+    from ...errors import ConfigError, validation_summary
+    from .enrich import CACHE_FILE, _settings, default_state_dir
+
+    if not (vt_key or abuseipdb_key or otx_key):
+        raise ConfigError("--enrich needs an API key: --vt-key, --abuseipdb-key or --otx-key "
+                          "(or SOCFLOW_VT_KEY, SOCFLOW_ABUSEIPDB_KEY, SOCFLOW_OTX_KEY)")
+    try:
+        config = EnrichConfig(
+            virustotal=_settings(VirusTotalSettings, vt_key, vt_url) if vt_key else None,
+            abuseipdb=_settings(AbuseIPDBSettings, abuseipdb_key, abuseipdb_url) if abuseipdb_key else None,
+            otx=_settings(OTXSettings, otx_key, otx_url) if otx_key else None,
+            cache_path=Path(state_dir or default_state_dir()) / CACHE_FILE,
+            user_agent="socflow-cli")
+    except ValidationError as exc:
+        raise click.BadParameter(validation_summary(exc)) from None
+    return build_enricher(config)
+
+
+def _analyze_all(paths: tuple[str, ...], as_json: bool, output: str | None, policy: Any,
+                 fail_on: str | None, no_unwrap: bool, enricher: Any, cap: int) -> int:
+    from ...mail import analyze_bytes, iter_messages
+    from ...mail.intel import enrichment_hook
+
+    hook = enrichment_hook(enricher) if enricher is not None else None
     reports: list[dict[str, Any]] = []
     errors = 0
     worst = 0
@@ -77,7 +131,8 @@ def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_pa
             errors += 1
             continue
         try:
-            report = analyze_bytes(data, source.name, policy, unwrap_reports=not no_unwrap)
+            report = analyze_bytes(data, source.name, policy, unwrap_reports=not no_unwrap,
+                                   enrich=hook)
         except InputError as exc:
             warn(f"{source.name}: {exc}")
             errors += 1
