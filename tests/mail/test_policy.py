@@ -61,6 +61,14 @@ def test_overlay_merges_weights_and_replaces_organisation_fields(tmp_path):
     assert "contoso.com" in policy.protected
 
 
+def test_protected_names_add_to_the_shipped_brands():
+    policy = load_policy(text="organisation:\n  protected_names:\n    Contoso Payroll: [contoso.com]\n"
+                              "    PayPal: [paypal.com, paypal-partner.net]\n")
+    names = policy.organisation.protected_names
+    assert names["Contoso Payroll"] == ["contoso.com"] and "DocuSign" in names
+    assert names["PayPal"] == ["paypal.com", "paypal-partner.net"]
+
+
 def test_thresholds_decide_the_verdict():
     msg = eml([], headers=["From: A <a@fabrikam.com>", "Reply-To: b@proseware.com", "Subject: s"])
     report = analyze_bytes(msg)

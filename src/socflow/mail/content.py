@@ -5,6 +5,7 @@ ask for passwords, HTML smuggling markers, lure phrases."""
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from html.parser import HTMLParser
 from typing import Any
 
@@ -104,28 +105,38 @@ def parse_html(html: str, max_links: int) -> _Html:
     return parser
 
 
-def _first_host(text: str) -> str:
-    """The host of the first URL (or the first domain/IP) the core extractor finds in ``text``."""
-    found = find_iocs(text)
-    url_seen = False
+@lru_cache(maxsize=8192)
+def _iocs(text: str) -> tuple[tuple[IocType, str], ...]:
+    """The core extractor on one short text (cached: newsletters repeat link texts)."""
+    return tuple(find_iocs(text))
+
+
+def _url_and_host(text: str) -> tuple[str, str]:
+    """The first URL the core extractor finds in ``text`` and its host; with no URL, the first
+    domain/IP named ("" for a mailbox: "write to a@b.example" names no web site)."""
+    if "." not in text and ":" not in text:
+        return "", ""
+    found = _iocs(text[:2000])
+    url = ""
     for kind, value in found:
-        if kind is IocType.URL:
-            url_seen = True
-        elif kind in _HOST_TYPES and url_seen:
-            return value
+        if kind is IocType.URL and not url:
+            url = value
+        elif kind in _HOST_TYPES and url:
+            return url, value
     for kind, value in found:
         if kind in _HOST_TYPES:
-            return value
+            return url, value
         if kind is IocType.MAIL:
-            return ""  # "write to a@b.example" names a mailbox, not a web site
-    return ""
+            return url, ""
+    return url, ""
+
+
+def _first_host(text: str) -> str:
+    return _url_and_host(text)[1]
 
 
 def _first_url(text: str) -> str:
-    for kind, value in find_iocs(text):
-        if kind is IocType.URL:
-            return value
-    return ""
+    return _url_and_host(text)[0]
 
 
 def links_from_html(doc: _Html, where: str) -> list[Link]:
@@ -133,8 +144,9 @@ def links_from_html(doc: _Html, where: str) -> list[Link]:
     for href, text, _ in doc.anchors:
         if not href or href.startswith(("#", "mailto:", "tel:", "cid:")):
             continue
-        url = _first_url(href) if "://" in href else ""
-        host = _first_host(href) if url else ""
+        url, host = _url_and_host(href) if "://" in href else ("", "")
+        if not url:
+            host = ""
         shown = " ".join(text.split())[:200]
         out.append(Link(url=url or href[:500], host=host, text=shown,
                         shown_host=_first_host(shown) if shown else "", where=where))

@@ -1,8 +1,8 @@
 """The mail policy: organisation settings, finding weights and verdict thresholds (YAML).
 
 The shipped defaults live in ``socflow/data/mail/policy.yml``; an organisation's file is laid over
-them (``weights`` and ``lists`` merge key by key, ``organisation`` fields replace the default
-field, ``thresholds`` merge). Every problem is reported as ``file:line: key: problem``
+them (``weights``, ``lists``, ``thresholds``, ``limits`` and ``organisation.protected_names``
+merge key by key; other ``organisation`` fields replace the default field). Every problem is reported as ``file:line: key: problem``
 (``socflow.classify.yamlfile``, the same loader the detection rules use).
 """
 
@@ -215,7 +215,11 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
                 and isinstance(out.get(key), dict):
             out[key] = {**out[key], **value}
         elif key == "organisation" and isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = {**out[key], **value}
+            merged = {**out[key], **value}
+            names = value.get("protected_names")
+            if isinstance(names, dict) and isinstance(out[key].get("protected_names"), dict):
+                merged["protected_names"] = {**out[key]["protected_names"], **names}
+            out[key] = merged
         else:
             out[key] = value
     return out
