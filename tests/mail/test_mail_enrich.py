@@ -25,9 +25,9 @@ def test_enrichment_off_by_default_and_on_with_enrich(tmp_path):
     with FakeVirusTotal() as vt:
         vt.set_object("domains", "account-check.xyz", malicious=12, harmless=50)
         env = {"SOCFLOW_VT_KEY": vt.key, "SOCFLOW_STATE_DIR": str(tmp_path)}
-        plain = json.loads(run(["mail", "analyze", "--json", "--vt-url", f"{vt.origin}/api/v3", str(MESSAGE)], env).stdout)
+        plain = json.loads(run(["mail", "analyze", "--json", "--allow-private-targets", "--vt-url", f"{vt.origin}/api/v3", str(MESSAGE)], env).stdout)
         assert vt.count() == 0 and plain["enrichment"] == []
-        proc = run(["mail", "analyze", "--json", "--enrich", "--vt-url", f"{vt.origin}/api/v3", str(MESSAGE)], env)
+        proc = run(["mail", "analyze", "--json", "--enrich", "--allow-private-targets", "--vt-url", f"{vt.origin}/api/v3", str(MESSAGE)], env)
         assert proc.returncode == 0, proc.stderr
         data = json.loads(proc.stdout)
         assert vt.count() > 0
@@ -38,8 +38,16 @@ def test_enrichment_off_by_default_and_on_with_enrich(tmp_path):
         assert not any("contoso.com" in (v or "") for v in looked_up)  # the recipient's side
         assert vt.key not in proc.stdout.decode() + proc.stderr.decode()
         calls = vt.count()
-        again = run(["mail", "analyze", "--json", "--enrich", "--vt-url", f"{vt.origin}/api/v3", str(MESSAGE)], env)
+        again = run(["mail", "analyze", "--json", "--enrich", "--allow-private-targets", "--vt-url", f"{vt.origin}/api/v3", str(MESSAGE)], env)
         assert again.returncode == 0 and vt.count() == calls  # the shared cache answered
+
+
+def test_loopback_service_url_refused_without_allow_private_targets(tmp_path):
+    env = {"SOCFLOW_VT_KEY": "v" * 64, "SOCFLOW_STATE_DIR": str(tmp_path),
+           "SOCFLOW_ALLOW_PRIVATE_TARGETS": ""}
+    proc = run(["mail", "analyze", "--enrich", "--vt-url", "http://127.0.0.1:9/api/v3", str(MESSAGE)], env)
+    assert proc.returncode in (1, 2)
+    assert len(proc.stderr.decode().strip().splitlines()) == 1 and b"Traceback" not in proc.stderr
 
 
 def test_enrich_without_a_key_is_a_one_line_error(tmp_path):

@@ -66,10 +66,14 @@ def mail() -> None:
 @click.option("--otx-url", help="OTX base URL.")
 @click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
               help="Where the shared intel cache/quota file lives [env SOCFLOW_STATE_DIR].")
+@click.option("--allow-private-targets", is_flag=True, envvar="SOCFLOW_ALLOW_PRIVATE_TARGETS",
+              help="Allow service URLs on loopback, link-local or cloud-metadata addresses (a local "
+                   "mirror, a test fake) [env SOCFLOW_ALLOW_PRIVATE_TARGETS].")
 def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_path: str | None,
             fail_on: str | None, no_unwrap: bool, use_intel: bool, vt_key: str | None,
             abuseipdb_key: str | None, otx_key: str | None, vt_url: str | None,
-            abuseipdb_url: str | None, otx_url: str | None, state_dir: str | None) -> int:
+            abuseipdb_url: str | None, otx_url: str | None, state_dir: str | None,
+            allow_private_targets: bool) -> int:
     """Analyse messages in PATHS: .eml files, directories, maildirs, mbox files or - (stdin).
 
     A user's report that carries the suspicious mail as an attachment is unwrapped: the inner
@@ -79,7 +83,7 @@ def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_pa
     policy = load_policy(policy_path)
     cap = policy.limits.max_message_bytes
     enricher = _enricher(vt_key, abuseipdb_key, otx_key, vt_url, abuseipdb_url, otx_url,
-                         state_dir) if use_intel else None
+                         state_dir, allow_private_targets) if use_intel else None
     try:
         return _analyze_all(paths, as_json, output, policy, fail_on, no_unwrap, enricher, cap)
     finally:
@@ -89,7 +93,7 @@ def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_pa
 
 def _enricher(vt_key: str | None, abuseipdb_key: str | None, otx_key: str | None,
               vt_url: str | None, abuseipdb_url: str | None, otx_url: str | None,
-              state_dir: str | None) -> Any:
+              state_dir: str | None, allow_private_targets: bool) -> Any:
     from pydantic import ValidationError
 
     from ...enrich import AbuseIPDBSettings, EnrichConfig, OTXSettings, VirusTotalSettings, build_enricher
@@ -105,7 +109,7 @@ def _enricher(vt_key: str | None, abuseipdb_key: str | None, otx_key: str | None
             abuseipdb=_settings(AbuseIPDBSettings, abuseipdb_key, abuseipdb_url) if abuseipdb_key else None,
             otx=_settings(OTXSettings, otx_key, otx_url) if otx_key else None,
             cache_path=Path(state_dir or default_state_dir()) / CACHE_FILE,
-            user_agent="socflow-cli")
+            user_agent="socflow-cli", allow_private_targets=allow_private_targets)
     except ValidationError as exc:
         raise click.BadParameter(validation_summary(exc)) from None
     return build_enricher(config)
