@@ -22,6 +22,18 @@ from socflow.mail import analyze_bytes
 
 CHILD = r"""
 import json, resource, sys, time
+
+
+def peak_mb():
+    # VmHWM belongs to this program's memory map; ru_maxrss would also count the parent's pages
+    # at exec time (Linux keeps the fork's high-water mark across execve).
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 from socflow.mail import analyze_bytes
 from socflow.errors import InputError
 data = open(sys.argv[1], "rb").read()
@@ -33,7 +45,7 @@ try:
 except InputError as exc:
     out = {"error": str(exc)}
 out["cpu"] = time.process_time() - start
-out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+out["rss_mb"] = peak_mb()
 print(json.dumps(out))
 """
 
