@@ -70,11 +70,20 @@ def eval_files(eval_dir: Path, pattern: str = "*") -> list[tuple[Path, Path]]:
     return pairs
 
 
+_HUMAN_REFANG = (
+    (re.compile(r"(?i)hxxp|h\[tt\]p"), "http"), (re.compile(r"(?i)fxp(?=s?:)"), "ftp"),
+    (re.compile(r"\[://\]"), "://"), (re.compile(r"\[:\]|\(:\)"), ":"),
+    (re.compile(r"\[//\]"), "//"), (re.compile(r"\[/\]"), "/"),
+    (re.compile(r"(?i)[\[(]\s?(?:\.|dot)\s?[\])]"), "."),
+    (re.compile(r"(?i)[\[(]\s?(?:@|at)\s?[\])]"), "@"),
+)
+
+
 def human_text(line: str) -> str:
-    """A line as an analyst reads it: refanged and URL-decoded (used only to locate lines)."""
-    for old, new in (("[.]", "."), ("(.)", "."), ("(dot)", "."), ("[dot]", "."), ("[@]", "@"),
-                     ("(at)", "@"), ("[at]", "@"), ("[:]", ":"), ("hxxp", "http")):
-        line = line.replace(old, new)
+    """A line as an analyst reads it: refanged (any case) and URL-decoded (used only to check
+    labels and locate lines)."""
+    for rx, new in _HUMAN_REFANG:
+        line = rx.sub(new, line)
     return unquote(line).lower()
 
 
