@@ -26,7 +26,10 @@ from urllib.parse import unquote
 ROOT = Path(__file__).resolve().parent.parent
 EVAL_DIR = ROOT / "tests" / "eval"
 TYPES = ("ipv4", "ipv6", "domain", "url", "mail", "md5", "sha1", "sha256", "cve", "username")
-TARGETS = {"ipv4": ("f1", 0.99), "domain": ("f1", 0.97), "url": ("f1", 0.97), "mail": ("f1", 0.95),
+# Issue 12's targets (issue 2 had ipv4 0.99, domain 0.97, mail 0.95). Matching is exact: a value
+# counts only when it equals a label after ``normalise`` (which only lower-cases what is
+# case-blind), so a URL cut short is a false positive and a false negative, never half right.
+TARGETS = {"ipv4": ("f1", 0.995), "domain": ("f1", 0.98), "url": ("f1", 0.97), "mail": ("f1", 0.97),
            "username": ("recall", 0.98)}
 Pair = tuple[str, str]
 

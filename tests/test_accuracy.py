@@ -1,4 +1,4 @@
-"""Extraction accuracy on the hand-labelled evaluation set (tests/eval), against issue 2's targets.
+"""Extraction accuracy on the hand-labelled evaluation set (tests/eval), against the targets of issues 2 and 12 (bench/evaluate.py TARGETS).
 
 The labels are checked for consistency first (every labelled value is really in its log, values are
 normalised, every log format socflow reads is represented), then socflow's precision / recall / F1
@@ -71,6 +71,22 @@ def test_scorer_counts_misses() -> None:
     assert evaluate.normalise("ipv6", "FE80::1%eth0") == "fe80::1"
     url = "HTTP://WWW.Example.com/A?b=C"
     assert evaluate.normalise("url", url) == "http://www.example.com/A?b=C"
+
+
+def test_url_matching_is_exact(tmp_path: Path) -> None:
+    """A URL cut at "," or ";" is a miss twice over (false positive and false negative): the
+    scorer is exact, not lenient to prefixes."""
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "logs" / "x.log").write_text("see https://example.com/a?C=M;O=A now\n")
+    (tmp_path / "labels" / "x.log.labels").write_text(
+        "url\thttps://example.com/a?C=M;O=A\ndomain\texample.com\n")
+    report = evaluate.evaluate("socflow", tmp_path)
+    assert (report.by_type["url"].tp, report.by_type["url"].fp) == (1, 0)
+    (tmp_path / "labels" / "x.log.labels").write_text(
+        "url\thttps://example.com/a?C=M\ndomain\texample.com\n")
+    score = evaluate.evaluate("socflow", tmp_path).by_type["url"]
+    assert (score.tp, score.fp, score.fn) == (0, 1, 1)
 
 
 @pytest.mark.parametrize("kind", sorted(evaluate.TARGETS))

@@ -3,9 +3,9 @@
  * that both give the same answers).
  *
  * scan_lines(lines, noise, hits, seen, classify, kinds, domain_tlds, hash_parameters,
- *            query_string, cache_limit)
- *   The extractor's per-line loop. For every line: split on whitespace and the delimiter bytes,
- *   and for each token
+ *            query_string, cache_limit, object_roots)
+ *   The extractor's per-line loop. For every line: split on whitespace and the delimiter bytes
+ *   (a token holding "://" runs on over ",;()[]", as tokens.tokens_of), and for each token
  *   - skip it without building an object when its characters alone say it holds no indicator
  *     (numbers, ISO times, plain words: the same test classify_token would make);
  *   - skip it when it is known as noise;
@@ -31,6 +31,9 @@ enum { C_DELIM = 1, C_DIGIT = 2, C_INDICATOR = 4 /* one of . @ % - _ : */, C_OTH
 static unsigned char char_class[256];
 static unsigned char is_hex[256];
 static unsigned char is_marker_start[256]; /* first bytes of refang markers */
+/* Where a URL's token ends (tokens.URL_TOKEN_STOPS and whitespace): a token holding "://" runs
+ * on over the delimiters a URL may hold (",;()[]"). */
+static unsigned char is_url_stop[256];
 
 static const char DELIMITERS[] = "\"'<>[](){},;|\\`";
 
@@ -49,8 +52,12 @@ static void init_tables(void)
         is_hex[c] = 1;
     for (int c = 'a'; c <= 'f'; c++)
         is_hex[c] = is_hex[c - 32] = 1;
-    for (p = "[({xXf\\\n"; *p; p++)
+    for (p = "[({xXfF\\\n"; *p; p++)
         is_marker_start[(unsigned char)*p] = 1;
+    is_url_stop[(unsigned char)' '] = is_url_stop['\t'] = is_url_stop['\n'] = 1;
+    is_url_stop['\r'] = is_url_stop['\x0b'] = is_url_stop['\x0c'] = is_url_stop[0] = 1;
+    for (p = "\"'<>{}|\\`"; *p; p++)
+        is_url_stop[(unsigned char)*p] = 1;
 }
 
 /* What the characters of a token say, gathered in one pass. */
@@ -142,6 +149,7 @@ enum { KIND_IPV4, KIND_MD5, KIND_SHA1, KIND_SHA256, KIND_DOMAIN, KIND_COUNT };
 typedef struct {
     PyObject *noise, *hits, *seen, *classify, *kinds, *tlds, *hash_parameters, *query_string;
     Py_ssize_t limit;
+    PyObject *object_roots; /* validate.OBJECT_ROOTS: "window.name" may be an object path */
 } Scan;
 
 static int has_hex_run(const unsigned char *s, Py_ssize_t n, Py_ssize_t run)
@@ -235,6 +243,14 @@ static PyObject *classify_name(Scan *sc, const unsigned char *s, Py_ssize_t n, P
         return NULL;
     if (!known)
         return PyTuple_New(0);
+    const unsigned char *dot = memchr(s, '.', n);
+    PyObject *root = lower_ascii(s, dot - s);
+    int object = root ? PySet_Contains(sc->object_roots, root) : -1;
+    Py_XDECREF(root);
+    if (object < 0)
+        return NULL;
+    if (object)
+        Py_RETURN_NONE; /* "window.name", "host.name": Python tells object paths from hosts */
     return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_DOMAIN), lower_ascii(s, n));
 }
 
@@ -604,6 +620,14 @@ static int scan_line(Scan *sc, PyObject *line, PyObject *idx)
             classes |= k;
             i++;
         }
+        if (i < n && !is_url_stop[s[i]] && (classes & C_INDICATOR) && i - start >= 3
+            && memmem(s + start, i - start, "://", 3) != NULL) {
+            /* A URL's token: on over ",;()[]" ("?C=M;O=A", "Widget_(GUI)", "[::1]"); a field
+             * of a list (after "," or ";") ends at the next one (tokens.tokens_of). */
+            int field = start > 0 && (s[start - 1] == ',' || s[start - 1] == ';');
+            while (i < n && !is_url_stop[s[i]] && !(field && (s[i] == ',' || s[i] == ';')))
+                i++;
+        }
         if (i > start && scan_token(sc, s + start, i - start, classes, idx) < 0)
             return -1;
     }
@@ -614,10 +638,11 @@ static PyObject *scan_lines(PyObject *self, PyObject *args)
 {
     PyObject *lines;
     Scan sc;
-    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!O!Un:scan_lines", &PyList_Type, &lines,
+    if (!PyArg_ParseTuple(args, "O!O!O!O!OO!O!O!UnO!:scan_lines", &PyList_Type, &lines,
                           &PySet_Type, &sc.noise, &PyDict_Type, &sc.hits, &PyDict_Type, &sc.seen,
                           &sc.classify, &PyTuple_Type, &sc.kinds, &PyFrozenSet_Type, &sc.tlds,
-                          &PyFrozenSet_Type, &sc.hash_parameters, &sc.query_string, &sc.limit))
+                          &PyFrozenSet_Type, &sc.hash_parameters, &sc.query_string, &sc.limit,
+                          &PyFrozenSet_Type, &sc.object_roots))
         return NULL;
     if (PyTuple_GET_SIZE(sc.kinds) != KIND_COUNT) {
         PyErr_SetString(PyExc_ValueError, "scan_lines: kinds must be (ipv4, md5, sha1, sha256, domain)");
@@ -711,8 +736,8 @@ done:
 }
 
 /* ---- marker_lines(blob): indexes of the lines of `blob` holding a defanging marker ----------
- * The C form of refang._MARKER:
- *   [\[\(\{] ?(?:\.|dot|DOT|:|@|at|AT|/) | xxp|XXp|XXP|xxP | fxp | \\\. | \[tt\]
+ * The C form of refang._MARKER (letters in any case):
+ *   [\[\(\{] ?(?:\.|dot|:|@|at|/) | xxp | fxp | \\\. | \[tt\]
  * No marker spans a newline, so a line holds one when one starts in it. Checked against the
  * regex by tests/core/test_scan_native.py. */
 
@@ -722,7 +747,7 @@ static int marker_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
     Py_ssize_t left = n - i;
     switch (s[i]) {
     case '[':
-        if (left >= 4 && memcmp(s + i, "[tt]", 4) == 0)
+        if (left >= 4 && (s[i + 1] | 0x20) == 't' && (s[i + 2] | 0x20) == 't' && s[i + 3] == ']')
             return 1;
         /* fall through */
     case '(':
@@ -735,16 +760,15 @@ static int marker_at(const unsigned char *s, Py_ssize_t i, Py_ssize_t n)
         unsigned char d = s[j];
         if (d == '.' || d == ':' || d == '@' || d == '/')
             return 1;
-        if (n - j >= 3 && (memcmp(s + j, "dot", 3) == 0 || memcmp(s + j, "DOT", 3) == 0))
+        if (n - j >= 3 && (d | 0x20) == 'd' && (s[j + 1] | 0x20) == 'o' && (s[j + 2] | 0x20) == 't')
             return 1;
-        return n - j >= 2 && (memcmp(s + j, "at", 2) == 0 || memcmp(s + j, "AT", 2) == 0);
+        return n - j >= 2 && (d | 0x20) == 'a' && (s[j + 1] | 0x20) == 't';
     }
     case 'x':
-        return left >= 3 && s[i + 1] == 'x' && (s[i + 2] == 'p' || s[i + 2] == 'P');
     case 'X':
-        return left >= 3 && s[i + 1] == 'X' && (s[i + 2] == 'p' || s[i + 2] == 'P');
     case 'f':
-        return left >= 3 && s[i + 1] == 'x' && s[i + 2] == 'p';
+    case 'F': /* xxp, fxp in any case */
+        return left >= 3 && (s[i + 1] | 0x20) == 'x' && (s[i + 2] | 0x20) == 'p';
     case '\\':
         return left >= 2 && s[i + 1] == '.';
     default:

@@ -408,3 +408,168 @@ def test_what_the_shortcuts_must_keep():
     assert (T.URL, "http://a@b@EVIL.COM:80/", "") in classify_text("http://a@b@EVIL.COM:80/")
     assert (T.IPV4, "8.8.8.8", "") in classify_text("http://8.8.8.8./x")
     assert classify_text("ver=\n1.2.3.4") == []  # "$" matched before the newline: a version
+
+
+# -- issue 12: one realistic line (or two) per class of miss; C and Python loops alike ----------
+def found_both(text, fmt):
+    from socflow.extract import Extractor
+    from socflow.parse import PARSERS
+
+    results = []
+    for native in (True, False):
+        extractor = Extractor(ExtractConfig(include_private=True), native=native)
+        extractor.feed([line.encode() for line in text.splitlines()], PARSERS[fmt])
+        results.append({(i.type, i.value) for i in extractor.results()})
+    assert results[0] == results[1]
+    return results[0]
+
+
+_UA = '"Mozilla/5.0 (X11; Linux x86_64; rv:123.0) Gecko/20100101 Firefox/123.0"'
+
+
+@pytest.mark.parametrize("line, urls", [
+    # Apache directory-listing sort queries, lists in queries, parenthesised path segments
+    (f'66.249.66.1 - - [20/Mar/2024:08:00:01 +0000] "GET /files/?C=M;O=A HTTP/1.1" 200 2311 '
+     f'"http://files.example.com/files/?C=N;O=D" {_UA}', {"http://files.example.com/files/?C=N;O=D"}),
+    (f'1.2.3.4 - - [20/Mar/2024:08:00:09 +0000] "GET / HTTP/1.1" 200 9 '
+     f'"https://shop.example.com/compare?ids=1042,1043&sort=price,asc" {_UA}',
+     {"https://shop.example.com/compare?ids=1042,1043&sort=price,asc"}),
+    (f'1.2.3.4 - - [20/Mar/2024:08:00:15 +0000] "GET / HTTP/1.1" 200 9 '
+     f'"https://en.wikipedia.org/wiki/Widget_(GUI)" {_UA}', {"https://en.wikipedia.org/wiki/Widget_(GUI)"}),
+    (f'1.2.3.4 - - [20/Mar/2024:08:00:21 +0000] "GET / HTTP/1.1" 200 9 '
+     f'"https://portal.example.com/app;jsessionid=9F3A1C22?view=orders" {_UA}',
+     {"https://portal.example.com/app;jsessionid=9F3A1C22?view=orders"}),
+    # a bot URL closed by the user agent's ")", prose brackets and a list of URLs
+    ('5.45.207.12 - - [20/Mar/2024:08:00:36 +0000] "GET / HTTP/1.1" 200 9 "-" '
+     '"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)"', {"http://ahrefs.com/robot/"}),
+])
+def test_urls_keep_their_commas_semicolons_and_brackets(line, urls):
+    got = {v for k, v in found_both(line, "access") if k is T.URL}
+    assert got == urls
+
+
+@pytest.mark.parametrize("text, urls", [
+    ("(see http://x.example.com/a), then [http://y.example.com/b].",
+     {"http://x.example.com/a", "http://y.example.com/b"}),
+    ("mirrors: http://a.example.com/x,http://b.example.com/y;http://c.example.com/z",
+     {"http://a.example.com/x", "http://b.example.com/y", "http://c.example.com/z"}),
+    ("2024-03-20,http://a.example.com/x,malware,203.0.113.5", {"http://a.example.com/x"}),
+    ("[docs](https://docs.example.com/a_(b)) and <https://x.example.com/?q=1,2>",
+     {"https://docs.example.com/a_(b)", "https://x.example.com/?q=1,2"}),
+])
+def test_url_ends_in_prose_and_lists(text, urls):
+    assert {v for k, v in found_both(text, "plain") if k is T.URL} == urls
+
+
+def test_percent_encoded_url_is_reported_once_as_written():
+    line = (f'10.20.0.88 - - [20/Mar/2024:09:00:05 +0000] "GET /share/ HTTP/1.1" 200 1290 '
+            f'"http://198.51.100.7/share/Team%20Docs/%E2%82%AC%2Cx" {_UA}')
+    assert {v for k, v in found_both(line, "access") if k is T.URL} == {
+        "http://198.51.100.7/share/Team%20Docs/%E2%82%AC%2Cx"}
+    # decoding still reveals a URL hidden in a parameter, whole up to its parameter's end
+    hidden = "https://l.example.com/l.php?u=https%3A%2F%2Fwww.example.com%2Fa%2Cb&h=AT0x"
+    assert {v for k, v in found_both(hidden, "plain") if k is T.URL} == {
+        hidden, "https://www.example.com/a,b"}
+
+
+def test_hosts_that_are_json_keys_are_read():
+    line = ('{"timestamp":"2024-03-20T09:00:00Z","results":{"www.example.com":{"status":"up"},'
+            '"10.20.0.11:8080":{"state":"up"},"2001:db8:100::1":{"state":"Idle"}},'
+            '"host.name":"web-01","user.name":"anna","span.id":"00f067aa0ba902b7",'
+            '"d41d8cd98f00b204e9800998ecf8427e":{"size":0}}')
+    assert found_both(line, "json") == {(T.DOMAIN, "www.example.com"), (T.IPV4, "10.20.0.11"),
+                                        (T.IPV6, "2001:db8:100::1")}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Stage 1: HXXPS://update-widgets[.]com/dl/a.msi", "https://update-widgets.com/dl/a.msi"),
+    ("hXxps://cdn.update-widgets[.]com/a.js", "https://cdn.update-widgets.com/a.js"),
+    ("exfil to fXp://203.0.113.66/upload/", "ftp://203.0.113.66/upload/"),
+    ("FXP://files.widget-drop[.]net/in/", "ftp://files.widget-drop.net/in/"),
+    ("Beacon: hxxps[://]c2.widget-sync[.]org/beacon?id=77", "https://c2.widget-sync.org/beacon?id=77"),
+    ("hxxps:[//]portal.widget-vpn[.]net/remote", "https://portal.widget-vpn.net/remote"),
+    ("hxxp(:)//91.92.245[.]12/x86", "http://91.92.245.12/x86"),
+    ("HXXP://panel.widget-sync[DOT]org/login.php", "http://panel.widget-sync.org/login.php"),
+    ("h[TT]ps://paste.widget-bin[.]com/raw/Zx81", "https://paste.widget-bin.com/raw/Zx81"),
+])
+def test_defanged_urls_in_any_case_and_spelling(text, expected):
+    assert (T.URL, expected) in found_both(text, "plain")
+
+
+def test_defanged_mail_in_any_case_and_fxp_as_a_word():
+    got = found_both("reply-to invoices(At)widget-invoices(Dot)com; FXP transfer", "plain")
+    assert got == {(T.MAIL, "invoices@widget-invoices.com"), (T.DOMAIN, "widget-invoices.com")}
+
+
+@pytest.mark.parametrize("line, url, ip", [
+    (f'2001:db8::9 - - [20/Mar/2024:10:00:01 +0000] "GET / HTTP/1.1" 200 1 '
+     f'"http://[2001:db8:4f::9]:8080/status" {_UA}', "http://[2001:db8:4f::9]:8080/status",
+     "2001:db8:4f::9"),
+    (f'45.148.10.95 - - [20/Mar/2024:10:00:04 +0000] "GET http://[2a02:4780:12::1]/wp-login.php '
+     f'HTTP/1.1" 400 226 "-" {_UA}', "http://[2a02:4780:12::1]/wp-login.php", "2a02:4780:12::1"),
+    (f'10.0.0.1 - - [20/Mar/2024:10:00:10 +0000] "GET / HTTP/1.1" 200 1 "http://[::1]:9090/metrics" '
+     f'{_UA}', "http://[::1]:9090/metrics", "::1"),
+])
+def test_bracketed_ipv6_url_hosts(line, url, ip):
+    got = found_both(line, "access")
+    assert (T.URL, url) in got and (T.IPV6, ip) in got
+
+
+def test_ip6_spf_terms_and_ipv6_mail_literals():
+    text = ("Received: from mx2.example.com (mx2.example.com [IPv6:2a01:4f8:c17:1e0::25])\n"
+            'example.com. 3600 IN TXT "v=spf1 ip6:2001:db8:1200::17 IP6:2a01:4f8::26/128 '
+            'ip6:2001:db8:1200::/48 -all"')
+    assert {v for k, v in found_both(text, "plain") if k is T.IPV6} == {
+        "2a01:4f8:c17:1e0::25", "2001:db8:1200::17", "2a01:4f8::26"}
+
+
+def test_underscores_in_host_labels():
+    text = ("Mar 20 09:20:01 ns1 named[812]: client 10.20.0.15#53211 (_dmarc.example.com): query: "
+            "_dmarc.example.com IN TXT\n"
+            "Mar 20 09:20:12 mail01 postfix/smtp[2231]: 5C1D2E0F11: to=<ops@mail_gw.example.com>, "
+            "relay=mail_gw.example.com[198.51.100.41]:25, status=sent\n"
+            "Mar 20 09:20:18 mon01 nagios[4410]: SERVICE ALERT: web01;Disk;CRITICAL;check_disk.pl: "
+            "GET http://dev_portal.example.com/login")
+    got = found_both(text, "syslog")
+    assert {(T.DOMAIN, "_dmarc.example.com"), (T.MAIL, "ops@mail_gw.example.com"),
+            (T.DOMAIN, "mail_gw.example.com"), (T.URL, "http://dev_portal.example.com/login"),
+            (T.DOMAIN, "dev_portal.example.com")} <= got
+    assert not any(v.startswith("check_disk") for _, v in got)
+
+
+def test_unicode_domains_urls_and_mailboxes_with_their_a_labels():
+    text = ("Lure: https://аcme-widgets.com/login?ref=mail (Cyrillic а); "
+            "sender rechnung@bücher-widgets.de; also www.widgets-müller.ch and xn--pple-43d.com")
+    got = found_both(text, "plain")
+    assert got == {
+        (T.URL, "https://аcme-widgets.com/login?ref=mail"),
+        (T.DOMAIN, "аcme-widgets.com"), (T.DOMAIN, "xn--cme-widgets-xij.com"),
+        (T.MAIL, "rechnung@bücher-widgets.de"),
+        (T.DOMAIN, "bücher-widgets.de"), (T.DOMAIN, "xn--bcher-widgets-wob.de"),
+        (T.DOMAIN, "www.widgets-müller.ch"), (T.DOMAIN, "www.xn--widgets-mller-4ob.ch"),
+        (T.DOMAIN, "xn--pple-43d.com"),
+    }
+
+
+def test_mailboxes_after_runs_of_punctuation():
+    text = ("Primary.................anna.keller@example.com\n"
+            "Backup------------------soc-oncall@example.com\n"
+            "Billing:::::::::::::::::billing@example.org\n"
+            "Legal___________________legal@example.org\n"
+            "--jens.weber@example.org\n"
+            "...or the desk: ...support@example.net\n"
+            "https://svc_reader:Spring2024@files.example.com/x/ ssh://git@git.example.com/ops.git")
+    assert {v for k, v in found_both(text, "plain") if k is T.MAIL} == {
+        "anna.keller@example.com", "soc-oncall@example.com", "billing@example.org",
+        "legal@example.org", "jens.weber@example.org", "support@example.net"}
+
+
+def test_javascript_and_field_name_chains_are_not_domains():
+    line = ('45.148.10.95 - - [20/Mar/2024:11:00:01 +0000] "GET /?next=javascript:alert(window.name)'
+            '&b=top.location.host&c=console.info(navigator.online)&d=self.name HTTP/1.1" 400 226 '
+            '"https://www.history.com/topics" "Mozilla/5.0"')
+    assert {v for k, v in found_both(line, "access") if k is T.DOMAIN} == {"www.history.com"}
+    assert {v for k, v in found_both("dns.google trace.id host.name telemetry.evil.top", "plain")
+            if k is T.DOMAIN} == {"dns.google", "telemetry.evil.top"}
+    # in a host position the same names are hosts
+    assert (T.DOMAIN, "window.name") in found_both("http://window.name/x", "plain")

@@ -38,6 +38,12 @@ PIECES = st.sampled_from([
     "rhost=140.34.121.179", "SRC=1.2.3.4", "fw=1.2.3.4", "x_fw=1.2.3.4", "swversion=1.2.3.4",
     "BC:98:9A:30:04:07:D0:06:03:30:E0:4A:40:F8:AD:03", "ab:cd:ef:01:23:45:67:89",
     "Internet.", "alice.", "example.com.", "example.com..", ".com", "a.b.c.d.e.f.g.h.example.com.", "b" * 63 + ".example.org", "ab-12345678901234567890123456789012-cd",
+    # issue 12: URL tokens running over ",;()[]", object paths, "_", IPv6 literals, IDN
+    "http://x.com/a?C=M;O=A", "http://[2001:db8::1]:8080/x", "http://a.com/(b)", "(http://a.com/b)",
+    "http://a.com/x,http://b.com/y", "://", "http://", "https://a.b/,", "window.name", "host.name",
+    "trace.id", "dns.google", "top.location.host", "Window.Name", "_dmarc.example.com",
+    "x_y.example.com", "check_disk.pl", "IPv6:2001:db8::1", "ip6:2001:db8::5/128", "bücher.de",
+    "пример.рф", "a..b@example.com", "...c@example.com",
 ])
 SEPARATORS = st.sampled_from([" ", "  ", "\t", '"', "'", "[", "]", "(", ")", ",", ";", "|", "<", ">",
                               "=", "/", ":", "", "\x00", "`", "{", "}"])
@@ -46,6 +52,11 @@ TOKEN_BYTES = st.binary(min_size=1, max_size=40)
 
 # Tokens of the characters the C shortcuts look at, to explore their edges.
 SHAPED = st.text(alphabet="abcfvxzACEV0123456789.-:_=", min_size=1, max_size=70)
+# URL tokens and what may end them: the C tokenizer's run over ",;()[]" must match tokens_of.
+URLISH = st.lists(st.sampled_from(["http", "://", "a.com", "1.2.3.4", "/", "(", ")", "[", "]",
+                                   ",", ";", "x", "::1", "?C=M", "{", "|", "'", " ", "\t",
+                                   "hxxps", "[.]", "window.name", "\x00", "é"]),
+                  min_size=1, max_size=14).map("".join)
 DIGIT_NAMES = st.lists(st.from_regex(r"[0-9]{1,3}|[0-9][0-9a-z-]{0,4}[0-9a-z]|com|org|[a-z]{1,3}",
                                      fullmatch=True), min_size=1, max_size=6).map(".".join)
 # key=address tokens (iptables "SRC=", PAM "rhost=") and version parameters ("fw=", "ver=").
@@ -66,7 +77,7 @@ QUERYISH = st.lists(st.sampled_from(["?", "&", ";", "/", "=", "md5", "sid", "Has
 
 @st.composite
 def lines(draw):
-    parts = draw(st.lists(st.one_of(PIECES, SEPARATORS, SHAPED, TOKEN_BYTES.map(
+    parts = draw(st.lists(st.one_of(PIECES, SEPARATORS, SHAPED, URLISH, TOKEN_BYTES.map(
         lambda b: b.decode("latin-1"))), max_size=30))
     return "".join(parts).replace("\n", " ").encode("utf-8", "surrogateescape")
 
@@ -92,7 +103,7 @@ def test_native_and_python_loops_agree(batch, fmt_name):
 
 
 @settings(max_examples=400, deadline=None)
-@given(tokens=st.lists(SHAPED | PIECES | QUERYISH | DIGIT_NAMES | KEY_QUADS | HEX_COLONS,
+@given(tokens=st.lists(SHAPED | PIECES | QUERYISH | DIGIT_NAMES | KEY_QUADS | HEX_COLONS | URLISH,
                       min_size=1, max_size=40))
 def test_native_and_python_classify_tokens_alike(tokens):
     batch = [" ".join(tokens).encode()]
@@ -201,7 +212,9 @@ def test_version_word_examples(line, expected):
 MARKER_TEXT = st.lists(st.sampled_from(
     ["[", "(", "{", "]", ")", "}", " ", ".", "dot", "DOT", "Dot", "do", ":", "@", "at", "AT", "aT",
      "/", "x", "X", "xx", "XX", "xX", "p", "P", "f", "fx", "\\", "[tt]", "[t", "tt]", "h", "\n",
-     "é", "\x00", "a", "1"]
+     "é", "\x00", "a", "1",
+     # issue 12: any case
+     "F", "fX", "Fx", "xP", "Xx", "DoT", "dOt", "At", "[TT]", "[Tt]", "(:)", "[//]", "[://]"]
 ), max_size=25).map("".join)
 
 

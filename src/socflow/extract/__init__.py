@@ -31,12 +31,11 @@ def find_iocs(text: str) -> list[tuple[IocType, str]]:
     (callers decide with :func:`socflow.extract.validate.classify_ip`).
     """
     from .refang import refang_str
-    from .tokens import DELIMITERS, classify_text
+    from .tokens import classify_text, text_tokens
 
     text = refang_str(text)
     found: dict[tuple[IocType, str], None] = {}
-    for piece in text.translate(str.maketrans(DELIMITERS.decode("latin-1"),
-                                              " " * len(DELIMITERS))).split():
+    for piece in text_tokens(text):  # the extractor's tokens: a URL keeps its ",;()[]"
         for kind, value, qualifier in classify_text(piece):
             if not qualifier:
                 found[(kind, value)] = None

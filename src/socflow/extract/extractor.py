@@ -24,8 +24,8 @@ from ..read.positions import lines_with
 from ..read.sources import decode
 from .config import ExtractConfig
 from .refang import refang_lines
-from .tokens import DELIMITER_TABLE, HASH_PARAMETERS, QUERY_STRING, Found, classify_token
-from .validate import FILE_LIKE_TLDS, classify_ip, icann_tlds
+from .tokens import HASH_PARAMETERS, QUERY_STRING, Found, classify_token, tokens_of
+from .validate import FILE_LIKE_TLDS, OBJECT_ROOTS, classify_ip, icann_tlds
 
 # The per-line loop and the version-word test in C when the extension is there (same results).
 _native_scan = NATIVE.scan_lines if NATIVE else None
@@ -36,6 +36,8 @@ SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
 HUGE_LINE = 64 * 1024  # bytes; see Extractor._resolve_tokens
 _CACHE_LIMIT = 100_000  # distinct tokens remembered (noise and hits each); bounded memory
 _IP_TYPES = (IocType.IPV4, IocType.IPV6)
+_HOST_TYPES = frozenset({IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL, IocType.MAIL})
+JSON_KEY = "json-key"  # the context LogFormat.context_of gives a JSON object's key
 _TIME_CHARS = b"0123456789-:.TZ+"
 # What the C loop classifies itself, in the order it expects.
 _NATIVE_KINDS = (IocType.IPV4, IocType.MD5, IocType.SHA1, IocType.SHA256, IocType.DOMAIN)
@@ -97,13 +99,13 @@ class Extractor:
         if _native_scan is not None and self.native:
             _native_scan(lines, self._noise, self._hits, batch.tokens, self._classify,
                          _NATIVE_KINDS, _domain_tlds(), HASH_PARAMETERS, QUERY_STRING,
-                         _CACHE_LIMIT)
+                         _CACHE_LIMIT, OBJECT_ROOTS)
             return
-        noise, hits, seen, table = self._noise, self._hits, batch.tokens, DELIMITER_TABLE
+        noise, hits, seen = self._noise, self._hits, batch.tokens
         classify = self._classify
         for idx, line in enumerate(lines):
             # A new set minus noise walks the few tokens of the line ("-=" would walk noise).
-            for token in {*line.translate(table).split()} - noise:
+            for token in {*tokens_of(line)} - noise:
                 record = seen.get(token)
                 if record is not None:
                     record[0] += 1
@@ -160,6 +162,11 @@ class Extractor:
             else:
                 context = fmt.context_of(line, token)
                 if context is None:
+                    continue
+            if context == JSON_KEY:
+                # A JSON key is read for hosts only ("www.example.com": {...}, "10.0.0.1:80")
+                found = tuple(f for f in found if f[0] in _HOST_TYPES)
+                if not found:
                     continue
             if found[0][0] is IocType.IPV4 and not huge and version_word(line, token):
                 continue

@@ -7,6 +7,8 @@ Only bracketed forms are undone: the bare words " at " and " dot " are everyday 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from itertools import product
 
 import re2
 
@@ -17,23 +19,39 @@ from ..read.positions import lines_at
 # RE2 pass (a DFA, ~10x faster than ``re`` on a whole batch); only those lines get the (slower)
 # substitutions.
 _MARKER = re2.compile(
-    rb"[\[\(\{] ?(?:\.|dot|DOT|:|@|at|AT|/)|xxp|XXp|XXP|xxP|fxp|\\\.|\[tt\]"
+    rb"[\[\(\{] ?(?:\.|[dD][oO][tT]|:|@|[aA][tT]|/)|[xX][xX][pP]|[fF][xX][pP]|\\\.|\[[tT][tT]\]"
 )
 _native_marker_lines = NATIVE.marker_lines if NATIVE else None
 
 
+def _cases(word: bytes) -> tuple[bytes, ...]:
+    """Every upper/lower-case spelling of an ASCII word (the literals a case-blind rule needs)."""
+    return tuple(bytes(c) for c in product(*({ch, ch ^ 0x20} if chr(ch).isalpha() else {ch}
+                                               for ch in word)))
+
+
+# The separator after a defanged scheme: "://" or its bracketed spellings ("[://]", "[:]//",
+# "(:)//", ":[//]", "[:]"+"[/][/]").
+_SEPARATOR = rb"(?:\[://\]|(?:\[:\]|\(:\)|:)(?:\[//\]|(?:\[/\]|/){2}))"
 # (literals one of which the rule's match must contain, or None: always try; regex; replacement)
-_RULES: tuple[tuple[tuple[bytes, ...] | None, re.Pattern[bytes], bytes], ...] = (
-    ((b"xxp", b"XXp", b"xxP", b"XXP", b"[tt]"),
-     re.compile(rb"(?<![A-Za-z])(?:hxxp|hXXp|hxxP|HXXP|h\[tt\]p)(s?)(?:\[:\]|:)?(?:\[/\]|/){0,2}"
-                rb"(?=[^\s])"), rb"http\1://"),
-    ((b"fxp",), re.compile(rb"\bfxp(?=s?://)"), rb"ftp"),
+_Replacement = bytes | Callable[[re.Match[bytes]], bytes]
+_RULES: tuple[tuple[tuple[bytes, ...] | None, re.Pattern[bytes], _Replacement], ...] = (
+    # hxxp, HXXPS, hXxp, h[tt]p in any case, then any separator ("hxxp//", "hxxpevil" too).
+    (_cases(b"xxp") + _cases(b"[tt]"),
+     re.compile(rb"(?i)(?<![a-z])h(?:xx|\[tt\])p(s?)"
+                rb"(?:\[://\]|(?:\[:\]|\(:\)|:)?(?:\[//\]|(?:\[/\]|/){0,2}))(?=[^\s])"),
+     lambda m: b"http" + m.group(1).lower() + b"://"),
+    # fxp, fXp, FXP: only before a separator (FXP is also an FTP word)
+    (_cases(b"fxp"), re.compile(rb"(?i)\bfxp(s?)" + _SEPARATOR),
+     lambda m: b"ftp" + m.group(1).lower() + b"://"),
     ((b"[://]",), re.compile(rb"\[://\]"), rb"://"),
     ((b"[:]",), re.compile(rb"\[:\]"), rb":"),
+    ((b"(:)",), re.compile(rb"(?<=[A-Za-z])\(:\)(?=//|\[/)"), rb":"),
+    ((b"[//]",), re.compile(rb"\[//\]"), rb"//"),
     ((b"[/]",), re.compile(rb"\[/\]"), rb"/"),
-    (None, re.compile(rb"\s?(?:\[|\(|\{)\s?(?:\.|dot|DOT)\s?(?:\]|\)|\})\s?"), rb"."),
+    (None, re.compile(rb"\s?(?:\[|\(|\{)\s?(?:\.|(?i:dot))\s?(?:\]|\)|\})\s?"), rb"."),
     ((b"\\.",), re.compile(rb"(?<=[A-Za-z0-9])\\\.(?=[A-Za-z0-9])"), rb"."),
-    (None, re.compile(rb"\s?(?:\[|\(|\{)\s?(?:@|at|AT)\s?(?:\]|\)|\})\s?"), rb"@"),
+    (None, re.compile(rb"\s?(?:\[|\(|\{)\s?(?:@|(?i:at))\s?(?:\]|\)|\})\s?"), rb"@"),
 )
 
 

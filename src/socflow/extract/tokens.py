@@ -12,10 +12,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import string
+from itertools import islice
 from urllib.parse import unquote, urlsplit
 
 from ..models import IocType
-from .validate import _classify_v4, classify_ip, is_domain
+from .validate import _classify_v4, classify_ip, domain_forms, is_domain
 
 # (type, normalised value, qualifier) — qualifier "query-string" marks hashes that sit in a
 # query string parameter (usually a session id); the extractor decides whether to keep them.
@@ -24,6 +25,17 @@ QUERY_STRING = "query-string"
 
 DELIMITERS = b"\"'<>[](){},;|\\`\x00"
 DELIMITER_TABLE = bytes.maketrans(DELIMITERS, b" " * len(DELIMITERS))
+# A token holding "://" is a URL's: it runs on over the delimiters a URL may hold (",;()[]":
+# "?C=M;O=A", "/wiki/Widget_(GUI)", "http://[2001:db8::1]:8080/") up to whitespace or one of
+# these; when it starts right after "," or ";" (a field of a list) it also ends at the next one.
+# The C tokenizer (socflow._native.scan_lines) does exactly this; tokens_of is its twin.
+URL_TOKEN_STOPS = b"\"'<>{}|\\`\x00"
+_TOKEN = re.compile(rb"[^\s\"'<>\[\](){},;|\\`\x00]+")
+_URL_TOKEN_END = re.compile(rb"[\s\"'<>{}|\\`\x00]")
+_URL_FIELD_END = re.compile(rb"[\s\"'<>{}|\\`\x00,;]")
+_TOKEN_STR = re.compile(_TOKEN.pattern.decode("latin-1"))
+_URL_TOKEN_END_STR = re.compile(_URL_TOKEN_END.pattern.decode("latin-1"))
+_URL_FIELD_END_STR = re.compile(_URL_FIELD_END.pattern.decode("latin-1"))
 MAX_TOKEN = 1 << 16  # longer tokens are classified in pieces: linear time whatever comes in
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
@@ -36,16 +48,29 @@ _IPV4 = re.compile(
     r"\b(?=\d)(?:(?<=//)|(?<=[\w-]:)|(?<=[\w-]/)|(?<![\w.:/%-]))(" + r"\.".join([_OCTET] * 4) + r")"
     r"(?!\w|\.[\w-]|(?:/|%2[Ff])(?:3[01]|[12]?\d)(?!\d))"
 )
+# An IPv6 address starts where no word, colon, dot or percent touches it, or after an SPF
+# "ip6:" term or a mail header's "[IPv6:" literal (any case); "/128" after it is one host, any
+# other "/n" makes it a network.
 _IPV6 = re.compile(
-    r"(?<![\w:.%])(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)([0-9A-Fa-f:]{2,39}+)"
-    r"(?:%[\w.-]{1,16}+)?(?!\w|:|\.\w|/\d)"  # a CIDR network is not an address
+    r"(?:(?<=[Ii][Pp]6:)|(?<=[Ii][Pp][Vv]6:)|(?<![\w:.%]))"
+    r"(?=[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:)([0-9A-Fa-f:]{2,39}+)"
+    r"(?:%[\w.-]{1,16}+)?(?!\w|:|\.\w|/(?!128(?!\d))\d)"
 )
 _IPV4_MAPPED = re.compile(r"(?<![\w:])::ffff:(" + r"\.".join([_OCTET] * 4) + r")(?!\w|\.\d)",
                           re.IGNORECASE)
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+# Host labels may hold "_" (valid in DNS names: "_dmarc.", "mail_gw."); the top-level label may
+# not. validate.is_domain decides where an underscore is acceptable.
+_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+# The same in any script, for text that is not ASCII (IDN: "bücher-widgets.de", "пример.рф").
+_ULABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _DOMAIN = re.compile(
     r"\b(?:(?<=//)|(?<=\*\.)|(?<![\w.@%/-]))"
-    r"((?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)"
+    r"((?:" + _LABEL + r"\.(?=[A-Za-z0-9_]))++[A-Za-z][A-Za-z0-9-]{0,62}+)"
+    r"(?![\w@-]|\.[\w-])"
+)
+_IDN_DOMAIN = re.compile(
+    r"\b(?:(?<=//)|(?<=\*\.)|(?<![\w.@%/-]))"
+    r"((?:" + _ULABEL + r"\.(?=\w))++[^\W\d_][\w-]{0,62}+)"
     r"(?![\w@-]|\.[\w-])"
 )
 # A URL runs from its scheme to the first whitespace, quote, angle bracket or NUL, so every URL
@@ -54,17 +79,26 @@ _DOMAIN = re.compile(
 _URL_START = re.compile(r"(?<![\w.-])(?:https?|ftp|sftp|wss?)://(?=[^\s\"'<>\x00])",
                         re.IGNORECASE)
 _URL_STOP = re.compile(r"[\s\"'<>\x00]")
+# Inside that run, a URL ends at a ")" or "]" closing a bracket opened before it, at "," or ";"
+# when it is a field of a list (starts right after one) or another URL follows.
+_URL_INNER = re.compile(r"[()\[\],;]")
+_URL_AHEAD = re.compile(r"(?:https?|ftp|sftp|wss?)://", re.IGNORECASE)
 # URLs starting inside one run beyond this many are not read: each costs the rest of the run,
 # so "http://http://http://…" would cost time quadratic in its length.
 MAX_NESTED_URLS = 16
-_MAIL_DOMAIN = r"@(?:" + _LABEL + r"\.(?=[A-Za-z0-9]))++[A-Za-z][A-Za-z0-9-]{0,62}+)(?![\w-]|\.[\w-])"
+_MAIL_DOMAIN = r"@(?:" + _LABEL + r"\.(?=[A-Za-z0-9_]))++[A-Za-z][A-Za-z0-9-]{0,62}+)(?![\w-]|\.[\w-])"
+_IDN_MAIL_DOMAIN = r"@(?:" + _ULABEL + r"\.(?=\w))++[^\W\d_][\w-]{0,62}+)(?![\w-]|\.[\w-])"
 # A mailbox starts with a word character (any script: "joëlle.martin@"), after "mailto:", after
-# a lone "+" (bots' "+claudebot@…", like "+http://…") or where no word, dot, percent, plus,
-# slash, colon or dash touches it.
-_MAIL = re.compile(
-    r"\b(?:(?<=mailto:)|(?<=MAILTO:)|(?<=[^\w.%+/:-]\+)|(?<=^\+)|(?<![\w.%+/:-]))(\w[\w.%+-]{0,63}+"
-    + _MAIL_DOMAIN
-)
+# a dot, colon, plus or dash that follows punctuation or starts the text ("...support@",
+# "--jens@", "Billing::::billing@", bots' "+claudebot@…" like "+http://…"; not "user:pass@",
+# "//git@") or where no word, dot, percent, plus, slash, colon or dash touches it.
+_MAIL_START = (r"\b(?:(?<=mailto:)|(?<=MAILTO:)|(?<=[^\w/%][.:+-])|(?<=^[.:+-])"
+               r"|(?<![\w.%+/:-]))(\w[\w.%+-]{0,63}+")
+_MAIL = re.compile(_MAIL_START + _MAIL_DOMAIN)
+_IDN_MAIL = re.compile(_MAIL_START + _IDN_MAIL_DOMAIN)
+# A leader of dots, dashes or underscores inside the matched local part ("Primary.....anna@",
+# "Legal_____legal@"): the mailbox starts after it (a local part has no ".." anyway).
+_LEADER = re.compile(r"\.\.+|[-_.]{3,}")
 # Return paths rewritten by forwarders and bounce handlers keep "=" in the mailbox: SRS
 # ("SRS0=hash=TT=gmail.com=jane@fwd.example"), BATV ("prvs=tag=user@"), VERP
 # ("bounce+8812-acct=example.com@mg.example").
@@ -101,6 +135,36 @@ _DOMAIN_HINT = re.compile(r"\.[A-Za-z]")  # the dot before the top-level label
 _HASH_HINT = re.compile(r"[0-9a-fA-F]{32}")
 
 
+def tokens_of(line: bytes) -> list[bytes]:
+    """The tokens of a line: split on whitespace and DELIMITERS, a URL's token running on over
+    the delimiters a URL may hold (see URL_TOKEN_STOPS). The twin of the C tokenizer."""
+    if b"://" not in line:
+        return line.translate(DELIMITER_TABLE).split()
+    return _url_aware_tokens(line, _TOKEN, _URL_TOKEN_END, _URL_FIELD_END, b",;")
+
+
+def text_tokens(text: str) -> list[str]:
+    """tokens_of for a str (an event field, decoded text)."""
+    if "://" not in text:
+        return text.translate(_STR_DELIMITERS).split()
+    return _url_aware_tokens(text, _TOKEN_STR, _URL_TOKEN_END_STR, _URL_FIELD_END_STR, ",;")
+
+
+def _url_aware_tokens(line, token_rx, url_end_rx, field_end_rx, separators):  # type: ignore[no-untyped-def]
+    tokens = []
+    pos = 0
+    scheme_mark = "://" if isinstance(line, str) else b"://"
+    while (m := token_rx.search(line, pos)) is not None:
+        start, end = m.span()
+        if scheme_mark in m.group():
+            rx = field_end_rx if start and line[start - 1 : start] in separators else url_end_rx
+            stop = rx.search(line, end)
+            end = stop.start() if stop else len(line)
+        tokens.append(line[start:end])
+        pos = end
+    return tokens
+
+
 def classify_token(token: bytes) -> tuple[Found, ...]:
     """Every indicator inside ``token``; an empty tuple (the usual answer) when there is none."""
     if b"." not in token and b"@" not in token and b"%" not in token:
@@ -132,6 +196,7 @@ def classify_text(text: str, *, decoded: bool = False) -> list[Found]:
     found: list[Found] = []
     if "://" in text:
         found.extend(_urls(text))
+        written = [value for kind, value, _ in found if kind is IocType.URL]
     if "@" in text:
         found.extend(_mails(text))
     if "." in text:
@@ -146,22 +211,39 @@ def classify_text(text: str, *, decoded: bool = False) -> list[Found]:
     if len(text) >= 13 and ("CVE" in text or "cve" in text.lower()):
         found.extend((IocType.CVE, m.upper().replace("_", "-"), "") for m in _CVE.findall(text))
     if not decoded and "%" in text:
-        found.extend(_percent_decoded(text))
+        found.extend(_percent_decoded(text, written if "://" in text else []))
     return found
 
 
-def _percent_decoded(text: str) -> list[Found]:
-    """``u=http%3A%2F%2Fevil.com`` hides ``http://evil.com``: decode (twice, for double encoding)."""
+def _percent_decoded(text: str, urls: list[str]) -> list[Found]:
+    """``u=http%3A%2F%2Fevil.com`` hides ``http://evil.com``: decode (twice, for double encoding).
+
+    A URL written as such (``urls``: those reported from ``text``) is reported as written: the
+    decoded copy of it ("/a%20b" read as "/a b", so "/a") is no indicator; URLs that only
+    decoding reveals are."""
     found: list[Found] = []
     # Decode each query parameter on its own: an encoded URL ends where its parameter ends.
     for part in _QUERY_SEPARATORS.split(text):
         if "%" not in part:
             continue
         plain = unquote(unquote(part))
-        if plain != part:
-            for piece in plain.translate(_STR_DELIMITERS).split():
-                found.extend(classify_text(piece, decoded=True))
+        if plain == part:
+            continue
+        # (at most MAX_NESTED_URLS starts, as _urls reads: linear time on "http://…%20http://…")
+        written = [unquote(unquote(part[m.start():]))
+                   for m in islice(_URL_START.finditer(part), MAX_NESTED_URLS)
+                   if _reported(part[m.start():], urls)] if urls and "://" in part else []
+        for piece in text_tokens(plain):
+            for item in classify_text(piece, decoded=True):
+                if item[0] is IocType.URL and any(w.startswith(item[1]) for w in written):
+                    continue  # the decoded copy of a URL that is written out
+                found.append(item)
     return found
+
+
+def _reported(tail: str, urls: list[str]) -> bool:
+    """A URL starting the text ``tail`` (cut at the next "?", "&" or ";") is among ``urls``."""
+    return any(url.startswith(tail) or tail.startswith(url) for url in urls)
 
 
 _QUERY_SEPARATORS = re.compile(r"[?&;]")
@@ -178,16 +260,46 @@ def _urls(text: str) -> list[Found]:
         nested += 1
         if nested > MAX_NESTED_URLS:
             continue
-        url = text[m.start() : run_end]
-        if m.start() > 0 and text[m.start() - 1] == "=":
+        start = m.start()
+        before = text[start - 1] if start else ""
+        end = _url_end(text, start, run_end, before in (",", ";")) if "," in text or ";" in text \
+            or "(" in text or ")" in text or "[" in text or "]" in text else run_end
+        url = text[start:end]
+        if before == "=":
             url = url.split("&", 1)[0]  # a URL given as a query parameter ends with it
         url = _trim_url(url)
         host_found = _host(_url_host(url).rstrip("."))
-        if host_found is None:
+        if not host_found:
             continue
         found.append((IocType.URL, url, ""))
-        found.append(host_found)
+        found.extend(host_found)
     return found
+
+
+def _url_end(text: str, start: int, end: int, field: bool) -> int:
+    """Where the URL starting at ``start`` ends inside its run ``text[start:end]``: at a ")" or
+    "]" closing a bracket opened before it, and at "," or ";" when the URL is a field of a list
+    (``field``: it starts right after one) or another URL follows. One pass: linear time."""
+    parens = brackets = 0
+    pos = start
+    while (m := _URL_INNER.search(text, pos, end)) is not None:
+        c, i = m.group(), m.start()
+        if c == "(":
+            parens += 1
+        elif c == ")":
+            if not parens:
+                return i
+            parens -= 1
+        elif c == "[":
+            brackets += 1
+        elif c == "]":
+            if not brackets:
+                return i
+            brackets -= 1
+        elif field or _URL_AHEAD.match(text, i + 1):
+            return i
+        pos = i + 1
+    return end
 
 
 def _url_host(url: str) -> str:
@@ -210,27 +322,35 @@ def _trim_url(url: str) -> str:
     while url and url[-1] in _URL_TRAILING:
         if url[-1] == ")" and url.count("(") >= url.count(")"):
             break
+        if url[-1] == "]" and url.count("[") >= url.count("]"):
+            break  # "http://[2001:db8::1]"
         url = url[:-1]
     return url
 
 
-def _host(host: str) -> Found | None:
-    """The indicator a URL's host names: a domain (file-like TLDs accepted here) or an IP."""
+def _host(host: str) -> tuple[Found, ...]:
+    """The indicators a URL's host names: a domain (file-like TLDs accepted here; a Unicode name
+    also as its A-label) or an IP; none when it is neither."""
     if not host:
-        return None
+        return ()
     if classify_ip(host) is None:
         host = host.lower()
-        return (IocType.DOMAIN, host, "") if is_domain(host, host_position=True) else None
+        if not is_domain(host, host_position=True):
+            return ()
+        if host.isascii():
+            return ((IocType.DOMAIN, host, ""),)
+        return tuple((IocType.DOMAIN, name, "") for name in domain_forms(host))
     if ":" not in host:  # classify_ip took it as a dotted quad, which is canonical already
-        return (IocType.IPV4, host, "")
+        return ((IocType.IPV4, host, ""),)
     ip = ipaddress.ip_address(host)
-    return (IocType.IPV6 if ip.version == 6 else IocType.IPV4, ip.compressed, "")
+    return ((IocType.IPV6 if ip.version == 6 else IocType.IPV4, ip.compressed, ""),)
 
 
 def _mails(text: str) -> list[Found]:
     found: list[Found] = []
     tagged = [m.span(1) for m in _TAGGED_MAIL.finditer(text)] if "=" in text else []
-    matches = [m for m in _MAIL.finditer(text)
+    mail_rx = _MAIL if text.isascii() else _IDN_MAIL
+    matches = [m for m in mail_rx.finditer(text)
                if not any(start <= m.start(1) < end for start, end in tagged)]
     mails = [text[start:end] for start, end in tagged] + [m.group(1) for m in matches]
     for mail in mails:
@@ -238,9 +358,16 @@ def _mails(text: str) -> list[Found]:
         domain = domain.lower()
         if not local.strip(".") or not is_domain(domain, host_position=True):
             continue
+        if "." in local or "-" in local or "_" in local:
+            leaders = [m.end() for m in _LEADER.finditer(local)]
+            if leaders:  # "Primary.....anna@": the mailbox starts after the leader
+                local = local[leaders[-1]:]
+                if not local or not local[0].isalnum():
+                    continue
         if not (domain in _SSH_ALGORITHM_DOMAINS and _SSH_ALGORITHM.fullmatch(local)):
             found.append((IocType.MAIL, f"{local}@{domain}".lower(), ""))
-        found.append((IocType.DOMAIN, domain, ""))  # the mail's domain is a domain too
+        # the mail's domain is a domain too
+        found.extend((IocType.DOMAIN, name, "") for name in domain_forms(domain))
     return found
 
 
@@ -319,12 +446,12 @@ def _ipv6s(text: str) -> list[Found]:
 
 def _domains(text: str) -> list[Found]:
     found: list[Found] = []
-    for m in _DOMAIN.finditer(text):
+    for m in (_DOMAIN if text.isascii() else _IDN_DOMAIN).finditer(text):
         name = m.group(1).lower()
         if _foreign_scheme(text, m.start(1)) or name.endswith(".arpa"):
             continue  # android-app://com.google.android.gm/, PTR names
         if is_domain(name):
-            found.append((IocType.DOMAIN, name, ""))
+            found.extend((IocType.DOMAIN, form, "") for form in domain_forms(name))
     return found
 
 

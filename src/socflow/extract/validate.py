@@ -32,6 +32,37 @@ FILE_LIKE_TLDS = frozenset({
 })
 
 
+# Object paths that end in a top-level domain: JavaScript ("window.name", "top.location.host",
+# "console.info", "navigator.onLine") and ECS / OpenTelemetry field names ("host.name",
+# "user.name", "trace.id", "dns.question.name"). Outside a host position, a name whose first
+# label is such a root and whose last label a property of that kind is not a domain
+# ("dns.google", "www.history.com", "telemetry.evil.top" still are).
+_JS_ROOTS = frozenset({
+    "window", "document", "navigator", "location", "self", "top", "parent", "frames", "opener",
+    "history", "screen", "console", "localstorage", "sessionstorage", "globalthis", "this",
+})
+_JS_PROPERTIES = frozenset({"name", "host", "search", "top", "online", "info", "group", "storage"})
+_FIELD_ROOTS = frozenset({
+    # ECS field sets, OpenTelemetry namespaces, Beats / Kubernetes metadata
+    "agent", "client", "cloud", "container", "destination", "device", "dll", "dns", "ecs",
+    "error", "event", "faas", "file", "geo", "group", "host", "http", "log", "network",
+    "observer", "orchestrator", "organization", "os", "package", "process", "registry",
+    "related", "rule", "server", "service", "source", "span", "threat", "tls", "trace",
+    "transaction", "url", "user", "user_agent", "vulnerability", "x509", "labels", "kubernetes",
+    "k8s", "net", "db", "messaging", "rpc", "peer", "enduser", "exception", "thread", "code",
+    "telemetry", "deployment", "winlog", "data_stream", "module",
+})
+_FIELD_PROPERTIES = frozenset({"name", "id", "email", "family", "host", "app", "data", "info"})
+OBJECT_ROOTS = _JS_ROOTS | _FIELD_ROOTS  # the C tokenizer leaves names under these to Python
+
+
+def is_property_chain(labels: list[str]) -> bool:
+    """``window.name``, ``host.name``, ``trace.id``: an object path, not a host name."""
+    root, leaf = labels[0], labels[-1]
+    return ((root in _JS_ROOTS and leaf in _JS_PROPERTIES)
+            or (root in _FIELD_ROOTS and leaf in _FIELD_PROPERTIES))
+
+
 def _load_icann_tlds() -> frozenset[str]:
     tlds: set[str] = set()
     in_icann = False
@@ -141,7 +172,8 @@ def _valid_label(label: str) -> bool:
         0 < len(label) <= 63
         and not label.startswith("-")
         and not label.endswith("-")
-        and label.replace("-", "").isalnum()  # not empty: the label does not start with "-"
+        # "_" is valid in DNS names ("_dmarc", "mail_gw"); a label of only "_" and "-" is not
+        and label.replace("-", "").replace("_", "").isalnum()
     )
 
 
@@ -150,21 +182,49 @@ def is_domain(value: str, *, host_position: bool = False) -> bool:
     """True when ``value`` (lower-case, no trailing dot) is a syntactically valid public name.
 
     ``host_position`` is True where the surrounding syntax already says "this is a host"
-    (URL authority, e-mail domain); only then are file-extension-like TLDs accepted.
+    (URL authority, e-mail domain); only then are file-extension-like TLDs accepted, "_" in the
+    label under the public suffix ("check_disk.pl" is a file elsewhere), and object paths such
+    as "window.name". A Unicode name (IDN) is judged by its A-label (see ``to_alabel``).
     """
-    if not value or len(value) > 253 or not value.isascii():
+    if not value or len(value) > 253:
         return False
+    if not value.isascii():
+        alabel = to_alabel(value)
+        return alabel is not None and is_domain(alabel, host_position=host_position)
     labels = value.split(".")
     if len(labels) < 2:
         return False
     tld = labels[-1]
-    if tld not in icann_tlds() or tld.isdigit():
+    if tld not in icann_tlds() or tld.isdigit() or "_" in tld:
         return False
     if not all(map(_valid_label, labels)):
         return False
-    if tld in FILE_LIKE_TLDS and not host_position:
+    if not host_position and (tld in FILE_LIKE_TLDS or "_" in labels[-2]
+                              or is_property_chain(labels)):
         return False
     return True
+
+
+@lru_cache(maxsize=4096)
+def to_alabel(name: str) -> str | None:
+    """The A-label (punycode) form of a Unicode host name, or None when it is no valid IDN
+    (IDNA 2008 with the UTS 46 mapping, as browsers resolve it)."""
+    import idna  # on first Unicode name only: its tables cost ~10 ms to import
+
+    try:
+        alabel = idna.encode(name, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return None
+    return alabel.lower()
+
+
+def domain_forms(name: str) -> tuple[str, ...]:
+    """The names a domain is reported as: itself, and for a Unicode name also its A-label
+    (DNS, block lists and CTI services use it, and it shows a homograph for what it is)."""
+    if name.isascii():
+        return (name,)
+    alabel = to_alabel(name)
+    return (name,) if alabel is None or alabel == name else (name, alabel)
 
 
 def registered_domain(value: str) -> str:

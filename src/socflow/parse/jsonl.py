@@ -161,7 +161,9 @@ class JsonLines(LogFormat):
             return self.default_context
         after = line[pos + len(token) : pos + len(token) + 3]
         if after.startswith(b'":') or after.startswith(b'" :'):
-            return None  # a key, not a value
+            # A key: read for hosts only ({"www.example.com": {"status": "up"}}); the extractor
+            # drops what else a key holds
+            return "json-key"
         key_end = line.rfind(b'":', 0, pos)
         if key_end < 0:
             return self.default_context
