@@ -150,6 +150,7 @@ typedef struct {
     PyObject *noise, *hits, *seen, *classify, *kinds, *tlds, *hash_parameters, *query_string;
     Py_ssize_t limit;
     PyObject *object_roots; /* validate.OBJECT_ROOTS: "window.name" may be an object path */
+    uint32_t root_lengths[256]; /* bit k of [c]: a root of k characters starts with c */
 } Scan;
 
 static int has_hex_run(const unsigned char *s, Py_ssize_t n, Py_ssize_t run)
@@ -243,14 +244,16 @@ static PyObject *classify_name(Scan *sc, const unsigned char *s, Py_ssize_t n, P
         return NULL;
     if (!known)
         return PyTuple_New(0);
-    const unsigned char *dot = memchr(s, '.', n);
-    PyObject *root = lower_ascii(s, dot - s);
-    int object = root ? PySet_Contains(sc->object_roots, root) : -1;
-    Py_XDECREF(root);
-    if (object < 0)
-        return NULL;
-    if (object)
-        Py_RETURN_NONE; /* "window.name", "host.name": Python tells object paths from hosts */
+    Py_ssize_t first = (const unsigned char *)memchr(s, '.', n) - s;
+    if (first < 32 && (sc->root_lengths[Py_TOLOWER(s[0])] >> first) & 1) {
+        PyObject *root = lower_ascii(s, first);
+        int object = root ? PySet_Contains(sc->object_roots, root) : -1;
+        Py_XDECREF(root);
+        if (object < 0)
+            return NULL;
+        if (object)
+            Py_RETURN_NONE; /* "window.name", "host.name": Python tells paths from hosts */
+    }
     return one_found(PyTuple_GET_ITEM(sc->kinds, KIND_DOMAIN), lower_ascii(s, n));
 }
 
@@ -644,6 +647,21 @@ static PyObject *scan_lines(PyObject *self, PyObject *args)
                           &PyFrozenSet_Type, &sc.hash_parameters, &sc.query_string, &sc.limit,
                           &PyFrozenSet_Type, &sc.object_roots))
         return NULL;
+    memset(sc.root_lengths, 0, sizeof(sc.root_lengths));
+    {
+        PyObject *iter = PyObject_GetIter(sc.object_roots), *root;
+        if (iter == NULL)
+            return NULL;
+        while ((root = PyIter_Next(iter)) != NULL) {
+            Py_ssize_t len = PyUnicode_Check(root) ? PyUnicode_GET_LENGTH(root) : 0;
+            if (len > 0 && len < 32 && PyUnicode_IS_ASCII(root))
+                sc.root_lengths[Py_TOLOWER(PyUnicode_1BYTE_DATA(root)[0])] |= 1u << len;
+            Py_DECREF(root);
+        }
+        Py_DECREF(iter);
+        if (PyErr_Occurred())
+            return NULL;
+    }
     if (PyTuple_GET_SIZE(sc.kinds) != KIND_COUNT) {
         PyErr_SetString(PyExc_ValueError, "scan_lines: kinds must be (ipv4, md5, sha1, sha256, domain)");
         return NULL;

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from itertools import product
 
 import re2
 
@@ -24,25 +23,20 @@ _MARKER = re2.compile(
 _native_marker_lines = NATIVE.marker_lines if NATIVE else None
 
 
-def _cases(word: bytes) -> tuple[bytes, ...]:
-    """Every upper/lower-case spelling of an ASCII word (the literals a case-blind rule needs)."""
-    return tuple(bytes(c) for c in product(*({ch, ch ^ 0x20} if chr(ch).isalpha() else {ch}
-                                               for ch in word)))
-
-
 # The separator after a defanged scheme: "://" or its bracketed spellings ("[://]", "[:]//",
 # "(:)//", ":[//]", "[:]"+"[/][/]").
 _SEPARATOR = rb"(?:\[://\]|(?:\[:\]|\(:\)|:)(?:\[//\]|(?:\[/\]|/){2}))"
-# (literals one of which the rule's match must contain, or None: always try; regex; replacement)
+# (literals one of which the rule's match must contain in the lower-cased text, or None: always
+# try; regex; replacement)
 _Replacement = bytes | Callable[[re.Match[bytes]], bytes]
 _RULES: tuple[tuple[tuple[bytes, ...] | None, re.Pattern[bytes], _Replacement], ...] = (
     # hxxp, HXXPS, hXxp, h[tt]p in any case, then any separator ("hxxp//", "hxxpevil" too).
-    (_cases(b"xxp") + _cases(b"[tt]"),
+    ((b"xxp", b"[tt]"),
      re.compile(rb"(?i)(?<![a-z])h(?:xx|\[tt\])p(s?)"
                 rb"(?:\[://\]|(?:\[:\]|\(:\)|:)?(?:\[//\]|(?:\[/\]|/){0,2}))(?=[^\s])"),
      lambda m: b"http" + m.group(1).lower() + b"://"),
     # fxp, fXp, FXP: only before a separator (FXP is also an FTP word)
-    (_cases(b"fxp"), re.compile(rb"(?i)\bfxp(s?)" + _SEPARATOR),
+    ((b"fxp",), re.compile(rb"(?i)\bfxp(s?)" + _SEPARATOR),
      lambda m: b"ftp" + m.group(1).lower() + b"://"),
     ((b"[://]",), re.compile(rb"\[://\]"), rb"://"),
     ((b"[:]",), re.compile(rb"\[:\]"), rb":"),
@@ -86,10 +80,18 @@ def refang_lines(lines: list[bytes], blob: bytes) -> list[bytes]:
 
 def refang(text: bytes) -> bytes:
     """Return ``text`` with defanged indicators restored; other text is left as it was."""
+    low = text.lower()  # the rules are blind to case where defangers are
     for needles, rx, repl in _RULES:
         # A rule whose literal cannot be in the text is skipped: most lines need one or two.
-        if needles is None or any(needle in text for needle in needles):
-            text = rx.sub(repl, text)
+        if needles is not None:
+            for needle in needles:
+                if needle in low:
+                    break
+            else:
+                continue
+        changed = rx.sub(repl, text)
+        if changed != text:
+            text, low = changed, changed.lower()
     return text
 
 
