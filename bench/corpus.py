@@ -99,6 +99,10 @@ ADVERSARIAL = {  # name -> repeating unit of a single huge line
     "address: run": b"1.1.1.1:",
     "product/address run": b"a/1.1.1.1/",
     "nested URLs": b"http://",
+    # Issue 12: a URL's token runs over ",;()[]" and its end is found bracket by bracket; a
+    # decoded URL is compared with the URLs written out before it is reported.
+    "URL brackets run": b"http://a.example.com/(x);[y],",
+    "encoded URL run": b"http://a.example.com/%20",
 }
 
 
