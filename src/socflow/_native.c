@@ -31,8 +31,8 @@ enum { C_DELIM = 1, C_DIGIT = 2, C_INDICATOR = 4 /* one of . @ % - _ : */, C_OTH
 static unsigned char char_class[256];
 static unsigned char is_hex[256];
 static unsigned char is_marker_start[256]; /* first bytes of refang markers */
-/* Where a URL's token ends (tokens.URL_TOKEN_STOPS and whitespace): a token holding "://" runs
- * on over the delimiters a URL may hold (",;()[]"). */
+/* Where a URL's token ends (tokens._URL_TOKEN_END: whitespace, NUL, quotes, angle brackets,
+ * braces, "|", backslash, backtick): a token holding "://" runs on over ",;()[]". */
 static unsigned char is_url_stop[256];
 
 static const char DELIMITERS[] = "\"'<>[](){},;|\\`";

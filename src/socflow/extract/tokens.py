@@ -29,7 +29,6 @@ DELIMITER_TABLE = bytes.maketrans(DELIMITERS, b" " * len(DELIMITERS))
 # "?C=M;O=A", "/wiki/Widget_(GUI)", "http://[2001:db8::1]:8080/") up to whitespace or one of
 # these; when it starts right after "," or ";" (a field of a list) it also ends at the next one.
 # The C tokenizer (socflow._native.scan_lines) does exactly this; tokens_of is its twin.
-URL_TOKEN_STOPS = b"\"'<>{}|\\`\x00"
 _TOKEN = re.compile(rb"[^\s\"'<>\[\](){},;|\\`\x00]+")
 _URL_TOKEN_END = re.compile(rb"[\s\"'<>{}|\\`\x00]")
 _URL_FIELD_END = re.compile(rb"[\s\"'<>{}|\\`\x00,;]")
@@ -137,7 +136,7 @@ _HASH_HINT = re.compile(r"[0-9a-fA-F]{32}")
 
 def tokens_of(line: bytes) -> list[bytes]:
     """The tokens of a line: split on whitespace and DELIMITERS, a URL's token running on over
-    the delimiters a URL may hold (see URL_TOKEN_STOPS). The twin of the C tokenizer."""
+    the delimiters a URL may hold (",;()[]"). The twin of the C tokenizer."""
     if b"://" not in line:
         return line.translate(DELIMITER_TABLE).split()
     return _url_aware_tokens(line, _TOKEN, _URL_TOKEN_END, _URL_FIELD_END, b",;")
