@@ -261,3 +261,19 @@ def load_policy(path: str | Path | None = None, *, text: str | None = None) -> M
                     f"{source}:{yamlfile.line_of(lines, ('weights', code))}: weights.{code}: "
                     "unknown finding (docs/phishing.md lists them)")
     return _validate(_merge(base, over), source, lines)
+
+
+def policy_from_settings(policy_yaml: str, organisation: dict[str, Any]) -> MailPolicy:
+    """A policy from a job's settings (the analyzer's configuration items): ``policy_yaml`` laid
+    over the defaults, then these ``organisation`` fields (lists of domains/ids/hosts)."""
+    policy = load_policy(text=policy_yaml) if policy_yaml.strip() else load_policy()
+    if not organisation:
+        return policy
+    data = policy.model_dump()
+    data["organisation"] = {**data["organisation"], **organisation}
+    try:
+        return MailPolicy.model_validate(data)
+    except ValidationError as exc:
+        from ..errors import validation_summary
+
+        raise ConfigError(f"invalid configuration: {validation_summary(exc)}") from None

@@ -11,6 +11,7 @@ import importlib
 
 WORKERS: dict[str, str] = {
     "LogIOC": "socflow.adapters.cortex.analyzers.logioc:LogIocAnalyzer",
+    "MailAnalysis": "socflow.adapters.cortex.analyzers.mail:MailAnalyzer",
     "VirusTotal_GetReport": "socflow.adapters.cortex.analyzers.virustotal:VirusTotalGetReport",
     "VirusTotal_Scan": "socflow.adapters.cortex.analyzers.virustotal:VirusTotalScan",
     "AbuseIPDB_Check": "socflow.adapters.cortex.analyzers.abuseipdb:AbuseIPDBCheck",
