@@ -342,6 +342,43 @@ def logioc_fail_config(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
     return _logioc(ctx, file=EXAMPLES / "auth.log", log_format="cobol")
 
 
+# -- MailAnalysis -----------------------------------------------------------------------------
+MAIL = "Socflow_MailAnalysis"
+MAIL_CORPUS = REPO / "tests" / "mail" / "corpus"
+
+
+def _mail(ctx: Ctx, *, file: Path | None = None, text: str | None = None,
+          **config: Any) -> tuple[JobResult, dict[str, Any]]:
+    if file is not None:
+        result = run_job(MAIL, data_type="file", file=file, config=config, timeout=120)
+        return result, {"dataType": "file", "attachment": {"name": file.name, "size": file.stat().st_size}}
+    result = run_job(MAIL, data_type="other", data=text, config=config, timeout=120)
+    return result, {"dataType": "other", "data": text}
+
+
+def mail_phish(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
+    return _mail(ctx, file=MAIL_CORPUS / "phish" / "spoof-dmarc-fail-0.eml")
+
+
+def mail_attachments(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
+    return _mail(ctx, file=MAIL_CORPUS / "phish" / "attachment-8.eml")
+
+
+def mail_newsletter(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
+    return _mail(ctx, file=MAIL_CORPUS / "ham" / "newsletter-3.eml")
+
+
+def mail_hostile(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
+    text = (f'From: "{HOSTILE}" <boss@hacked-bakery.com>\nTo: a@contoso.com\n'
+            f"Subject: {HOSTILE}\nContent-Type: text/html\n\n"
+            f'<a href="https://docs-share.online/{{{{HOSTILE_RAN=31337*3}}}}">{HOSTILE}</a>\n')
+    return _mail(ctx, text=text)
+
+
+def mail_fail_config(ctx: Ctx) -> tuple[JobResult, dict[str, Any]]:
+    return _mail(ctx, file=MAIL_CORPUS / "ham" / "newsletter-3.eml", policy="weights:\n  nope: 1\n")
+
+
 CASES = [
     Case("vt-ip-malicious", VT, vt_ip_malicious),
     Case("vt-domain-clean", VT, vt_domain_clean),
@@ -378,6 +415,11 @@ CASES = [
     Case("logioc-hostile", LOGIOC, logioc_hostile, hostile=True),
     Case("logioc-empty", LOGIOC, logioc_empty),
     Case("logioc-fail-config", LOGIOC, logioc_fail_config),
+    Case("mail-phish", MAIL, mail_phish),
+    Case("mail-attachments", MAIL, mail_attachments),
+    Case("mail-newsletter", MAIL, mail_newsletter),
+    Case("mail-hostile", MAIL, mail_hostile, hostile=True),
+    Case("mail-fail-config", MAIL, mail_fail_config),
 ]
 
 

@@ -85,3 +85,13 @@ def test_no_received_fields():
     report = analyze_bytes(eml([]))
     assert report.hops == []
     assert "origin.no_received" in {f.code for f in report.findings}
+
+
+def test_receiver_internal_relays_are_not_indicators():
+    from mailmaker import ms_top
+
+    report = analyze_bytes(eml(ms_top()))
+    received = {i["value"] for i in report.indicators if "received" in i["where"]}
+    # Exchange's own relays (2603:10b6:…, public addresses) are not the sender's; the edge's
+    # sender 198.51.100.20 is a documentation address, which the extractor leaves out.
+    assert received == set()

@@ -254,7 +254,9 @@ def _analyse(msg: Message, data: bytes, report: MailReport, policy: MailPolicy,
         "body:text/plain": "\n".join(texts),
         "body:text/html": "\n".join(html_texts),
         "link": "\n".join(h for h in hrefs if "://" in h),
-        "received": "\n".join(h.from_ip for h in hops_top if h.from_ip),
+        # the edge's sender and the hops below it; not the receiver's own internal relays
+        "received": "\n".join(h.from_ip for h in (hops_top[count - 1:] if count else hops_top)
+                              if h.from_ip),
     }
     plain_urls = _extract(sources, policy, report)
     known = {link.url for link in links}

@@ -30,13 +30,16 @@ class MailAnalyzer(SocflowAnalyzer):
             source = "pasted message"
         if not data.strip():
             raise InputError(f"{source}: empty, not an e-mail message")
-        self._report = analyze_bytes(data, source, policy)
-        return self._report.to_dict()
-
-    def summary(self, raw: dict[str, Any]) -> dict[str, Any]:
         from ....mail.observables import taxonomies
 
-        return {"taxonomies": [t.to_dict() for t in taxonomies(self._report)]}
+        self._report = analyze_bytes(data, source, policy)
+        full = self._report.to_dict()
+        full["level"] = self._report.verdict  # safe / suspicious / malicious: the template's colour
+        full["taxonomies"] = [t.to_dict() for t in taxonomies(self._report)]
+        return full
+
+    def summary(self, raw: dict[str, Any]) -> dict[str, Any]:
+        return {"taxonomies": raw["taxonomies"]}
 
     def artifacts(self, raw: dict[str, Any]) -> list[dict[str, Any]]:
         from ....mail.observables import observables
