@@ -15,6 +15,7 @@ import requests
 
 TOKEN = "test-token-0123456789abcdef"
 SOCFLOW = Path(sys.executable).parent / "socflow"
+REPO_ROOT = Path(__file__).resolve().parents[2]
 _LISTENING = re.compile(r"Uvicorn running on http://([\d.]+):(\d+)")
 
 

@@ -146,7 +146,7 @@ def test_add_is_idempotent_and_records_metadata(service: Service) -> None:
     assert (entry["reason"], entry["requested_by"], entry["case_ref"], entry["alert_ref"],
             entry["observable_ref"]) == ("C2 beacon", "analyst@soc", "~4096", "~8192", "~12")
     actions = [e["action"] for e in service.api("GET", "/api/v1/audit").json()["events"]]
-    assert actions == ["add", "extend"]
+    assert actions == ["policy", "add", "extend"]  # the policy the service started with first
 
 
 def test_dry_run_changes_nothing(service: Service) -> None:
@@ -154,20 +154,23 @@ def test_dry_run_changes_nothing(service: Service) -> None:
     assert resp.status_code == 200 and resp.json()["status"] == "would-add"
     assert service.add("10.1.1.1", dry_run=True).json()["refusal"] == "private"
     assert service.edl("domain") == []
-    assert service.api("GET", "/api/v1/audit").json()["events"] == []
+    events = service.api("GET", "/api/v1/audit").json()["events"]
+    assert [e["action"] for e in events] == ["policy"]
 
 
 def test_remove_is_idempotent_and_audited(service: Service) -> None:
     service.add("hxxp://evil-site.net/payload.exe", type="url")
     gone = service.api("DELETE", "/api/v1/entries",
                        params={"value": "http://EVIL-site.net/payload.exe", "requested_by": "bob", "reason": "fp"})
-    assert gone.json() == {"status": "removed", "type": "url", "value": "http://evil-site.net/payload.exe"}
+    assert gone.json() == {"status": "removed", "type": "url", "value": "http://evil-site.net/payload.exe",
+                          "still_listed": []}
     again = service.api("DELETE", "/api/v1/entries", params={"value": "http://evil-site.net/payload.exe"})
     assert again.status_code == 200 and again.json()["status"] == "absent"
     bad = service.api("DELETE", "/api/v1/entries", params={"value": "1.2.3.4.5", "type": "ip"})
     assert bad.status_code == 422 and bad.json()["refusal"] == "malformed"
     events = service.api("GET", "/api/v1/audit").json()["events"]
-    assert [(e["action"], e["actor"]) for e in events] == [("add", ""), ("remove", "bob")]
+    assert [(e["action"], e["actor"]) for e in events if e["action"] != "policy"] == [
+        ("add", ""), ("remove", "bob")]
     assert events[1]["detail"]["reason"] == "fp"
 
 

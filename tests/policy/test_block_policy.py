@@ -176,3 +176,46 @@ def test_normalise_is_idempotent_for_urls(host: str, path: str, scheme: str) -> 
 def test_malformed_value_message_names_the_problem() -> None:
     with pytest.raises(MalformedValue, match="not an IP address"):
         normalise("1.2.3", "ip")
+
+
+# --- issue 11: IPv4-mapped IPv6 and IDNA 2008 -----------------------------------------------------
+
+@settings(max_examples=300)
+@given(ipv4, st.integers(0, 32), ipv4)
+def test_ipv4_mapped_ranges_get_the_ipv4_verdict(addr: str, prefix: int, allowed: str) -> None:
+    """``::ffff:a.b.c.d/(96+n)`` is the IPv4 network a.b.c.d/n: same normal form, same verdict —
+    allowlist, private space and --widest-v4 included."""
+    policy = BlockPolicy(allowlist=[allowed])
+    v4 = policy.check(f"{addr}/{prefix}")
+    mapped = policy.check(f"::ffff:{addr}/{96 + prefix}")
+    assert (mapped.value, mapped.refusal) == (v4.value, v4.refusal)
+
+
+@pytest.mark.parametrize(
+    ("value", "normalised"),
+    [
+        ("faß.de", "xn--fa-hia.de"),  # IDNA 2003 (Python's codec) said fass.de: another domain
+        ("FASS.de", "fass.de"),
+        ("Faß.DE.", "xn--fa-hia.de"),
+        ("βόλος.com", "xn--nxasmm1c.com"),  # final sigma kept (IDNA 2003 folded it)
+        ("ÖBB.at", "xn--bb-eka.at"),
+        ("bücher。de", "xn--bcher-kva.de"),  # ideographic full stop is a label separator
+        ("xn--fa-hia.de", "xn--fa-hia.de"),
+        ("http://faß.de/a", "http://xn--fa-hia.de/a"),
+    ],
+)
+def test_idn_names_follow_idna_2008_uts46(value: str, normalised: str) -> None:
+    assert POLICY.check(value).value == normalised
+
+
+@pytest.mark.parametrize("value", ["a\u200db.com", "ab--\u00e9.com", "\u0301x.com"])
+def test_idn_names_idna_2008_refuses_are_malformed(value: str) -> None:
+    decision = POLICY.check(value)
+    assert decision.refusal is Refusal.MALFORMED and "internationalised" in decision.reason
+
+
+def test_an_idn_allowlist_entry_covers_its_own_spelling_only() -> None:
+    policy = BlockPolicy(allowlist=["faß.de"])
+    assert policy.check("www.faß.de").refusal is Refusal.ALLOWLISTED
+    assert policy.check("xn--fa-hia.de").refusal is Refusal.ALLOWLISTED
+    assert policy.check("fass.de").allowed

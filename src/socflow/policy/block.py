@@ -165,16 +165,30 @@ def _normalise_ip(value: str) -> str:
         net = ipaddress.ip_network(value.strip("[]"), strict=False)
     except ValueError:
         raise MalformedValue(f"{value!r} is not an IP address or CIDR network") from None
+    net = _unmapped(net)
     if net.prefixlen == net.max_prefixlen:
-        ip = net.network_address
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            return str(ip.ipv4_mapped)
-        return str(ip)
+        return str(net.network_address)
     return str(net)
 
 
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _unmapped(net: Network) -> Network:
+    """An IPv4-mapped IPv6 network (``::ffff:a.b.c.d/n``, n >= 96) as the IPv4 network it is.
+
+    Firewalls and the allowlist see IPv4 traffic as IPv4: left in its IPv6 spelling, a mapped
+    range would slip past the allowlist, the private-space checks and ``--widest-v4``.
+    """
+    if isinstance(net, ipaddress.IPv6Network) and net.prefixlen >= 96 and net.subnet_of(_MAPPED):
+        v4 = net.network_address.ipv4_mapped
+        assert v4 is not None
+        return ipaddress.IPv4Network(f"{v4}/{net.prefixlen - 96}")
+    return net
+
+
 def _normalise_domain(value: str) -> str:
-    name = value.lower().rstrip(".")
+    name = value.lower().rstrip(".") if value.isascii() else value.rstrip(".。．｡")
     if name.startswith("*."):
         raise MalformedValue(
             f"{value!r}: wildcards are not accepted; block the parent name instead"
@@ -182,15 +196,22 @@ def _normalise_domain(value: str) -> str:
     if "/" in name or ":" in name or "@" in name:
         raise MalformedValue(f"{value!r} is not a domain name (looks like a URL or address)")
     if not name.isascii():
-        try:
-            name = name.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise MalformedValue(
-                f"{value!r} is not a valid internationalised domain name"
-            ) from None
+        name = _idna(value, name)
     if _looks_like_ip(name):
         raise MalformedValue(f"{value!r} is an IP address, not a domain name")
     return name
+
+
+def _idna(value: str, name: str) -> str:
+    """IDNA 2008 with UTS #46 mapping, non-transitional: ``faß.de`` is ``xn--fa-hia.de``, a
+    different registration from ``fass.de`` (Python's built-in ``idna`` codec is IDNA 2003 and
+    maps ß to ss, which would block the wrong domain)."""
+    import idna
+
+    try:
+        return idna.encode(name, uts46=True, transitional=False).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError, ValueError):
+        raise MalformedValue(f"{value!r} is not a valid internationalised domain name") from None
 
 
 def _normalise_url(value: str) -> str:
@@ -289,7 +310,8 @@ class BlockPolicy:
             return
         try:
             if _looks_like_ip(text):
-                self.allow_networks.append(ipaddress.ip_network(text.strip("[]"), strict=False))
+                net = ipaddress.ip_network(text.strip("[]"), strict=False)
+                self.allow_networks.append(_unmapped(net))
                 return
             if "://" in text:
                 text = urlsplit(text).hostname or ""
@@ -317,12 +339,12 @@ class BlockPolicy:
 
     def _refuse(self, kind: EntryType, value: str) -> tuple[Refusal, str] | None:
         if kind is EntryType.IP:
-            return self._refuse_network(ipaddress.ip_network(value, strict=False))
+            return self._refuse_network(_unmapped(ipaddress.ip_network(value, strict=False)))
         if kind is EntryType.DOMAIN:
             return self._refuse_domain(value, whole_domain=True)
         host = urlsplit(value).hostname or ""
         if _looks_like_ip(host):
-            return self._refuse_network(ipaddress.ip_network(host))
+            return self._refuse_network(_unmapped(ipaddress.ip_network(host)))
         return self._refuse_domain(host, whole_domain=False)
 
     def _refuse_network(self, net: Network) -> tuple[Refusal, str] | None:

@@ -2,14 +2,20 @@
 
 Status codes the responders rely on: 201 added, 200 already there / extended / removed / absent /
 dry run, 422 refused by the block policy (``{"status": "refused", "refusal": <code>, "reason"}``),
-400 request not understood, 401 missing or wrong token. Handlers are plain ``def`` functions:
-FastAPI runs them in its thread pool and the store serialises writers in SQLite.
+400 request not understood, 401 missing or wrong token, 413 body too large. Handlers are plain
+``def`` functions: FastAPI runs them in its thread pool and the store serialises writers in SQLite.
+
+:class:`_Gate` sits in front of the framework: it checks the token of every ``/api/`` request and
+the declared body size *before a byte of the body is read*, so an unauthenticated or oversized
+upload costs the service nothing (it used to be buffered whole, then refused).
 """
 
 import base64
 import hmac
+import json
 import logging
 import threading
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -31,6 +37,15 @@ log = logging.getLogger("socflow.blocklist")
 ListType = Literal["ip", "domain", "url"]
 InputType = Literal["ip", "domain", "fqdn", "hostname", "url"]
 MAX_TTL = 10 * 365 * 86400
+# The largest request body the API needs: value 2100 + reason 1000 + refs, JSON-escaped at worst.
+MAX_BODY = 64 * 1024
+BEARER_CHALLENGE = 'Bearer realm="socflow-blocklist"'
+BASIC_CHALLENGE = 'Basic realm="socflow-blocklist lists", charset="UTF-8"'
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 _TEXT: dict[str, Any] = {"content": {"text/plain": {"schema": {"type": "string"}}}}
 
 
@@ -74,6 +89,11 @@ class RemoveResult(BaseModel):
     status: Literal["removed", "absent", "would-remove"]
     type: ListType
     value: str
+    still_listed: list[str] = Field(
+        default_factory=list,
+        description="URL entries with another scheme that keep the same line on the scheme-less "
+        "/edl/url list (firewalls match host and path, not the scheme)",
+    )
 
 
 class Refused(BaseModel):
@@ -118,9 +138,110 @@ def _refused(decision: Any) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=422)
 
 
+def bearer_ok(header: bytes, token: bytes) -> bool:
+    """``Authorization: Bearer <token>`` with the right token (constant-time comparison)."""
+    scheme, _, given = header.partition(b" ")
+    if scheme.lower() != b"bearer":
+        return False
+    return hmac.compare_digest(given.strip(), token)
+
+
+class _Gate:
+    """ASGI middleware: authenticate and size-check a request before its body is read.
+
+    * ``/api/…`` without the right bearer token: 401 at once, body never read;
+    * a declared ``Content-Length`` above ``max_body``: 413 at once;
+    * a body without a length (chunked): read up to ``max_body`` bytes, 413 beyond that.
+    The server closes a connection whose request body was left unread, so nothing is buffered.
+    """
+
+    def __init__(self, app: Any, token: bytes, max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.token = token
+        self.max_body = max_body
+
+    @staticmethod
+    async def _answer(send: Send, status: int, problem: str, reason: str, challenge: str = "") -> None:
+        body = json.dumps({"status": problem, "reason": reason}).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
+        if challenge:
+            headers.append((b"www-authenticate", challenge.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or ())
+        if scope.get("path", "").startswith("/api/") and not bearer_ok(
+            headers.get(b"authorization", b""), self.token
+        ):
+            reason = (
+                "the token is not valid"
+                if headers.get(b"authorization", b"").lower().startswith(b"bearer ")
+                else "an 'Authorization: Bearer <token>' header is required"
+            )
+            await self._answer(send, 401, "unauthorized", reason, BEARER_CHALLENGE)
+            return
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.max_body
+            except ValueError:
+                await self._answer(send, 400, "invalid", "Content-Length is not a number")
+                return
+            if too_big:
+                await self._answer(send, 413, "invalid", self._too_big())
+                return
+            await self.app(scope, receive, send)
+            return
+        if b"chunked" not in headers.get(b"transfer-encoding", b"").lower():
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message]), send)
+                return
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                await self._answer(send, 413, "invalid", self._too_big())
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        whole = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
+
+    def _too_big(self) -> str:
+        return f"the request body is larger than {self.max_body} bytes"
+
+
+def _replay(messages: list[Message], then: Receive | None = None) -> Receive:
+    pending = list(messages)
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop(0)
+        if then is None:
+            return {"type": "http.disconnect"}
+        return await then()
+
+    return receive
+
+
 def create_app(settings: ServiceSettings) -> FastAPI:
     store = BlockStore(settings.db_path)
     policy = settings.policy()
+    # The CLI's `blocklist add` reads this back: one policy for both ways into the lists.
+    store.save_policy(settings.stored_policy(), actor="socflow blocklist serve")
     token = settings.token.get_secret_value().encode("utf-8")
     bearer = HTTPBearer(
         auto_error=False, description="the service token (--token / SOCFLOW_BLOCKLIST_TOKEN)"
@@ -131,20 +252,34 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         description="External dynamic lists for firewalls, fed by the Socflow_Block responder.",
     )
     app.state.store = store
+    app.add_middleware(_Gate, token=token)  # before routing, before any body is read
 
     def unauthorized(reason: str) -> JSONResponse:
         return JSONResponse(
             Problem(status="unauthorized", reason=reason).model_dump(),
             status_code=401,
-            headers={"WWW-Authenticate": 'Bearer realm="socflow-blocklist"'},
+            headers={"WWW-Authenticate": BEARER_CHALLENGE},
         )
 
     class Unauthorized(Exception):
         pass
 
+    class ListUnauthorized(Exception):
+        pass
+
     @app.exception_handler(Unauthorized)
     def _on_unauthorized(request: Request, exc: Unauthorized) -> JSONResponse:
         return unauthorized(str(exc))
+
+    @app.exception_handler(ListUnauthorized)
+    def _on_list_unauthorized(request: Request, exc: ListUnauthorized) -> JSONResponse:
+        # RFC 7617: the lists use Basic, so the challenge names Basic; firewalls and curl only
+        # send credentials after a Basic challenge.
+        return JSONResponse(
+            Problem(status="unauthorized", reason=str(exc)).model_dump(),
+            status_code=401,
+            headers={"WWW-Authenticate": BASIC_CHALLENGE},
+        )
 
     @app.exception_handler(StarletteHTTPException)
     def _on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -202,6 +337,14 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         decision = policy.check(body.value, body.type)
         if not decision.allowed:
             log.info("refused %s %s: %s", decision.type, decision.value, decision.reason)
+            if not body.dry_run:
+                store.refuse(
+                    decision.type.value if decision.type else "",
+                    decision.value,
+                    actor=body.requested_by,
+                    refusal=decision.refusal.value,  # type: ignore[union-attr]
+                    reason=decision.reason,
+                )
             return _refused(decision)
         assert decision.type is not None
         kind = decision.type.value
@@ -225,6 +368,9 @@ def create_app(settings: ServiceSettings) -> FastAPI:
                 entry, effective_ttl(body.ttl_seconds), max_entries=settings.max_entries
             )
         except ListFull as exc:
+            store.refuse(
+                kind, decision.value, actor=body.requested_by, refusal="list-full", reason=str(exc)
+            )
             body_out = Refused(
                 refusal="list-full", reason=str(exc), type=kind, value=decision.value
             )
@@ -264,13 +410,23 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if dry_run:
             present = any(e.value == norm for e in store.active(kind.value))
             return RemoveResult(
-                status="would-remove" if present else "absent", type=kind.value, value=norm
+                status="would-remove" if present else "absent",
+                type=kind.value,
+                value=norm,
+                still_listed=formats.same_line(norm, store.values(kind.value)),
             )
         gone = store.remove(kind.value, norm, actor=requested_by, reason=reason)
         log.info(
             "%s %s %s by %s", "removed" if gone else "absent", kind.value, norm, requested_by or "?"
         )
-        return RemoveResult(status="removed" if gone else "absent", type=kind.value, value=norm)
+        return RemoveResult(
+            status="removed" if gone else "absent",
+            type=kind.value,
+            value=norm,
+            still_listed=formats.same_line(norm, store.values(kind.value))
+            if kind.value == "url"
+            else [],
+        )
 
     @app.get(
         "/api/v1/entries",
@@ -295,7 +451,8 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         after_id: Annotated[int, Query(ge=0, le=2**62)] = 0,
     ) -> Any:
-        """Every change (add, extend, remove, expire) in order; page with ``after_id``."""
+        """Every change (add, extend, remove, expire), refusal and policy change in order; page
+        with ``after_id``."""
         return AuditList(
             events=[AuditOut(**e.to_dict()) for e in store.audit(limit=limit, after_id=after_id)]
         )
@@ -332,7 +489,7 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         except ValueError:
             given = b""
         if not hmac.compare_digest(given, expected.encode("utf-8")):
-            raise Unauthorized("the lists need HTTP basic authentication")
+            raise ListUnauthorized("the lists need HTTP basic authentication")
 
     @app.get(
         "/edl/{list_type}.md5",
@@ -365,6 +522,18 @@ def create_app(settings: ServiceSettings) -> FastAPI:
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers=headers)
         return PlainTextResponse(body, headers=headers)
+
+    # HEAD on the list URLs (firewalls and monitoring probe them): same headers, no body; the
+    # server drops the body of a HEAD answer. Left out of the OpenAPI document (one operation
+    # per path and method there).
+    for path, endpoint in (("/edl/{list_type}.md5", edl_md5), ("/edl/{list_type}", edl)):
+        app.add_api_route(
+            path,
+            endpoint,
+            methods=["HEAD"],
+            dependencies=[Depends(check_edl_auth)],
+            include_in_schema=False,
+        )
 
     return app
 

@@ -42,6 +42,18 @@ def render(list_type: str, values: Iterable[str], *, keep_scheme: bool = False) 
     return "".join(f"{line}\n" for line in lines)
 
 
+def same_line(url: str, values: Iterable[str]) -> list[str]:
+    """Other URL entries that print as the same scheme-less line as ``url``.
+
+    ``http://x/a`` and ``https://x/a`` are two entries (each removed only by its own unblock) but
+    one line ``x/a`` of the default list: removing one leaves the line, and the caller says so.
+    """
+    if "://" not in url:
+        return []
+    line = _strip_scheme(url)
+    return sorted(v for v in values if v != url and _strip_scheme(v) == line)
+
+
 def etag(body: str) -> str:
     return '"' + hashlib.sha256(body.encode("utf-8")).hexdigest()[:32] + '"'
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -11,6 +12,9 @@ from ...errors import ConfigError
 from ...policy import BlockPolicy
 
 MIN_TOKEN_LENGTH = 16
+# docker/env.example ships SOCFLOW_BLOCKLIST_TOKEN=change-me-at-least-16-chars: a copied example
+# file would otherwise start a service anyone who read the example can write to.
+PLACEHOLDER_TOKENS = ("change-me",)
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -50,12 +54,53 @@ class ServiceSettings(BaseModel):
     def _token_long_enough(cls, value: SecretStr) -> SecretStr:
         if len(value.get_secret_value()) < MIN_TOKEN_LENGTH:
             raise ValueError(f"the API token must be at least {MIN_TOKEN_LENGTH} characters")
+        if any(p in value.get_secret_value().lower() for p in PLACEHOLDER_TOKENS):
+            raise ValueError(
+                "the API token is the placeholder of docker/env.example; generate one "
+                "(openssl rand -hex 24)"
+            )
         return value
 
     def policy(self) -> BlockPolicy:
         return BlockPolicy(
             allowlist=self.allowlist, widest_v4=self.widest_v4, widest_v6=self.widest_v6
         )
+
+    def stored_policy(self) -> dict[str, Any]:
+        """What the service stores with its state for ``socflow blocklist add`` (no secrets)."""
+        return {
+            "allowlist": list(self.allowlist),
+            "widest_v4": self.widest_v4,
+            "widest_v6": self.widest_v6,
+            "default_ttl_seconds": self.default_ttl_seconds,
+            "max_ttl_seconds": self.max_ttl_seconds,
+            "max_entries": self.max_entries,
+        }
+
+
+class StoredPolicy(BaseModel):
+    """The policy read back from the database (defaults: a service started with no options)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    allowlist: tuple[str, ...] = ()
+    widest_v4: int = Field(24, ge=0, le=32)
+    widest_v6: int = Field(48, ge=0, le=128)
+    default_ttl_seconds: int | None = Field(7 * 86400, ge=1)
+    max_ttl_seconds: int | None = Field(None, ge=1)
+    max_entries: int | None = Field(None, ge=1)
+
+    def policy(self) -> BlockPolicy:
+        return BlockPolicy(
+            allowlist=self.allowlist, widest_v4=self.widest_v4, widest_v6=self.widest_v6
+        )
+
+    def ttl(self, requested: int | None, *, use_default: bool) -> int | None:
+        """The expiry the service would give: its default when none is asked, capped."""
+        ttl = self.default_ttl_seconds if use_default else requested
+        if self.max_ttl_seconds and (ttl is None or ttl > self.max_ttl_seconds):
+            ttl = self.max_ttl_seconds
+        return ttl
 
 
 def read_allowlist(path: Path) -> list[str]:

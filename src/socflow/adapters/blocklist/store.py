@@ -5,6 +5,10 @@ firewalls polling the lists never wait for a writer, and every write inside ``BE
 two responders adding the same value at once serialise instead of racing. ``synchronous=FULL``
 makes a committed entry survive a crash or restart of the service.
 
+The block policy the service runs with (allowlist, widest prefixes, list size, TTLs) is stored in
+the ``settings`` table when the service starts, so ``socflow blocklist add`` on the same file
+applies exactly the service's rules: one source of truth, kept with the entries it governs.
+
 Expired entries are filtered out of every read by time, and deleted (with an ``expire`` audit row)
 by the next write or list read — so they leave the lists on their own, even if nobody purges.
 """
@@ -39,6 +43,10 @@ CREATE TABLE IF NOT EXISTS entries (
     PRIMARY KEY (type, value)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_expiry ON entries (expires_at);
+CREATE TABLE IF NOT EXISTS settings (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -249,6 +257,42 @@ class BlockStore:
                 return "extended", self._row(conn, entry.type, entry.value)  # type: ignore[return-value]
             return "exists", current
 
+    def refuse(self, type_: str, value: str, *, actor: str, refusal: str, reason: str) -> None:
+        """Audit a refused request like an addition (who asked, what, why it was refused)."""
+        with self._write() as conn:
+            self._audit(
+                conn, self.clock(), "refuse", type_, value, actor, refusal=refusal, reason=reason
+            )
+
+    def save_policy(self, policy: dict[str, Any], *, actor: str) -> bool:
+        """Store the policy the service runs with; audited (``policy``) when it changed."""
+        text = json.dumps(policy, sort_keys=True)
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE name = 'policy'").fetchone()
+            if row is not None and row[0] == text:
+                return False
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES ('policy', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (text,),
+            )
+            self._audit(conn, self.clock(), "policy", "", "", actor, **policy)
+            return True
+
+    def load_policy(self) -> dict[str, Any] | None:
+        """The policy the service last started with; None if it never ran on this file."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM settings WHERE name = 'policy'").fetchone()
+        if row is None:
+            return None
+        try:
+            policy = json.loads(row[0])
+        except ValueError:
+            raise ConfigError(f"{self.path}: the stored block policy is not valid JSON") from None
+        if not isinstance(policy, dict):
+            raise ConfigError(f"{self.path}: the stored block policy is not an object")
+        return policy
+
     def remove(self, type_: str, value: str, *, actor: str, reason: str = "") -> bool:
         """Delete one entry; False when it was not there (removing twice is harmless)."""
         with self._write() as conn:
@@ -285,7 +329,8 @@ class BlockStore:
         with self._write() as conn:
             self._purge(conn, self.clock())
             row = conn.execute(
-                "SELECT MAX(id), MAX(at) FROM audit WHERE type = ?", (type_,)
+                "SELECT MAX(id), MAX(at) FROM audit WHERE type = ? AND action != 'refuse'",
+                (type_,),
             ).fetchone()
         return (row[0] or 0), row[1]
 
@@ -300,7 +345,9 @@ class BlockStore:
 
     def last_change(self, type_: str) -> float | None:
         with self._connection() as conn:
-            row = conn.execute("SELECT MAX(at) FROM audit WHERE type = ?", (type_,)).fetchone()
+            row = conn.execute(
+                "SELECT MAX(at) FROM audit WHERE type = ? AND action != 'refuse'", (type_,)
+            ).fetchone()
         return row[0] if row else None
 
     def audit(self, *, limit: int = 100, after_id: int = 0) -> list[AuditEvent]:

@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.table import Table
 
 from ...errors import ConfigError, validation_summary
-from ...policy import BlockPolicy
 from ..blocklist.settings import ServiceSettings, parse_duration, read_allowlist
 from ..blocklist.store import BlockStore, Entry, iso
 
@@ -232,41 +231,66 @@ def _store(db: Path | None, state_dir: Path | None, *, must_exist: bool = False)
 @blocklist.command()
 @click.argument("value")
 @storage_options
-@policy_options
 @click.option(
     "--type",
     "type_hint",
     type=click.Choice(["ip", "domain", "fqdn", "url"]),
     help="List type (guessed when absent).",
 )
-@click.option("--ttl", default="7d", show_default=True, help="Expiry: 3600, 90m, 12h, 7d or never.")
+@click.option(
+    "--ttl",
+    default=None,
+    help="Expiry: 3600, 90m, 12h, 7d or never (default: the service's --default-ttl).",
+)
 @click.option("--reason", default="", help="Why (stored and audited).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def add(
     value: str,
     db: Path | None,
     state_dir: Path | None,
-    allow: tuple[str, ...],
-    allowlist_file: Path | None,
-    widest_v4: int,
-    widest_v6: int,
     type_hint: str | None,
-    ttl: str,
+    ttl: str | None,
     reason: str,
     as_json: bool,
 ) -> None:
-    """Block VALUE (same refusal rules as the service)."""
-    policy = BlockPolicy(
-        allowlist=_allowlist(allow, allowlist_file), widest_v4=widest_v4, widest_v6=widest_v6
-    )
-    decision = policy.check(value, type_hint)
+    """Block VALUE with the service's own rules.
+
+    The allowlist, widest prefixes, --max-entries and TTL limits are the ones `blocklist serve`
+    stored in the database when it last started; refusals are audited like additions.
+    """
+    from ..blocklist.settings import StoredPolicy
+    from ..blocklist.store import ListFull
+
+    store = _store(db, state_dir)
+    stored = store.load_policy()  # None before the service's first start: its defaults
+    try:
+        rules = StoredPolicy.model_validate(stored or {})
+    except ValidationError as exc:
+        raise ConfigError(f"the stored block policy is invalid: {validation_summary(exc)}") from None
+    decision = rules.policy().check(value, type_hint)
+    actor = f"cli:{os.environ.get('USER', '?')}"
     if not decision.allowed:
+        store.refuse(
+            decision.type.value if decision.type else "",
+            decision.value,
+            actor=actor,
+            refusal=decision.refusal.value,  # type: ignore[union-attr]
+            reason=decision.reason,
+        )
         raise ConfigError(f"refused ({decision.refusal.value}): {decision.reason}")  # type: ignore[union-attr]
     assert decision.type is not None
-    actor = f"cli:{os.environ.get('USER', '?')}"
-    status, entry = _store(db, state_dir).add(
-        Entry(decision.type.value, decision.value, reason, actor), parse_duration(ttl)
-    )
+    expiry = rules.ttl(parse_duration(ttl), use_default=ttl is None)
+    try:
+        status, entry = store.add(
+            Entry(decision.type.value, decision.value, reason, actor),
+            expiry,
+            max_entries=rules.max_entries,
+        )
+    except ListFull as exc:
+        store.refuse(
+            decision.type.value, decision.value, actor=actor, refusal="list-full", reason=str(exc)
+        )
+        raise ConfigError(f"refused (list-full): {exc}") from None
     click.echo(
         json.dumps({"status": status, "entry": entry.to_dict()})
         if as_json
@@ -295,10 +319,18 @@ def remove(
     except MalformedValue as exc:
         raise ConfigError(str(exc)) from None
     actor = f"cli:{os.environ.get('USER', '?')}"
-    gone = _store(db, state_dir, must_exist=True).remove(
-        kind.value, norm, actor=actor, reason=reason
-    )
+    from ..blocklist.formats import same_line
+
+    store = _store(db, state_dir, must_exist=True)
+    gone = store.remove(kind.value, norm, actor=actor, reason=reason)
     click.echo(f"{'removed' if gone else 'absent'}: {kind.value} {norm}")
+    others = same_line(norm, store.values(kind.value)) if kind.value == "url" else []
+    if others:
+        click.echo(
+            f"note: the /edl/url line stays: {', '.join(others)} is still blocked "
+            "(firewall URL lists match host and path, not the scheme)",
+            err=True,
+        )
 
 
 @blocklist.command()
@@ -306,7 +338,7 @@ def remove(
 @click.option("--limit", type=click.IntRange(1, 100000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def audit(db: Path | None, state_dir: Path | None, limit: int, as_json: bool) -> None:
-    """Show the audit trail (add, extend, remove, expire)."""
+    """Show the audit trail (add, extend, remove, expire, refuse, policy)."""
     events = _store(db, state_dir, must_exist=True).audit(limit=limit)
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in events], indent=2))

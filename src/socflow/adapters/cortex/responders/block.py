@@ -124,6 +124,8 @@ def _result(answer: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"status": answer.get("status", "?"), "value": answer.get("value")}
     if answer.get("status") == "refused":
         out.update(refusal=answer.get("refusal"), reason=answer.get("reason", ""))
+    if answer.get("still_listed"):  # the same firewall line is kept by another scheme's entry
+        out["still_listed"] = answer["still_listed"]
     entry = answer.get("entry")
     if isinstance(entry, dict):
         out["expires_at"] = entry.get("expires_at")
