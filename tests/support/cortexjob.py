@@ -102,7 +102,9 @@ def run_job(
     timeout: float = 120,
     base_dir: str | Path | None = None,
     keep: bool = False,
+    raw_input: bytes | None = None,
 ) -> JobResult:
+    """``raw_input`` replaces the input.json Cortex would write (hostile-input tests)."""
     definition, flavor_path = load_flavor(flavor)
     responder = flavor_path.parent.parent.name == "responders"
     root = flavor_path.parent.parent  # the analyzers (or responders) root
@@ -129,8 +131,10 @@ def run_job(
         parameters=parameters or {},
         config=build_config(definition, config or {}, responder),
     )
-    (job_dir / "input" / "input.json").write_text(
-        json.dumps(job, separators=(",", ":"), ensure_ascii=False), encoding="utf-8"
+    (job_dir / "input" / "input.json").write_bytes(
+        raw_input
+        if raw_input is not None
+        else json.dumps(job, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     )
 
     run_env = dict(os.environ)

@@ -191,6 +191,56 @@ class SocflowResponder(_SocflowWorker, Responder):
         )
 
 
+MAX_INPUT_BYTES = 16 * 1024 * 1024  # a TheHive alert with every observable is far below this
+MAX_INPUT_DEPTH = 64  # TheHive objects nest a handful of levels; past this it is an attack
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict):
+            node = list(node.values())
+        if isinstance(node, list):
+            deepest = max(deepest, level)
+            if level > MAX_INPUT_DEPTH:
+                return level
+            stack.extend((child, level + 1) for child in node)
+    return deepest
+
+
+def check_job_input(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the job, None) or (None, one-line reason) for ``input/input.json``: bounded in size and
+    nesting, UTF-8, JSON, an object — read once, before cortexutils or any worker code sees it."""
+    where = "input/input.json"
+    try:
+        size = path.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            return None, (
+                f"{where} is {size} bytes, more than the {MAX_INPUT_BYTES} a job may hold"
+            )
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read {where}: {exc.strerror or exc}"
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"{where} is not valid JSON: not UTF-8 text (byte {exc.start})"
+    try:
+        job = json.loads(text)
+    except RecursionError:
+        return None, f"{where} is nested too deeply (more than {MAX_INPUT_DEPTH} levels)"
+    except ValueError as exc:
+        return None, f"{where} is not valid JSON: {exc}"
+    if not isinstance(job, dict):
+        return None, f"{where} must hold a JSON object, not {type(job).__name__}"
+    if _depth(job) > MAX_INPUT_DEPTH:
+        return None, f"{where} is nested too deeply (more than {MAX_INPUT_DEPTH} levels)"
+    return job, None
+
+
 def _job_directory_from_argv() -> str:
     return sys.argv[1] if len(sys.argv) > 1 else "/job"
 
@@ -233,10 +283,9 @@ def run_worker(worker: type[_SocflowWorker] | str) -> None:
     worker_cls = worker
     input_path = Path(job_directory) / "input" / "input.json"
     if input_path.is_file():
-        try:
-            json.loads(input_path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            write_failure_output(job_directory, f"input/input.json is not valid JSON: {exc}")
+        _, problem = check_job_input(input_path)
+        if problem:
+            write_failure_output(job_directory, problem)
             return
     try:
         worker = worker_cls(job_directory)  # type: ignore[call-arg]

@@ -13,12 +13,11 @@ because Cortex otherwise stores an opaque "no output" or the container logs.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from .base import run_worker, write_failure_output
+from .base import check_job_input, run_worker, write_failure_output
 from .registry import WORKERS, load_worker
 
 DEFAULT_JOB_DIRECTORY = "/job"
@@ -43,14 +42,10 @@ def read_input(job_dir: Path) -> dict[str, Any]:
             "Cortex's job.directory and job.dockerDirectory must be the same folder on the host "
             "(run `socflow doctor --job-dir …`)"
         )
-    try:
-        job = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise DispatchError(f"cannot read {path}: {exc.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DispatchError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(job, dict):
-        raise DispatchError(f"{path} must hold a JSON object, not {type(job).__name__}")
+    job, problem = check_job_input(path)  # size, encoding, JSON, nesting: one set of limits
+    if problem:
+        raise DispatchError(problem)
+    assert job is not None
     return job
 
 
