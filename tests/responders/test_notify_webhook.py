@@ -21,6 +21,8 @@ def hook() -> Iterator[FakeWebhook]:
 
 
 def notify(url: str, data: Any, data_type: str, **config: Any) -> JobResult:
+    # The fakes listen on loopback, which the outbound policy refuses unless allowed explicitly.
+    config = {"allow_private_targets": True, **config}
     result = run_job("Socflow_Notify_Webhook", data=data, data_type=data_type, parameters=PARAMETERS,
                      config={"webhook_url": url, "api_url": "https://thehive.example-corp.com", **config})
     assert result.output_written, result.stderr
@@ -127,3 +129,51 @@ def test_config_and_network_errors_are_one_line(hook: FakeWebhook) -> None:
     down = notify("http://127.0.0.1:9/hook", fixture("case"), "thehive:case").output
     assert down["success"] is False and "cannot reach the webhook endpoint" in down["errorMessage"]
     assert hook.requests == []
+
+
+# --- issue 11 item 6: the POST goes only where configured ------------------------------------------
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [("http://127.0.0.1:{port}/hook", "loopback"), ("http://localhost:{port}/hook", "loopback"),
+     ("http://[::ffff:127.0.0.1]:{port}/hook", "loopback"), ("http://169.254.169.254/latest/meta-data", "metadata"),
+     ("http://[fe80::1]/hook", "link-local"), ("http://0x7f000001:{port}/hook", "loopback")],
+)
+def test_loopback_link_local_and_metadata_targets_are_refused_by_default(
+    hook: FakeWebhook, target: str, why: str
+) -> None:
+    url = target.format(port=hook.url.rsplit(":", 1)[1])
+    out = notify(url, fixture("case"), "thehive:case", allow_private_targets=None).output
+    assert out["success"] is False and why in out["errorMessage"] and "allow_private_targets" in out["errorMessage"]
+    assert hook.requests == []
+
+
+def test_a_redirect_to_another_host_is_not_followed(hook: FakeWebhook) -> None:
+    with FakeWebhook(host="127.0.0.2") as other:
+        out = notify(f"{hook.url}/redirect/307?to={other.url}/steal", fixture("case"), "thehive:case").output
+        assert out["success"] is False and "redirect to another host" in out["errorMessage"], out
+        assert other.requests == []  # the message (and the URL's secret) never reached it
+    assert len(hook.requests) == 1
+
+
+def test_an_https_endpoint_redirecting_to_http_fails(hook: FakeWebhook) -> None:
+    """The reported case: HTTPS answering 307 to plain HTTP on another host was re-posted and
+    reported as delivered."""
+    with FakeWebhook(tls=True) as secure:
+        out = notify(f"{secure.url}/redirect/307?to={hook.url}/plain", fixture("case"), "thehive:case",
+                     verify_tls=False).output
+        assert out["success"] is False and "https to http" in out["errorMessage"], out
+        assert len(secure.requests) == 1
+    assert hook.requests == []
+
+
+def test_a_redirect_that_turns_the_post_into_a_get_is_not_delivered(hook: FakeWebhook) -> None:
+    out = notify(f"{hook.url}/redirect/302?to=/landing", fixture("case"), "thehive:case").output
+    assert out["success"] is False and "not delivered" in out["errorMessage"], out
+
+
+def test_a_same_host_307_is_followed_and_delivered(hook: FakeWebhook) -> None:
+    out = notify(f"{hook.url}/redirect/307?to=/hook", fixture("case"), "thehive:case").output
+    assert out["success"] is True, out
+    assert [r.path for r in hook.requests] == ["/redirect/307?to=/hook", "/hook"]
+    assert hook.requests[1].json["text"]

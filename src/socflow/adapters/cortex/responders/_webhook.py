@@ -4,6 +4,11 @@ Payloads (incoming webhooks as their vendors document them; see docs/responders.
 Slack ``{"text"}`` with mrkdwn; Mattermost ``{"text"}`` with Markdown; Microsoft Teams (Workflows /
 Power Automate "post to a channel when a webhook request is received") a ``message`` with one
 Adaptive Card attachment; ``json`` a flat object for anything else (SOAR, n8n, a ticket system).
+
+Where the POST may go is decided by :mod:`socflow.outbound`, the policy every outbound client
+shares: no loopback, link-local or metadata target unless ``allow_private_targets``, redirects
+only on the same host and never from https to http, and a redirect that turns the POST into a
+GET is a failure (the message was not delivered, whatever the final status).
 """
 
 from __future__ import annotations
@@ -12,9 +17,9 @@ from typing import Annotated, Any, Literal
 
 import requests
 from msgspec import Meta
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .... import outbound
 from ....config import Secret
 from ....errors import AuthError, DeliveryError, UnavailableError
 from ._settings import ResponderSettings
@@ -34,6 +39,7 @@ class WebhookSettings(ResponderSettings, kw_only=True):
     format: Format = "slack"
     timeout: Annotated[float, Meta(gt=0, le=300)] = 15.0
     verify_tls: bool = True
+    allow_private_targets: bool = False
 
 
 def payload(fmt: str, subject: str, body: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +94,10 @@ def payload(fmt: str, subject: str, body: str, values: dict[str, Any]) -> dict[s
 
 def post(settings: WebhookSettings, body: dict[str, Any]) -> int:
     """POST once (retrying only refused connections and 429s); returns the HTTP status."""
-    session = requests.Session()
+    url = settings.webhook_url.get_secret_value()
+    outbound.check_target(
+        url, allow_private=settings.allow_private_targets, what="configuration item webhook_url"
+    )
     retry = Retry(
         total=2,
         connect=2,
@@ -100,11 +109,12 @@ def post(settings: WebhookSettings, body: dict[str, Any]) -> int:
         respect_retry_after_header=True,
         raise_on_status=False,
     )
-    session.mount("http://", HTTPAdapter(max_retries=retry))
-    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session = outbound.guarded_session(
+        allow_private=settings.allow_private_targets, max_retries=retry
+    )
     try:
         resp = session.post(
-            settings.webhook_url.get_secret_value(),
+            url,
             json=body,
             timeout=settings.timeout,
             verify=settings.verify_tls,
@@ -118,6 +128,18 @@ def post(settings: WebhookSettings, body: dict[str, Any]) -> int:
         raise UnavailableError(
             f"cannot reach the webhook endpoint ({type(exc).__name__})", service="webhook"
         ) from None
+    if resp.history and resp.request.method != "POST":
+        raise DeliveryError(
+            f"the webhook endpoint redirected the POST (HTTP {resp.history[0].status_code}) and "
+            "the client would have sent a GET: not delivered",
+            permanent=True,
+        )
+    if 300 <= resp.status_code < 400:
+        raise DeliveryError(
+            f"the webhook endpoint answered HTTP {resp.status_code} (a redirect that was not "
+            "followed): not delivered",
+            permanent=True,
+        )
     if resp.status_code in (401, 403):
         raise AuthError(
             f"the webhook endpoint refused the request (HTTP {resp.status_code}: "
