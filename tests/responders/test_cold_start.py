@@ -42,7 +42,8 @@ def test_webhook_responder_loads_neither_pydantic_nor_the_mail_stack() -> None:
     with FakeWebhook() as hook:
         result = run_job("Socflow_Notify_Webhook", data=fixture("case"), data_type="thehive:case",
                          parameters=PARAMETERS, env=IMPORT_LOG,
-                         config={"webhook_url": hook.url + "/x", "api_url": "https://thehive.example"})
+                         config={"webhook_url": hook.url + "/x", "api_url": "https://thehive.example",
+                                 "allow_private_targets": True})
         assert len(hook.requests) == 1
     assert result.output["success"] is True, result.output
     assert unwanted(imported(result), (*NEVER, "smtplib")) == []
