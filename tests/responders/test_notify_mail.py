@@ -178,3 +178,31 @@ def test_bad_configuration_is_one_line() -> None:
             assert out["success"] is False and message in out["errorMessage"], (config, out)
             assert "\n" not in out["errorMessage"]
         assert smtp.received == []
+
+
+def test_html_mail_escapes_every_value_and_shows_evidence_as_code() -> None:
+    """Issue 11 item 4: with body_format html, attacker text in the case cannot add markup."""
+    case = fixture("case") | {"title": 'Phish <a href="https://evil.example">reset</a>',
+                              "description": "<img src=https://track.example/p.png> [x](https://evil.example)"}
+    with FakeSMTP("starttls") as smtp:
+        out = mail(smtp, case, "thehive:case", body_format="html",
+                   api_url="https://thehive.example-corp.com").output
+        assert out["success"] is True, out
+        [got] = smtp.received
+    msg = got.message
+    assert msg.get_content_type() == "text/html"
+    body = msg.get_content()
+    assert "<img" not in body and '<a href="https://evil.example">' not in body
+    assert "&lt;a href=&quot;https://evil.example&quot;&gt;reset&lt;/a&gt;" in body
+    assert '<a href="https://thehive.example-corp.com/cases/~40964096/details">' in body  # socflow's own link
+    assert msg["Subject"] == 'Phish <a href="https://evil.example">reset</a>'.join(["[TheHive case #42] ", ""])
+
+
+def test_a_huge_template_output_is_refused_and_nothing_is_sent() -> None:
+    """Issue 11 item 8: a loop printing the description 100,000 times (a 1 GB mail) fails at once."""
+    with FakeSMTP("starttls") as smtp:
+        out = mail(smtp, fixture("case"), "thehive:case",
+                   body_template="{% for i in range(100000) %}{% for j in range(100000) %}{{ description }}"
+                                 "{% endfor %}{% endfor %}").output
+        assert smtp.received == []
+    assert out["success"] is False and "longer than 100000 characters" in out["errorMessage"]

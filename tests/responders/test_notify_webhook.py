@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -40,7 +41,9 @@ def test_slack_message_escapes_mentions_links_and_header_breaks(hook: FakeWebhoo
     assert req.path == SECRET_PATH and req.headers["Content-Type"] == "application/json"
     text = req.json["text"]
     first_line = text.splitlines()[0]
-    assert first_line == "*[TheHive case #42] Beaconing to Tor exit Bcc: attacker@evil.com*"
+    # The address reads the same but Slack finds no link (mailto:) in it: a zero-width space
+    # follows each dot inside a word.
+    assert first_line == "*[TheHive case #42] Beaconing to Tor exit Bcc: attacker@evil.\u200bcom*"
     assert "&lt;!here&gt;" in text and "<!here>" not in text
     assert "&lt;script&gt;" in text and "<script>" not in text
     assert "https://thehive.example-corp.com/cases/~40964096/details" in text
@@ -60,7 +63,7 @@ def test_teams_adaptive_card_for_an_alert(hook: FakeWebhook) -> None:
     card = attachment["content"]
     assert card["type"] == "AdaptiveCard" and card["body"][0]["weight"] == "Bolder"
     title = card["body"][0]["text"]
-    assert r"\[click\]\(https://evil\.test/x\)" in title and "[click](" not in title
+    assert r"\[click\]\(https\:\/\/evil\.test\/x\)" in title and "[click](" not in title
     assert "@\u200bchannel" in title
     assert card["actions"][0]["url"] == "https://thehive.example-corp.com/alerts/~8224/details"
     assert out["full"]["http_status"] == 202
@@ -177,3 +180,20 @@ def test_a_same_host_307_is_followed_and_delivered(hook: FakeWebhook) -> None:
     assert out["success"] is True, out
     assert [r.path for r in hook.requests] == ["/redirect/307?to=/hook", "/hook"]
     assert hook.requests[1].json["text"]
+
+
+# --- issue 11 item 8: bounded templates, as Cortex runs the job ------------------------------------
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [("{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}", "longer than 5 s"),
+     ("{{ 'x' * 1000000000 }}", "repeated value longer than"),
+     ("{% for a in range(100000) %}{{ description }}{% endfor %}", "longer than 100000 characters"),
+     ("{{ x }}" * 20000, "more than 65536")],
+)
+def test_huge_or_endless_templates_fail_in_bounded_time(hook: FakeWebhook, template: str, message: str) -> None:
+    start = time.monotonic()
+    out = notify(hook.url + "/x", fixture("case"), "thehive:case", body_template=template).output
+    assert time.monotonic() - start < 15
+    assert out["success"] is False and message in out["errorMessage"] and "\n" not in out["errorMessage"]
+    assert hook.requests == []

@@ -42,6 +42,7 @@ class MailSettings(ResponderSettings, kw_only=True):
     recipients_from_tags: bool = True
     verify_tls: bool = True
     timeout: Annotated[float, Meta(gt=0, le=300)] = 30.0
+    body_format: Literal["text", "html"] = "text"
 
     def __post_init__(self) -> None:
         if self.smtp_security == "none" and not self.allow_plaintext:
@@ -85,6 +86,7 @@ def split_recipients(candidates: list[str]) -> tuple[list[str], list[str]]:
 def build_message(
     settings: MailSettings, recipients: list[str], subject: str, body: str, object_id: str
 ) -> EmailMessage:
+    """The message; ``body`` is HTML (values already HTML-escaped) when ``body_format`` is html."""
     msg = EmailMessage()
     msg["From"] = settings.from_address
     msg["To"] = ", ".join(recipients)
@@ -94,7 +96,10 @@ def build_message(
     msg["Auto-Submitted"] = "auto-generated"
     if object_id:
         msg["X-TheHive-Object"] = object_id
-    msg.set_content(body, charset="utf-8")
+    if settings.body_format == "html":
+        msg.set_content(body, subtype="html", charset="utf-8")
+    else:
+        msg.set_content(body, charset="utf-8")
     return msg
 
 

@@ -28,8 +28,9 @@ class _Notify(SocflowResponder):
             obj, self.data_type, self._input.get("parameters"), self.config("api_url")
         )
         subject_source = self.config("subject_template") or _render.DEFAULT_SUBJECT
-        body_source = self.config("body_template") or _render.DEFAULT_BODY
-        subject_escape = "header" if self.ESCAPE == "plain" else self.ESCAPE
+        default_body = _render.DEFAULT_HTML_BODY if self.ESCAPE == "html" else _render.DEFAULT_BODY
+        body_source = self.config("body_template") or default_body
+        subject_escape = "header" if self.ESCAPE in ("plain", "html") else self.ESCAPE
         subject = _render.render(subject_source, values, subject_escape, item="subject_template")
         subject = _render.header(subject)[: _render.MAX_SUBJECT]
         body = _render.render(body_source, values, self.ESCAPE, item="body_template")
@@ -42,6 +43,10 @@ class _Notify(SocflowResponder):
 
 class NotifyMailResponder(_Notify):
     SECRET_CONFIG = frozenset({"smtp_password"})
+
+    @property
+    def ESCAPE(self) -> str:  # type: ignore[override]  # text or HTML mail
+        return "html" if self.config("body_format") == "html" else "plain"
 
     def respond(self) -> dict[str, Any]:
         from . import _mail  # smtplib/ssl/email: only the mail responder's process loads them
