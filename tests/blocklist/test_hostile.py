@@ -216,3 +216,21 @@ def test_unblocking_a_url_removes_exactly_its_own_entry(service: Service) -> Non
     last = service.api("DELETE", "/api/v1/entries", params={"value": "http://evil-site.net/a"}).json()
     assert last["status"] == "removed" and last["still_listed"] == []
     assert service.edl("url") == []
+
+
+def test_the_docs_cli_examples_run_as_shown(tmp_path: Path) -> None:
+    """Issue 11 item 10: the add/remove example of docs/responders.md is accepted, and the
+    refusal it shows for a documentation address is what the command prints."""
+    docs = (REPO_ROOT / "docs" / "responders.md").read_text()
+    state = str(tmp_path / "state")
+    add = re.search(r"^socflow blocklist add (\S+) --ttl 12h --reason \"manual\"", docs, re.M)
+    assert add is not None
+    done = socflow("add", add.group(1), "--ttl", "12h", "--reason", "manual", "--state-dir", state)
+    assert done.returncode == 0 and done.stdout.startswith(f"added: ip {add.group(1)} "), done.stderr
+    remove = re.search(r"^socflow blocklist remove (\S+) --state-dir", docs, re.M)
+    assert remove is not None and remove.group(1) == add.group(1)
+    assert socflow("remove", remove.group(1), "--state-dir", state).stdout.strip() == f"removed: ip {add.group(1)}"
+    shown = re.search(r"^\$ socflow blocklist add (\S+) --state-dir …\n(.+)$", docs, re.M)
+    assert shown is not None
+    refused = socflow("add", shown.group(1), "--state-dir", state)
+    assert refused.returncode == 1 and refused.stderr.strip() == shown.group(2)
