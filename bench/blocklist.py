@@ -10,6 +10,8 @@ Usage: ``.venv/bin/python bench/blocklist.py [--entries 20000] [--clients 8] [--
 4. ``Socflow_Block`` is run ``--jobs`` times as Cortex's process runner runs it (``run_job``),
    one after the other: wall time per job.
 5. The block policy alone (``BlockPolicy.check``) over 50,000 mixed values: values per second.
+6. A 200 MiB unauthenticated POST streamed at the service: seconds to the answer and the
+   service's peak RSS (VmHWM) before and after.
 
 Results go to stdout and ``bench/out/blocklist.json``.
 """
@@ -112,6 +114,28 @@ def bench_policy() -> dict[str, float]:
     return {"values": len(values), "allowed": allowed, "values_per_second": round(len(values) / elapsed)}
 
 
+def bench_unauthenticated_upload(svc: object, mib: int = 200) -> dict[str, float]:
+    pid = svc.proc.pid  # type: ignore[attr-defined]
+
+    def peak_mb() -> float:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return 0.0
+
+    block = b"x" * (1 << 20)
+    before = peak_mb()
+    started = time.perf_counter()
+    status = "closed"
+    try:
+        status = str(requests.post(f"{svc.url}/api/v1/entries", data=(block for _ in range(mib)),  # type: ignore[attr-defined]
+                                   headers={"Content-Type": "application/json"}, timeout=120).status_code)
+    except requests.ConnectionError:
+        pass  # answered 401 and closed while the client was still sending
+    return {"mib_sent_at_most": mib, "answer": status, "seconds": round(time.perf_counter() - started, 2),
+            "peak_rss_before_mb": before, "peak_rss_after_mb": peak_mb()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entries", type=int, default=20000)
@@ -125,6 +149,7 @@ def main() -> None:
             results["adds"] = bench_adds(svc.url, public_ips(args.entries), args.clients)
             results["edl"] = bench_edl(svc.url)
             results["responder_jobs"] = bench_jobs(svc.url, args.jobs)
+            results["unauthenticated_upload"] = bench_unauthenticated_upload(svc)
         finally:
             svc.stop()
     results["policy"] = bench_policy()
