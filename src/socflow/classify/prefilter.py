@@ -71,7 +71,8 @@ class LineFilter:
         """The filtered rules whose pre-filter ``line`` matches, in rule order."""
         if not self.filtered:
             return []
-        return [self.filtered[i] for i in sorted(self.which.Match(line))]
+        # RE2's Set.Match answers None, not an empty list, when no pattern matches.
+        return [self.filtered[i] for i in sorted(self.which.Match(line) or ())]
 
     def hits(self, data: bytes) -> list[Hit]:
         """(start, end, rules) of the lines of ``data`` worth parsing, in order."""

@@ -5,14 +5,32 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from ..extract.validate import classify_ip
 from ..models import Event
 from .base import LogFormat, parse_clf_time
 
+# The server writes the client address first, or second after a virtual host (Apache's
+# "%v:%p %h", or a name in front of an address); the identity (identd, "-") follows. The user name
+# (HTTP authentication) is the client's: it may hold spaces and brackets but no unescaped quote
+# (Apache and nginx escape it), so it ends at the first "[time] \"" and cannot move the client.
 _LINE = re.compile(
-    r'(?:(?P<vhost>[\w.:-]+) )?(?P<client>\S+) (?P<ident>\S+) (?P<user>\S+) \[(?P<time>[^\]]+)\] '
+    r'(?P<first>\S+) (?P<second>\S+) (?P<user>[^"]*?) \[(?P<time>[^\]]+)\] '
     r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<size>\S+)'
     r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?'
 )
+_HOST_PORT = re.compile(r"[\w.-]+:\d+")
+
+
+def _fields(m: re.Match[str]) -> tuple[str, str, str]:
+    """(virtual host, client, user): a line with a virtual host has an identity before the user.
+    Whether it has one is decided on the server's first two fields alone."""
+    first, second, user = m["first"], m["second"], m["user"]
+    if second != "-" and " " in user and (
+        _HOST_PORT.fullmatch(first)
+        or (classify_ip(first) is None and classify_ip(second) is not None)
+    ):
+        return first, second, user.split(" ", 1)[1]
+    return "", first, user
 
 
 class AccessLog(LogFormat):
@@ -27,13 +45,13 @@ class AccessLog(LogFormat):
         if not m:
             return Event(raw=line, fmt=self.name, message=line)
         method, url, _proto = _split_request(m["request"])
-        user = m["user"]
+        vhost, client, user = _fields(m)
         return Event(
             raw=line,
             fmt=self.name,
             timestamp=parse_clf_time(m["time"]),
-            host=m["vhost"] or "",
-            client_ip=m["client"],
+            host=vhost,
+            client_ip=client,
             user="" if user == "-" else user,
             method=method,
             url=url,

@@ -28,40 +28,81 @@ _RFC5424 = re.compile(
 )
 _VARIANTS = (("rfc3164", _BSD), ("iso", _ISO), ("rfc5424", _RFC5424))
 
-# (literal that must be present, regex, {group: context}, auth outcome); the literal check
-# keeps the regexes off the many lines they cannot match.  Some regexes are written for the
-# speed of `re`, each matching exactly what the plain form would: a username is always followed
-# by a space, so greedy \S+ takes the same run as lazy \S+?; a regex that starts with a literal
-# lets re jump to it instead of trying every position, hence "nvalid user" with [Ii] and "for "
-# checked behind it; and the lazy .*? in front of a literal is faster, hence "r(?<=\br)user="
-# for "\bruser=".
-_USER = r"(?P<user>\S+)"
-_AUTH_PATTERNS: tuple[tuple[bytes, re.Pattern[str], dict[str, str], str], ...] = (
-    (b"Failed ", re.compile(r"Failed (?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased) for "
-                r"(?:invalid user )?" + _USER + r" from (?P<ip>\S+)"),
-     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
-    (b"nvalid user", re.compile(r"nvalid user (?<=[Ii]nvalid user )(?<!for [Ii]nvalid user )"
-                + _USER + r" from (?P<ip>\S+)"),
-     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
-    (b" user ", re.compile(r"(?:Disconnected from|Connection closed by|Received disconnect from) "
-                r"(?:authenticating|invalid) user " + _USER + r" (?P<ip>[0-9a-fA-F.:]+)"),
-     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid"),
-    (b"maximum authentication", re.compile(r"maximum authentication attempts exceeded for (?:invalid user )?" + _USER +
-                r" from (?P<ip>\S+)"),
-     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed"),
-    (b"authentication failure", re.compile(r"authentication failure;.*?r(?<=\br)user=(?P<ruser>\S*)"
-                r".*?r(?<=\br)host=(?P<ip>\S*)(?:.*?u(?<=\bu)ser=(?P<user>\S+))?"),
+# What a finding may trust. Attackers write usernames (with spaces: sshd logs them as sent), SSH
+# certificate key ids, disconnect messages and PAM's ruser/user; the server writes the rest. So
+# every pattern is anchored where the server writes: at the start of the message (after the syslog
+# header, when a raw line is given) and, for the source address, on the text the server puts after
+# it. A username is everything between the fixed words and the address the server wrote last
+# (``Failed password for x from 9.9.9.10 port 22 from 61.177.172.10 port 4 ssh2`` is user
+# ``x from 9.9.9.10 port 22`` from 61.177.172.10). When attacker text follows the address too (a
+# certificate id, a disconnect message, PAM's user=) and attacker text before it also looks like an
+# address, the line is ambiguous: it names nobody rather than perhaps the wrong host.
+_HEAD = (
+    r"(?:(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+    r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    r" \S+ [^:\[\s]+(?:\[\d+\])?: ?"
+    r"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
+    r"|[^:\[\s]+(?:\[\d+\])?: ?)?"  # a program tag alone (no time, as some exports write it)
+    r"(?:message repeated \d+ times: \[ ?)?"  # rsyslog's reduction of repeated lines
+)
+_USER = r"(?P<user>.*)"  # greedy: the last place the server's words fit
+_PORT = r"(?: port \d+(?P<tail>(?:\D.*)?))?$"  # no port: the address ends the message (old sshd)
+_SSH_METHODS = r"(?:password|publickey|none|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic)"
+# What sshd writes after "port N" of an authentication record: " ssh2", a plain key's type and
+# fingerprint, " [preauth]" (a certificate's or a host's description holds attacker text).
+_SSH_TAIL = re.compile(r"(?: ssh2)?(?:: [A-Z0-9-]+ (?:SHA256:[A-Za-z0-9+/]{43}|MD5(?::[0-9a-f]{2}){16}))?"
+                       r"(?: \[preauth\])?\]?\s*")
+_PREAUTH_TAIL = re.compile(r"(?: \[preauth\])?\]?\s*")
+_NEVER = re.compile(r"(?!)")
+_FROM_PORT = re.compile(r" from \S+ port \d")
+_ADDR_PORT = re.compile(r"\S port \d")
+_RHOST = re.compile(r" rhost=")
+# (literal that must be present, regex, {group: context}, auth outcome, guard); the literal check
+# keeps the regexes off the many lines they cannot match. The guard, for patterns whose address
+# has attacker text around it: (what the server writes after the address, what looks like another
+# address in attacker text, the groups holding attacker text).
+Guard = tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...]]
+_AUTH_PATTERNS: tuple[tuple[bytes, re.Pattern[str], dict[str, str], str, Guard | None], ...] = (
+    (b"Failed ", re.compile(_HEAD + r"Failed " + _SSH_METHODS + r" for (?:invalid user )?" + _USER
+                            + r" from (?P<ip>\S+)" + _PORT),
+     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed",
+     (_SSH_TAIL, _FROM_PORT, ("user",))),
+    (b"nvalid user", re.compile(_HEAD + r"[Ii]nvalid user " + _USER + r" from (?P<ip>\S+)" + _PORT),
+     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid",
+     (_PREAUTH_TAIL, _FROM_PORT, ("user",))),
+    (b" user ", re.compile(_HEAD + r"(?:Disconnected from|Connection closed by) "
+                           r"(?:authenticating|invalid) user " + _USER + r" (?P<ip>[0-9a-fA-F.:]+)" + _PORT),
+     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid",
+     (_PREAUTH_TAIL, _ADDR_PORT, ("user",))),
+    # "port N:CODE: the client's own disconnect message"
+    (b" user ", re.compile(_HEAD + r"Received disconnect from (?:authenticating|invalid) user " + _USER
+                           + r" (?P<ip>[0-9a-fA-F.:]+)" + _PORT),
+     {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid",
+     (_NEVER, _ADDR_PORT, ("user",))),
+    (b"maximum authentication", re.compile(
+        _HEAD + r"(?:error: )?maximum authentication attempts exceeded for (?:invalid user )?" + _USER
+        + r" from (?P<ip>\S+)" + _PORT),
+     {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed",
+     (_SSH_TAIL, _FROM_PORT, ("user",))),
+    # pam_unix: "authentication failure; logname= uid=0 euid=0 tty=ssh ruser=R rhost=H  user=U";
+    # logname, uid and tty come from the service, R and U may come from the client (dovecot, audit).
+    (b"authentication failure", re.compile(
+        _HEAD + r"(?:\S+\(\S*\): )?authentication failure;(?:.*? )?ruser=(?P<ruser>.*) rhost=(?P<ip>\S*)"
+        r"(?:\s+user=(?P<user>.*?))?(?P<tail>\s*)$"),
      {"user": "pam-auth-failure", "ruser": "pam-auth-failure-requester",
-      "ip": "pam-auth-failure-source"}, "failed"),
-    (b"FAILED SU", re.compile(r"FAILED SU \(to (?P<target>\S+)\) " + _USER + r" on"),
-     {"user": "su-failed"}, "failed"),
-    (b" : ", re.compile(r"(?:^|:)\s+" + _USER + r" : (?:\d+ incorrect password attempts?|"
-                r"user NOT in sudoers|a password is required)"),
-     {"user": "sudo-failed"}, "failed"),
-    (b"Accepted ", re.compile(r"Accepted (?:password|publickey|keyboard-interactive(?:/pam)?|hostbased) for "
-                + _USER + r" from (?P<ip>\S+)"),
-     {"ip": "ssh-accepted-login-source"}, "accepted"),
-    (b"client=", re.compile(r"client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"), {"ip": "smtp-client"}, ""),
+      "ip": "pam-auth-failure-source"}, "failed",
+     (_NEVER, _RHOST, ("ruser", "user"))),
+    (b"FAILED SU", re.compile(_HEAD + r"FAILED SU \(to (?P<target>\S+)\) (?P<user>\S+) on"),
+     {"user": "su-failed"}, "failed", None),
+    (b" : ", re.compile(_HEAD + r"\s*(?P<user>\S+) : (?:\d+ incorrect password attempts?|"
+                        r"user NOT in sudoers|a password is required)"),
+     {"user": "sudo-failed"}, "failed", None),
+    (b"Accepted ", re.compile(_HEAD + r"Accepted " + _SSH_METHODS + r" for " + _USER
+                              + r" from (?P<ip>\S+)" + _PORT),
+     {"ip": "ssh-accepted-login-source"}, "accepted", (_SSH_TAIL, _FROM_PORT, ("user",))),
+    # postfix/smtpd: "QUEUEID: client=name[addr]" (sasl_username= and the rest follow it)
+    (b"client=", re.compile(_HEAD + r"(?:[0-9A-Za-z]+: )?client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"),
+     {"ip": "smtp-client"}, "", None),
 )
 _TRIGGERS = (b"Failed ", b"nvalid user", b"authentication failure", b"FAILED SU",
              b"incorrect password", b"NOT in sudoers", b"password is required", b"Accepted ",
@@ -88,20 +129,34 @@ def _unmapped(value: str) -> str:
 def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding], str, str, str]:
     """Usernames and addresses of login attempts in ``message``: (findings, outcome, ip, user).
 
-    One message reports one kind of attempt, so the first pattern that matches decides.
+    One message reports one kind of attempt, so the first pattern that matches decides. A message
+    whose attacker-written parts leave its source ambiguous keeps its outcome but names no user
+    and no address.
     """
     raw = raw if raw is not None else message.encode("utf-8", "surrogateescape")
-    for (literal, rx, groups, result), (_, _, specs) in zip(_AUTH_PATTERNS, _FINDING_PATTERNS):
+    for (literal, rx, groups, result, _), (_, _, specs, guard) in zip(_AUTH_PATTERNS,
+                                                                        _FINDING_PATTERNS):
         if literal not in raw:
             continue
-        m = rx.search(message)
+        m = rx.match(message)
         if not m:
             continue
-        findings = _reported(m.groups(), specs)
+        values = m.groups()
+        if guard is not None and not _trusted(values, guard):
+            return [], result, "", ""
+        findings = _reported(values, specs)
         ip = next((value for kind, value, _ in findings if kind is not _USERNAME), "")
-        user = (m.group("user") if "user" in groups else None) or ""
+        user = ((m.group("user") if "user" in groups else None) or "").strip()
         return findings, result, ip, "" if user in _NOT_A_USER else user
     return [], "", "", ""
+
+
+def _guard(rx: re.Pattern[str], guard: Guard | None) -> tuple[object, object, int, tuple[int, ...]] | None:
+    if guard is None:
+        return None
+    tail_ok, looks_like, regions = guard
+    return (tail_ok.fullmatch, looks_like.search, rx.groupindex["tail"] - 1,
+            tuple(rx.groupindex[group] - 1 for group in regions))
 
 
 # Per pattern, the groups it reports as (index in match.groups(), context, is an address);
@@ -110,10 +165,20 @@ def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding]
 _FINDING_PATTERNS = tuple(
     (literal.decode(), rx, tuple((rx.groupindex[group] - 1, context, group == "ip")
                                  for group, context in groups.items()
-                                 if group == "ip" or result in ("failed", "invalid")))
-    for literal, rx, groups, result in _AUTH_PATTERNS
+                                 if group == "ip" or result in ("failed", "invalid")),
+     _guard(rx, guard))
+    for literal, rx, groups, result, guard in _AUTH_PATTERNS
 )
 _USERNAME = IocType.USERNAME  # enum attribute look-ups are slow on the hot path
+
+
+def _trusted(values: tuple[str | None, ...], guard: tuple) -> bool:  # type: ignore[type-arg]
+    """Whether the address a match chose is the one the server wrote: the server's own words
+    follow it, or no attacker-written part of the message looks like another address."""
+    tail_ok, looks_like, tail, regions = guard
+    if values[tail] is not None and tail_ok(values[tail]):
+        return True
+    return not any(values[i] and looks_like(values[i]) for i in regions)
 
 
 @lru_cache(maxsize=16384)
@@ -127,18 +192,21 @@ def _address(value: str) -> tuple[IocType, str] | None:
 
 
 def line_findings(line: bytes) -> list[Finding]:
-    """Same as ``auth_findings(line.decode("utf-8", "replace"), line)[0]``, about twice as fast.
+    """Same as ``auth_findings(line.decode("utf-8", "replace"), line)[0]`` for a raw line (the
+    patterns skip a syslog header), about twice as fast.
 
     The literals are ASCII, which decoding with "replace" keeps as they are, so looking for them
-    in the text is the same as looking for them in the bytes.  Captured groups hold no
-    whitespace (``\\S`` and ``str.strip`` agree on what that is), so they need no strip.
+    in the text is the same as looking for them in the bytes.
     """
     message = line.decode("utf-8", "replace")
-    for literal, rx, specs in _FINDING_PATTERNS:
+    for literal, rx, specs, guard in _FINDING_PATTERNS:
         if literal in message:
-            m = rx.search(message)
+            m = rx.match(message)
             if m:
-                return _reported(m.groups(), specs)
+                values = m.groups()
+                if guard is not None and not _trusted(values, guard):
+                    return []
+                return _reported(values, specs)
     return []
 
 
@@ -152,8 +220,10 @@ def _reported(values: tuple[str | None, ...],
             address = _address(value)
             if address:
                 found.append((*address, context))
-        elif value and value not in _NOT_A_USER:
-            found.append((_USERNAME, value, context))
+        elif value:
+            value = value.strip()  # usernames may hold spaces, never at their ends here
+            if value not in _NOT_A_USER:
+                found.append((_USERNAME, value, context))
     return found
 
 
