@@ -14,7 +14,7 @@ from .base import LogFormat, parse_clf_time
 # (HTTP authentication) is the client's: it may hold spaces and brackets but no unescaped quote
 # (Apache and nginx escape it), so it ends at the first "[time] \"" and cannot move the client.
 _LINE = re.compile(
-    r'(?P<first>\S+) (?P<second>\S+) (?P<user>[^"]*?) \[(?P<time>[^\]]+)\] '
+    r'(?P<first>\S+) (?P<second>\S+) (?P<user>(?:[^"\\]|\\.)*?) \[(?P<time>[^\[\]]+)\] '
     r'"(?P<request>(?:[^"\\]|\\.)*)" (?P<status>\d{3}|-) (?P<size>\S+)'
     r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<agent>(?:[^"\\]|\\.)*)")?'
 )
@@ -71,8 +71,11 @@ class AccessLog(LogFormat):
         return parse_clf_time(line[start + 1 : end if end > 0 else len(line)])
 
     def context_of(self, line: bytes, token: bytes) -> str:
-        if line.startswith(token + b" "):
-            return "http-client"
+        head = line[: line.find(b" ", line.find(b" ") + 1) + 1]  # the server's first two fields
+        if token + b" " in head and (token + b" " == head[: len(token) + 1] or head.endswith(b" " + token + b" ")):
+            m = _LINE.match(line.decode("utf-8", "replace"))
+            if m and _fields(m)[1] == token.decode("utf-8", "replace"):
+                return "http-client"
         parts = line.split(b'"')
         if len(parts) >= 2 and token in parts[1]:
             return "url-in-request"
