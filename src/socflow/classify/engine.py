@@ -27,6 +27,18 @@ MAX_VALUES = 200  # distinct values kept per observable per group
 SEP = "\x1f"
 
 
+def group_id(rule_id: str, window_start: int, key: tuple[str, ...]) -> str:
+    """One string per (rule, window, group key), never the same for two different keys.
+
+    Joined with the unit separator as always (so ids and alert references of existing groups do
+    not change); a key that holds the separator itself - attacker text can - is written as JSON
+    instead, behind a record separator that no joined id starts with (rule ids start with
+    [a-z0-9]): ("a\x1fb", "c") and ("a", "b\x1fc") stay two groups."""
+    if any(SEP in part for part in key):
+        return "\x1e" + json.dumps([rule_id, window_start, *key], ensure_ascii=False)
+    return SEP.join((rule_id, str(window_start), *key))
+
+
 class IntelSource(Protocol):
     """Says whether an indicator is known bad (a local feed, enrichment verdicts, or both)."""
 
@@ -48,7 +60,7 @@ class Group:
 
     @property
     def gid(self) -> str:
-        return SEP.join((self.rule_id, str(self.window_start), *self.key))
+        return group_id(self.rule_id, self.window_start, self.key)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -236,7 +248,7 @@ class Engine:
         found: list[tuple[str, str]],
     ) -> None:
         window = int(ts // rule.window * rule.window) if ts is not None else 0
-        gid = SEP.join((rule.id, str(window), *key))
+        gid = group_id(rule.id, window, key)
         group = self.groups.get(gid)
         if group is None:
             if len(self.groups) >= self.max_groups:

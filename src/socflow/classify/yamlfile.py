@@ -16,6 +16,11 @@ from pydantic import ValidationError
 from ..errors import ConfigError
 
 Path_ = tuple[Any, ...]
+# Aliases let a few lines stand for a huge tree ("billion laughs": each level refers to the one
+# below ten times). Building the data visits every node of the expanded tree, so the number of
+# visits is capped: a config or rule file never needs more than a few thousand values.
+MAX_NODES = 100_000
+MAX_DEPTH = 64
 
 
 def load(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
@@ -27,8 +32,11 @@ def load(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     lines: dict[Path_, int] = {}
-    data = _build(node, (), lines, source) if node is not None else None
+    budget = [MAX_NODES]
+    data = _build(node, (), lines, source, budget, ()) if node is not None else None
     return data, lines
 
 
@@ -40,20 +48,34 @@ def load_file(path: str | Path) -> tuple[Any, dict[Path_, int]]:
     return load(text, str(path))
 
 
-def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str) -> Any:
+def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], source: str,
+           budget: list[int], parents: tuple[int, ...]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(
+            f"{source}:{node.start_mark.line + 1}: more than {MAX_NODES} values once aliases are "
+            "expanded (an alias bomb?)"
+        )
+    if len(parents) > MAX_DEPTH:
+        raise ConfigError(f"{source}:{node.start_mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
+    if id(node) in parents:
+        raise ConfigError(f"{source}:{node.start_mark.line + 1}: an alias refers to itself")
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
+        inside = (*parents, id(node))
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = _scalar(key_node, source)
             if key in out:
                 raise ConfigError(f"{source}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
             lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _build(value_node, (*path, key), lines, source)
+            out[key] = _build(value_node, (*path, key), lines, source, budget, inside)
             lines[(*path, key)] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, source) for i, item in enumerate(node.value)]
+        inside = (*parents, id(node))
+        return [_build(item, (*path, i), lines, source, budget, inside)
+                for i, item in enumerate(node.value)]
     return _scalar(node, source)
 
 

@@ -15,8 +15,8 @@ from typing import Any
 from jinja2 import TemplateError
 
 from .. import markdown
-from ..classify.engine import Detection
 from ..classify import templates
+from ..classify.engine import Detection, group_id
 from ..classify.rules import ObservableSpec
 from ..extract.validate import classify_ip
 from ..models import IocType, IpClass
@@ -34,7 +34,7 @@ TAG_TRUNCATED = "socflow:observables-truncated"
 
 def source_ref(rule_id: str, group: tuple[str, ...], window_start: int) -> str:
     """``<rule id>-<sha256 of rule, key, window>``: readable, deterministic, ≤ 113 characters."""
-    digest = hashlib.sha256("\x1f".join((rule_id, str(window_start), *group)).encode()).hexdigest()
+    digest = hashlib.sha256(group_id(rule_id, window_start, group).encode()).hexdigest()
     return f"{rule_id[:48]}-{digest[:64]}"
 
 

@@ -26,6 +26,7 @@ from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
 from .alert import AlertBuilder
 from .enrichment import enrich_alert
 from .outbox import Outbox
+from .storm import summary_alert
 
 DETECT_LINES = 50
 
@@ -49,6 +50,7 @@ class IngestReport:
     observables_by_type: Counter[str] = field(default_factory=Counter)
     new_alerts: int = 0
     already_known: int = 0
+    folded_by_rule: Counter[str] = field(default_factory=Counter)  # detections in storm summaries
 
     def events_by_format(self) -> Counter[str]:
         out: Counter[str] = Counter()
@@ -71,8 +73,11 @@ class Ingestor:
         max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         on_alert: Callable[[dict[str, Any], bool], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        max_alerts_per_rule: int | None = None,
     ) -> None:
         self.engine, self.builder, self.outbox = engine, builder, outbox
+        self.max_alerts_per_rule = max_alerts_per_rule  # None: no storm cap
+        self._built: Counter[str] = Counter()  # alerts built per rule in this run
         self.enricher = enricher
         self.intel_prefilter = intel_prefilter
         self.commit_bytes, self.commit_seconds = commit_bytes, commit_seconds
@@ -182,11 +187,22 @@ class Ingestor:
 
     # ---- alerts and commits
     def _build(self, detections: list[Detection]) -> None:
+        cap = self.max_alerts_per_rule
+        folded: dict[tuple[str, int], list[Detection]] = {}
         for det in detections:
-            alert = self.builder.build(det)
-            if self.enricher is not None:
-                alert = enrich_alert(alert, self.enricher)
-            self._alerts.append((alert, det.rule.id))
+            if cap is not None and self._built[det.rule.id] >= cap:
+                folded.setdefault((det.rule.id, det.window_start), []).append(det)
+                continue
+            self._built[det.rule.id] += 1
+            self._add(self.builder.build(det), det.rule.id)
+        for (rule_id, _), group in folded.items():
+            self.report.folded_by_rule[rule_id] += len(group)
+            self._add(summary_alert(self.builder, group, cap or 0), rule_id)
+
+    def _add(self, alert: dict[str, Any], rule_id: str) -> None:
+        if self.enricher is not None:
+            alert = enrich_alert(alert, self.enricher)
+        self._alerts.append((alert, rule_id))
 
     def _due(self) -> bool:
         return (

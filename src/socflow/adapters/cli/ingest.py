@@ -339,6 +339,7 @@ def _summary_dict(
         ],
         "events_by_format": dict(report.events_by_format()),
         "alerts_by_rule": dict(report.alerts_by_rule),
+        "folded_by_rule": dict(report.folded_by_rule),
         "observables_by_type": dict(report.observables_by_type),
         "new_alerts": report.new_alerts,
         "already_in_outbox": report.already_known,
@@ -384,8 +385,13 @@ def _print_summary(
     )
     alerts.add_column("rule")
     alerts.add_column("alerts", justify="right")
-    for rule, n in sorted(report.alerts_by_rule.items()):
-        alerts.add_row(rule, str(n))
+    if report.folded_by_rule:  # an alert storm: detections past the cap are in summary alerts
+        alerts.add_column("detections folded into storm summaries", justify="right")
+        for rule in sorted(set(report.alerts_by_rule) | set(report.folded_by_rule)):
+            alerts.add_row(rule, str(report.alerts_by_rule[rule]), str(report.folded_by_rule[rule]))
+    else:
+        for rule, n in sorted(report.alerts_by_rule.items()):
+            alerts.add_row(rule, str(n))
     out.print(alerts)
     if report.observables_by_type:
         obs = Table(title="Observables in new alerts", title_justify="left")

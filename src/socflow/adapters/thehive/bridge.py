@@ -106,6 +106,7 @@ def build_ingestor(
         intel_prefilter=intel.prefilter() if intel else None,
         max_line_bytes=config.max_line_bytes,
         commit_bytes=config.commit_bytes,
+        max_alerts_per_rule=config.max_alerts_per_rule,
         on_alert=on_alert,
         on_progress=on_progress,
     )

@@ -51,6 +51,12 @@ class BridgeConfig(BaseModel):
     commit_bytes: int = Field(
         default=8 << 20, ge=4096, description="bytes read between outbox commits"
     )
+    max_alerts_per_rule: int | None = Field(
+        default=1000,
+        ge=1,
+        description="alerts of one rule per run before the rest are folded into one summary "
+        "alert per window (null: no cap)",
+    )
     deliver_timeout: float = Field(
         default=60.0,
         ge=0,
