@@ -71,11 +71,15 @@ class AccessLog(LogFormat):
         return parse_clf_time(line[start + 1 : end if end > 0 else len(line)])
 
     def context_of(self, line: bytes, token: bytes) -> str:
-        head = line[: line.find(b" ", line.find(b" ") + 1) + 1]  # the server's first two fields
-        if token + b" " in head and (token + b" " == head[: len(token) + 1] or head.endswith(b" " + token + b" ")):
-            m = _LINE.match(line.decode("utf-8", "replace"))
-            if m and _fields(m)[1] == token.decode("utf-8", "replace"):
+        field = token + b" "
+        if line.startswith(field):  # the first field: the client, unless a virtual host leads
+            if line.startswith(b"- ", len(field)) or classify_ip(
+                    token.decode("utf-8", "replace")) is not None:
                 return "http-client"
+            if _client(line) == token:
+                return "http-client"
+        elif line.startswith(field, line.find(b" ") + 1) and _client(line) == token:
+            return "http-client"  # the second field, behind a virtual host
         parts = line.split(b'"')
         if len(parts) >= 2 and token in parts[1]:
             return "url-in-request"
@@ -84,6 +88,11 @@ class AccessLog(LogFormat):
         if len(parts) >= 6 and token in parts[5]:
             return "http-user-agent"
         return self.default_context
+
+
+def _client(line: bytes) -> bytes:
+    m = _LINE.match(line.decode("utf-8", "replace"))
+    return _fields(m)[1].encode("utf-8", "replace") if m else b""
 
 
 def _split_request(request: str) -> tuple[str, str, str]:

@@ -41,8 +41,10 @@ _HEAD = (
     r"(?:(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
     r" \S+ [^:\[\s]+(?:\[\d+\])?: ?"
-    r"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
-    r"|[^:\[\s]+(?:\[\d+\])?: ?)?"  # a program tag alone (no time, as some exports write it)
+    r"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?)?"
+    # a program tag without a time (as some exports write it), and the message's own first word
+    # ("error: ", "pam_unix(sshd:auth): ", a postfix queue id): the server's, at the start
+    r"(?:[^:\[\s]+(?:\[\d+\])?: ?|\S+\([^()\s]*\): ){0,2}"  # ("pam_unix(sshd:auth): ", a queue id)
     r"(?:message repeated \d+ times: \[ ?)?"  # rsyslog's reduction of repeated lines
 )
 _USER = r"(?P<user>.*)"  # greedy: the last place the server's words fit
@@ -56,54 +58,80 @@ _PREAUTH_TAIL = re.compile(r"(?: \[preauth\])?\]?\s*")
 _NEVER = re.compile(r"(?!)")
 _FROM_PORT = re.compile(r" from \S+ port \d")
 _ADDR_PORT = re.compile(r"\S port \d")
-_RHOST = re.compile(r" rhost=")
+_PAM_MARK = " rhost="
+_RHOST = re.compile(_PAM_MARK)
 # (literal that must be present, regex, {group: context}, auth outcome, guard); the literal check
 # keeps the regexes off the many lines they cannot match. The guard, for patterns whose address
 # has attacker text around it: (what the server writes after the address, what looks like another
 # address in attacker text, the groups holding attacker text).
 Guard = tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...]]
 _AUTH_PATTERNS: tuple[tuple[bytes, re.Pattern[str], dict[str, str], str, Guard | None], ...] = (
-    (b"Failed ", re.compile(_HEAD + r"Failed " + _SSH_METHODS + r" for (?:invalid user )?" + _USER
+    (b"Failed ", re.compile(r"Failed " + _SSH_METHODS + r" for (?:invalid user )?" + _USER
                             + r" from (?P<ip>\S+)" + _PORT),
      {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed",
      (_SSH_TAIL, _FROM_PORT, ("user",))),
-    (b"nvalid user", re.compile(_HEAD + r"[Ii]nvalid user " + _USER + r" from (?P<ip>\S+)" + _PORT),
+    (b"nvalid user", re.compile(r"[Ii]nvalid user " + _USER + r" from (?P<ip>\S+)" + _PORT),
      {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid",
      (_PREAUTH_TAIL, _FROM_PORT, ("user",))),
-    (b" user ", re.compile(_HEAD + r"(?:Disconnected from|Connection closed by) "
+    (b" user ", re.compile(r"(?:Disconnected from|Connection closed by) "
                            r"(?:authenticating|invalid) user " + _USER + r" (?P<ip>[0-9a-fA-F.:]+)" + _PORT),
      {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid",
      (_PREAUTH_TAIL, _ADDR_PORT, ("user",))),
     # "port N:CODE: the client's own disconnect message"
-    (b" user ", re.compile(_HEAD + r"Received disconnect from (?:authenticating|invalid) user " + _USER
+    (b" user ", re.compile(r"Received disconnect from (?:authenticating|invalid) user " + _USER
                            + r" (?P<ip>[0-9a-fA-F.:]+)" + _PORT),
      {"user": "ssh-invalid-user", "ip": "ssh-invalid-user-source"}, "invalid",
      (_NEVER, _ADDR_PORT, ("user",))),
     (b"maximum authentication", re.compile(
-        _HEAD + r"(?:error: )?maximum authentication attempts exceeded for (?:invalid user )?" + _USER
+        r"maximum authentication attempts exceeded for (?:invalid user )?" + _USER
         + r" from (?P<ip>\S+)" + _PORT),
      {"user": "ssh-failed-login", "ip": "ssh-failed-login-source"}, "failed",
      (_SSH_TAIL, _FROM_PORT, ("user",))),
     # pam_unix: "authentication failure; logname= uid=0 euid=0 tty=ssh ruser=R rhost=H  user=U";
     # logname, uid and tty come from the service, R and U may come from the client (dovecot, audit).
     (b"authentication failure", re.compile(
-        _HEAD + r"(?:\S+\(\S*\): )?authentication failure;(?:.*? )?ruser=(?P<ruser>.*) rhost=(?P<ip>\S*)"
-        r"(?:\s+user=(?P<user>.*?))?(?P<tail>\s*)$"),
+        r"authentication failure;(?:.*? )?ruser=(?P<ruser>.*?) rhost=(?P<ip>\S*)"
+        r"(?:\s+user=(?P<user>.*))?(?P<tail>\s*)$"),
      {"user": "pam-auth-failure", "ruser": "pam-auth-failure-requester",
       "ip": "pam-auth-failure-source"}, "failed",
      (_NEVER, _RHOST, ("ruser", "user"))),
-    (b"FAILED SU", re.compile(_HEAD + r"FAILED SU \(to (?P<target>\S+)\) (?P<user>\S+) on"),
+    (b"FAILED SU", re.compile(r"FAILED SU \(to (?P<target>\S+)\) (?P<user>\S+) on"),
      {"user": "su-failed"}, "failed", None),
-    (b" : ", re.compile(_HEAD + r"\s*(?P<user>\S+) : (?:\d+ incorrect password attempts?|"
+    (b" : ", re.compile(r"(?:^|(?<=:)|(?<=- ))\s*(?P<user>\S+) : (?:\d+ incorrect password attempts?|"
                         r"user NOT in sudoers|a password is required)"),
      {"user": "sudo-failed"}, "failed", None),
-    (b"Accepted ", re.compile(_HEAD + r"Accepted " + _SSH_METHODS + r" for " + _USER
+    (b"Accepted ", re.compile(r"Accepted " + _SSH_METHODS + r" for " + _USER
                               + r" from (?P<ip>\S+)" + _PORT),
      {"ip": "ssh-accepted-login-source"}, "accepted", (_SSH_TAIL, _FROM_PORT, ("user",))),
     # postfix/smtpd: "QUEUEID: client=name[addr]" (sasl_username= and the rest follow it)
-    (b"client=", re.compile(_HEAD + r"(?:[0-9A-Za-z]+: )?client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"),
+    (b"client=", re.compile(r"client=[^\s\[]*\[(?P<ip>[0-9a-fA-F.:]+)\]"),
      {"ip": "smtp-client"}, "", None),
 )
+_HEAD_RX = re.compile(_HEAD.encode())  # on bytes: \S and \d are ASCII classes there, cheaper
+_ONES = bytes.maketrans(b"0123456789ABCDEF", b"1111111111AAAAAA")  # and postfix queue ids
+
+
+_SHAPES: dict[bytes, bool] = {}  # a plain dict: lru_cache's bookkeeping cost more than the look-up
+
+
+def _head_shape(prefix: bytes) -> bool:
+    known = _SHAPES.get(prefix)
+    if known is None:
+        if len(_SHAPES) >= 4096:
+            _SHAPES.clear()
+        known = _SHAPES[prefix] = _HEAD_RX.fullmatch(prefix) is not None
+    return known
+
+
+def _at_message_start(message: str, start: int) -> bool:
+    """Whether a match at ``start`` begins the message: what precedes it is a syslog header
+    and the message's own first word at most. Cached by the prefix's shape (every digit a 1 and
+    every capital A-F an A: _HEAD tells none of them apart but RFC 5424's version "1"), so the
+    per-line cost is an encode, a translate and a look-up, all in C."""
+    return start == 0 or _head_shape(
+        message[:start].encode("utf-8", "surrogatepass").translate(_ONES))
+
+
 _TRIGGERS = (b"Failed ", b"nvalid user", b"authentication failure", b"FAILED SU",
              b"incorrect password", b"NOT in sudoers", b"password is required", b"Accepted ",
              b"client=", b"maximum authentication")
@@ -134,16 +162,16 @@ def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding]
     and no address.
     """
     raw = raw if raw is not None else message.encode("utf-8", "surrogateescape")
-    for (literal, rx, groups, result, _), (_, _, specs, guard) in zip(_AUTH_PATTERNS,
-                                                                        _FINDING_PATTERNS):
+    for (literal, _, groups, result, _), (_, rx, specs, guard, lazy, verb) in zip(
+            _AUTH_PATTERNS, _FINDING_PATTERNS):
         if literal not in raw:
             continue
-        m = rx.match(message)
-        if not m:
+        m, trusted = _search(message, rx, guard, lazy, verb)
+        if m is None:
             continue
-        values = m.groups()
-        if guard is not None and not _trusted(values, guard):
+        if not trusted:
             return [], result, "", ""
+        values = m.groups()
         findings = _reported(values, specs)
         ip = next((value for kind, value, _ in findings if kind is not _USERNAME), "")
         user = ((m.group("user") if "user" in groups else None) or "").strip()
@@ -151,11 +179,33 @@ def auth_findings(message: str, raw: bytes | None = None) -> tuple[list[Finding]
     return [], "", "", ""
 
 
-def _guard(rx: re.Pattern[str], guard: Guard | None) -> tuple[object, object, int, tuple[int, ...]] | None:
+_USUAL_TAILS = ("", " ssh2", " [preauth]", " ssh2 [preauth]")
+
+
+def _lazy(rx: re.Pattern[str], guard: Guard | None) -> re.Pattern[str] | None:
+    """The pattern for a username without spaces (nearly every line), several times cheaper than
+    backtracking from the end of the line. It finds the first address; when the server's own
+    words follow it, no other address does, so it is the one the full pattern finds too. Only
+    then is its answer used; otherwise (or when it finds nothing) the full pattern decides."""
+    if guard is None or guard[0] is _NEVER or _USER not in rx.pattern:
+        return None
+    return re.compile(rx.pattern.replace(_USER, r"(?P<user>\S*)"))
+
+
+def _verb(rx: re.Pattern[str], guard: Guard | None) -> re.Pattern[str] | None:
+    """The fixed words in front of the username: where the full pattern may start."""
+    if _lazy(rx, guard) is None:
+        return None
+    return re.compile(rx.pattern.split(_USER, 1)[0])
+
+
+def _guard(rx: re.Pattern[str], guard: Guard | None) -> tuple[object, ...] | None:
     if guard is None:
         return None
     tail_ok, looks_like, regions = guard
-    return (tail_ok.fullmatch, looks_like.search, rx.groupindex["tail"] - 1,
+    usual = frozenset(t for t in _USUAL_TAILS if tail_ok.fullmatch(t))  # answered without a regex
+    return (usual, None if tail_ok is _NEVER else tail_ok.fullmatch, looks_like.search,
+            rx.groupindex["tail"] - 1,
             tuple(rx.groupindex[group] - 1 for group in regions))
 
 
@@ -166,17 +216,47 @@ _FINDING_PATTERNS = tuple(
     (literal.decode(), rx, tuple((rx.groupindex[group] - 1, context, group == "ip")
                                  for group, context in groups.items()
                                  if group == "ip" or result in ("failed", "invalid")),
-     _guard(rx, guard))
+     _guard(rx, guard), _lazy(rx, guard), _verb(rx, guard))
     for literal, rx, groups, result, guard in _AUTH_PATTERNS
 )
 _USERNAME = IocType.USERNAME  # enum attribute look-ups are slow on the hot path
 
 
+def _search(message: str, rx: re.Pattern[str], guard: tuple | None,  # type: ignore[type-arg]
+            lazy: re.Pattern[str] | None,
+            verb: re.Pattern[str] | None) -> tuple[re.Match[str] | None, bool]:
+    """The pattern's match at the start of the message, and whether its address is trusted: the
+    quick twin's match when the server's own words follow the address it found (the usual line:
+    trusted), else the full pattern's (trusted as ``_trusted`` says)."""
+    if lazy is not None:
+        m = lazy.search(message)
+        if m is not None:
+            tail = m.group("tail")
+            if (tail in guard[0] or (tail is not None and guard[1](tail))) and _at_message_start(
+                    message, m.start()):
+                return m, True
+    if verb is not None:  # backtracking from the line's end only where the message starts so
+        v = verb.search(message)
+        if v is None or not _at_message_start(message, v.start()):
+            return None, False
+        m = rx.match(message, v.start())
+    else:
+        m = rx.search(message)
+        if m is not None and not _at_message_start(message, m.start()):
+            return None, False
+    if m is None:
+        return None, False
+    if guard is None or (guard[1] is None and message.count(_PAM_MARK) == 1):
+        return m, True  # PAM: one rhost= in the whole message, so none in the client's fields
+    return m, _trusted(m.groups(), guard)
+
+
 def _trusted(values: tuple[str | None, ...], guard: tuple) -> bool:  # type: ignore[type-arg]
     """Whether the address a match chose is the one the server wrote: the server's own words
     follow it, or no attacker-written part of the message looks like another address."""
-    tail_ok, looks_like, tail, regions = guard
-    if values[tail] is not None and tail_ok(values[tail]):
+    usual, tail_ok, looks_like, tail, regions = guard
+    if tail_ok is not None and (values[tail] in usual
+                                or (values[tail] is not None and tail_ok(values[tail]))):
         return True
     return not any(values[i] and looks_like(values[i]) for i in regions)
 
@@ -199,14 +279,21 @@ def line_findings(line: bytes) -> list[Finding]:
     in the text is the same as looking for them in the bytes.
     """
     message = line.decode("utf-8", "replace")
-    for literal, rx, specs, guard in _FINDING_PATTERNS:
+    for literal, rx, specs, guard, lazy, verb in _FINDING_PATTERNS:
         if literal in message:
-            m = rx.match(message)
-            if m:
-                values = m.groups()
-                if guard is not None and not _trusted(values, guard):
-                    return []
-                return _reported(values, specs)
+            if lazy is not None:  # _search's first step, inlined: this runs on every login line
+                m = lazy.search(message)
+                if m is not None:
+                    values = m.groups()
+                    tail, start = values[guard[3]], m.start()
+                    if (tail in guard[0] or (tail is not None and guard[1](tail))) and (
+                        not start
+                        or _head_shape(message[:start].encode("utf-8", "surrogatepass").translate(_ONES))
+                    ):
+                        return _reported(values, specs)
+            m, trusted = _search(message, rx, guard, None, verb)
+            if m is not None:
+                return _reported(m.groups(), specs) if trusted else []
     return []
 
 
