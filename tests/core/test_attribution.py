@@ -199,3 +199,15 @@ def test_json_source_comes_from_the_documented_key(doc, key, first, real):
     line = json.dumps(doc, ensure_ascii=False)
     assert PARSERS["json"].parse(line).client_ip == real
     assert _blamed(line, "json") <= {real}
+
+
+def test_found_by_the_properties():
+    """Lines the property tests found once; kept as examples."""
+    for message in (
+        # a disconnect message holding " rhost=": PAM's one-marker shortcut must stay PAM's
+        "Received disconnect from invalid user  61.177.172.10 port 4711:11:  from 9.9.9.10 port 22 rhost= [preauth]",
+        # an SSH certificate id that names another address
+        "Failed publickey for root from 61.177.172.10 port 4711 ssh2: ED25519-CERT SHA256:" + "c" * 43
+        + " ID x from 9.9.9.10 port 22 ssh2 (serial 7) CA ED25519 SHA256:" + "d" * 43,
+    ):
+        assert _blamed("Mar 12 06:25:01 web01 sshd[811]: " + message) <= {REAL}

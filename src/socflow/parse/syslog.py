@@ -58,8 +58,7 @@ _PREAUTH_TAIL = re.compile(r"(?: \[preauth\])?\]?\s*")
 _NEVER = re.compile(r"(?!)")
 _FROM_PORT = re.compile(r" from \S+ port \d")
 _ADDR_PORT = re.compile(r"\S port \d")
-_PAM_MARK = " rhost="
-_RHOST = re.compile(_PAM_MARK)
+_RHOST = re.compile(" rhost=")
 # (literal that must be present, regex, {group: context}, auth outcome, guard); the literal check
 # keeps the regexes off the many lines they cannot match. The guard, for patterns whose address
 # has attacker text around it: (what the server writes after the address, what looks like another
@@ -194,8 +193,8 @@ def _lazy(rx: re.Pattern[str], guard: Guard | None) -> re.Pattern[str] | None:
 
 def _verb(rx: re.Pattern[str], guard: Guard | None) -> re.Pattern[str] | None:
     """The fixed words in front of the username: where the full pattern may start."""
-    if _lazy(rx, guard) is None:
-        return None
+    if guard is None or guard[1] is _RHOST or _USER not in rx.pattern:
+        return None  # (PAM's user= comes after the address)
     return re.compile(rx.pattern.split(_USER, 1)[0])
 
 
@@ -206,7 +205,8 @@ def _guard(rx: re.Pattern[str], guard: Guard | None) -> tuple[object, ...] | Non
     usual = frozenset(t for t in _USUAL_TAILS if tail_ok.fullmatch(t))  # answered without a regex
     return (usual, None if tail_ok is _NEVER else tail_ok.fullmatch, looks_like.search,
             rx.groupindex["tail"] - 1,
-            tuple(rx.groupindex[group] - 1 for group in regions))
+            tuple(rx.groupindex[group] - 1 for group in regions),
+            looks_like.pattern if looks_like is _RHOST else None)
 
 
 # Per pattern, the groups it reports as (index in match.groups(), context, is an address);
@@ -246,7 +246,7 @@ def _search(message: str, rx: re.Pattern[str], guard: tuple | None,  # type: ign
             return None, False
     if m is None:
         return None, False
-    if guard is None or (guard[1] is None and message.count(_PAM_MARK) == 1):
+    if guard is None or (guard[5] is not None and message.count(guard[5]) == 1):
         return m, True  # PAM: one rhost= in the whole message, so none in the client's fields
     return m, _trusted(m.groups(), guard)
 
@@ -254,7 +254,7 @@ def _search(message: str, rx: re.Pattern[str], guard: tuple | None,  # type: ign
 def _trusted(values: tuple[str | None, ...], guard: tuple) -> bool:  # type: ignore[type-arg]
     """Whether the address a match chose is the one the server wrote: the server's own words
     follow it, or no attacker-written part of the message looks like another address."""
-    usual, tail_ok, looks_like, tail, regions = guard
+    usual, tail_ok, looks_like, tail, regions, _ = guard
     if tail_ok is not None and (values[tail] in usual
                                 or (values[tail] is not None and tail_ok(values[tail]))):
         return True
