@@ -163,7 +163,7 @@ BRIDGE_DEFAULTS = {
     "rules": [], "default_rules": True, "disable_rules": [], "intel_feeds": [],
     "enrichment": {"enabled": False, "intel_rule": False},
     "window_grace": 300, "max_line_bytes": 1 << 20, "commit_bytes": 8 << 20, "deliver_timeout": 60,
-    "max_alerts_per_rule": 1000,
+    "max_alerts_per_rule": 10000,
 }
 _LEAVES = [(section, key, value) for section, body in BRIDGE_DEFAULTS.items()
            for key, value in (body.items() if isinstance(body, dict) else [(None, body)])]
@@ -191,7 +191,7 @@ def test_every_bridge_config_key_absent_or_at_its_default(section, key, value, t
 
 def test_the_bridge_defaults_here_are_the_documented_ones():
     text = DOCS.read_text(encoding="utf-8")
-    for name in ("window_grace: 300", "deliver_timeout: 60", "max_alerts_per_rule: 1000",
+    for name in ("window_grace: 300", "deliver_timeout: 60", "max_alerts_per_rule: 10000",
                  "timeout: 30", "retries: 2", "parallel: 4", "max_observables: 100", "sample_lines: 10"):
         assert name in text, name
 

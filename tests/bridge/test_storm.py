@@ -71,3 +71,17 @@ def test_storm_cap_from_the_config_file_through_the_command(env, tmp_path):  # n
     table = run("ingest", "--no-progress", "--config", str(cfg), str(path),
                 env=dict(env, SOCFLOW_STATE_DIR=str(tmp_path / "other"), COLUMNS="200"))
     assert "storm" in table.stdout and str(ATTACKERS - 3) in table.stdout
+
+
+def test_a_detection_alone_in_its_window_is_never_folded(tmp_path):
+    # one SQL injection an hour: past the cap each window still holds a single detection
+    lines = [
+        f'91.20.{i}.9 - - [{10 + i // 24:02d}/Mar/2026:{i % 24:02d}:00:00 +0000] "GET /?id=1%27%20OR%201=1-- '
+        f'HTTP/1.1" 200 5 "-" "x"'
+        for i in range(30)
+    ]
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(lines) + "\n")
+    alerts, report = _ingest(BridgeConfig(max_alerts_per_rule=3), path)
+    assert len(alerts) == 30 and not report.folded_by_rule
+    assert not any(TAG_STORM in a["tags"] for a in alerts)

@@ -196,6 +196,9 @@ class Ingestor:
             self._built[det.rule.id] += 1
             self._add(self.builder.build(det), det.rule.id)
         for (rule_id, _), group in folded.items():
+            if len(group) == 1:  # alone in its window: a summary of one would fold nothing
+                self._add(self.builder.build(group[0]), rule_id)
+                continue
             self.report.folded_by_rule[rule_id] += len(group)
             self._add(summary_alert(self.builder, group, cap or 0), rule_id)
 

@@ -52,7 +52,7 @@ class BridgeConfig(BaseModel):
         default=8 << 20, ge=4096, description="bytes read between outbox commits"
     )
     max_alerts_per_rule: int | None = Field(
-        default=1000,
+        default=10_000,
         ge=1,
         description="alerts of one rule per run before the rest are folded into one summary "
         "alert per window (null: no cap)",
