@@ -260,3 +260,11 @@ def test_group_keys_holding_the_separator_stay_apart():
     assert len(refs) == 2
     # keys without the separator keep the ids (and alert references) they always had
     assert group_id("r", 60, ("1.2.3.4",)) == "r\x1f60\x1f1.2.3.4"
+
+
+def test_every_yaml_load_goes_through_the_bounded_loader():
+    """One YAML loader for the project: no other module of src/ calls PyYAML."""
+    src = Path(__file__).resolve().parents[2] / "src" / "socflow"
+    users = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                   if re.search(r"^\s*(import yaml|from yaml)", p.read_text(encoding="utf-8"), re.M))
+    assert users == ["classify/yamlfile.py"]
