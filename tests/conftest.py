@@ -11,7 +11,14 @@ if str(TESTS) not in sys.path:
 # a fixed seed in CI so a green submission cannot turn red on a rerun of the same commit.
 import os  # noqa: E402
 
+import tempfile  # noqa: E402
+
 from hypothesis import settings  # noqa: E402
+
+# Every command keeps state in $SOCFLOW_STATE_DIR when no flag says otherwise (socflow.state):
+# tests and the commands they start never touch the developer's ~/.local/state/socflow. Tests of
+# the default location remove the variable themselves.
+os.environ["SOCFLOW_STATE_DIR"] = tempfile.mkdtemp(prefix="socflow-test-state-")
 
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):

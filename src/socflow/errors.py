@@ -16,6 +16,10 @@ class ConfigError(SocflowError):
     """A configuration value is missing or wrong; the user must fix it."""
 
 
+class PrivateStateError(ConfigError):
+    """State (cache, outbox, block list) that another user owns or may write: refused on open."""
+
+
 class InputError(SocflowError):
     """An input (file, observable, log line) cannot be used as given."""
 

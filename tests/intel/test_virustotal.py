@@ -118,7 +118,7 @@ def test_premium_relationship_refusal_is_not_a_failure(vt: FakeVirusTotal, cache
     ({"key": None}, "'key' configuration item"),
     ({"api_url": "ftp://nowhere"}, "api_url"),
     ({"malicious_threshold": 0}, "malicious_threshold"),
-    ({"cache_path": "/proc/socflow-nope/cache.sqlite"}, "cache directory /proc/socflow-nope cannot be created"),
+    ({"cache_path": "/proc/socflow-nope/cache.sqlite"}, "state dir /proc/socflow-nope cannot be created"),
     ({"time_budget": "soon"}, "time_budget must be a number"),
 ])
 def test_bad_configuration_is_one_clear_line(vt: FakeVirusTotal, cache: Path, config: dict,

@@ -26,6 +26,7 @@ from typing import Any, Self
 
 from ..errors import ConfigError, InputError
 from ..read.follow import Checkpoint
+from ..state import private_file
 
 PENDING, DELIVERED, DEAD = "pending", "delivered", "dead"
 STATES = (PENDING, DELIVERED, DEAD)
@@ -100,9 +101,8 @@ class Outbox:
         self.path = Path(path)
         in_memory = str(path) == ":memory:"
         try:
-            if not in_memory:  # alerts quote log lines: readable by the owner only
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                self.path.touch(mode=0o600, exist_ok=True)
+            if not in_memory:  # alerts quote log lines: the owner's alone (socflow.state)
+                private_file(self.path)
             self.db = sqlite3.connect(
                 self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..state import private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (
@@ -33,10 +34,7 @@ def open_db(path: Path | None, busy_seconds: float = 10.0) -> sqlite3.Connection
     """Open (and create) the shared file; ``None`` gives a private in-memory database."""
     target = ":memory:"
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"cache directory {path.parent} cannot be created: {exc.strerror}") from None
+        private_file(path)  # the verdicts decide what is "safe": nobody else may write them
         target = str(path)
     try:
         # isolation_level=None: we issue BEGIN IMMEDIATE ourselves where atomicity matters.

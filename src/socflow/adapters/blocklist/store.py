@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ConfigError
+from ...state import private_file
 
 SCHEMA_VERSION = 1
 _SCHEMA = """
@@ -117,7 +118,7 @@ class BlockStore:
         self.path = Path(path)
         self.clock = clock
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)  # what firewalls drop: nobody else may write it
             with self._connection() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(_SCHEMA)

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ...errors import ConfigError, validation_summary
+from ...state import default_dir
 from ..blocklist.settings import ServiceSettings, parse_duration, read_allowlist
 from ..blocklist.store import BlockStore, Entry, iso
 
@@ -28,7 +29,7 @@ DB_NAME = "blocklist.sqlite3"
 def _db_path(db: Path | None, state_dir: Path | None) -> Path:
     if db is not None:
         return db
-    return (state_dir or Path(os.environ.get("SOCFLOW_STATE_DIR", ".socflow"))) / DB_NAME
+    return (state_dir or default_dir()) / DB_NAME
 
 
 def storage_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,7 +41,8 @@ def storage_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option(
         "--state-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Folder for the database (default: $SOCFLOW_STATE_DIR or ./.socflow).",
+        help="Folder for the database (default: $SOCFLOW_STATE_DIR, else "
+        "$XDG_STATE_HOME/socflow or ~/.local/state/socflow).",
     )(fn)
     return fn
 

@@ -38,6 +38,7 @@ from ...enrich.config import RateLimit
 from ...enrich.indicators import HASH_TYPES, ioc_type_of
 from ...errors import ConfigError, InputError, SocflowError, validation_summary
 from ...models import IocType, IpClass, Verdict
+from ...state import default_dir
 from .common import console, err_console, warn, write_json
 
 CACHE_FILE = "intel-cache.sqlite"
@@ -70,11 +71,6 @@ def guess_type(value: str) -> IocType:
     return ioc_type_of(data_type, value)
 
 
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "socflow"
-
-
 def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
     values: dict[str, Any] = {"api_key": key, **extra}
     if url:
@@ -96,7 +92,7 @@ def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
 @click.option("--vt-per-minute", type=click.IntRange(min=1), default=4, show_default=True,
               help="VirusTotal calls per minute for this key (public API: 4).")
 @click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
-              help="Where the shared cache/quota file lives [env SOCFLOW_STATE_DIR; default ~/.local/state/socflow].")
+              help="Where the shared cache/quota file lives [env SOCFLOW_STATE_DIR; default $XDG_STATE_HOME/socflow or ~/.local/state/socflow].")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the shared cache (quota kept in memory only).")
 @click.option("--budget", type=click.FloatRange(min=1, max=3600), default=DEFAULT_BUDGET, show_default=True,
               help="Seconds one lookup may take, quota waits included (the default covers a full "
@@ -130,7 +126,7 @@ def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], 
             if "virustotal" in wanted else None,
             abuseipdb=_settings(AbuseIPDBSettings, abuseipdb_key, abuseipdb_url) if "abuseipdb" in wanted else None,
             otx=_settings(OTXSettings, otx_key, otx_url) if "otx" in wanted else None,
-            cache_path=None if no_cache else Path(state_dir or default_state_dir()) / CACHE_FILE,
+            cache_path=None if no_cache else Path(state_dir or default_dir()) / CACHE_FILE,
             budget_seconds=budget,
             proxies={"http": proxy, "https": proxy} if proxy else {},
             ca_bundle=Path(ca_bundle) if ca_bundle else None,

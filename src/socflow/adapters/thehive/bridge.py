@@ -18,6 +18,7 @@ from ...emit.delivery import Deliverer
 from ...emit.ingest import Ingestor
 from ...emit.outbox import Outbox
 from ...errors import ConfigError
+from ...state import default_dir, private_dir
 from .config import BridgeConfig
 from .sender import TheHiveSender
 
@@ -27,10 +28,7 @@ OUTBOX_FILE = "outbox.sqlite"
 def state_dir(config: BridgeConfig) -> Path:
     if config.state_dir:
         return Path(config.state_dir).expanduser()
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".local", "state"
-    )
-    return Path(base) / "socflow"
+    return default_dir()
 
 
 def open_outbox(config: BridgeConfig, *, memory: bool = False) -> Outbox:
@@ -39,9 +37,8 @@ def open_outbox(config: BridgeConfig, *, memory: bool = False) -> Outbox:
 
 def lock_state(config: BridgeConfig) -> IO[Any]:
     """One ``socflow ingest`` per state dir (two would read the same files twice). Released on exit."""
-    directory = state_dir(config)
+    directory = private_dir(state_dir(config))
     try:
-        directory.mkdir(parents=True, exist_ok=True)
         handle = open(directory / "ingest.lock", "w")  # noqa: SIM115 - held for the process lifetime
     except OSError as exc:
         raise ConfigError(f"state dir {directory}: {exc.strerror or exc}") from None

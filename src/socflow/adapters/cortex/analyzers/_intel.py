@@ -8,6 +8,7 @@ Cortex kills the process.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -15,12 +16,13 @@ from typing import Any, ClassVar
 from ....enrich.enricher import build_enricher
 from ....enrich.indicators import ioc_type_of, sha256_file
 from ....enrich.settings import EnrichConfig, load_settings
-from ....errors import ConfigError, InputError, PolicyError
+from ....errors import ConfigError, InputError, PolicyError, PrivateStateError
 from ....models import IocType, Verdict
+from ....state import default_dir, private_dir
 from ..base import SocflowAnalyzer
 
 HOUR = 3600.0
-DEFAULT_CACHE = "/var/tmp/socflow/intel-cache.sqlite"
+CACHE_FILE = "intel-cache.sqlite"
 JOB_SHARE = 0.8
 
 
@@ -85,7 +87,9 @@ class IntelAnalyzer(SocflowAnalyzer):
         job_timeout = self.config("jobTimeout")
         if isinstance(job_timeout, (int, float)) and job_timeout > 0:
             budget = min(budget, job_timeout * 60 * JOB_SHARE)
-        cache = self.config("cache_path", DEFAULT_CACHE)
+        cache = self.config("cache_path")
+        if cache is None:  # unset: the user's own state dir, as every socflow command
+            cache = default_cache()
         proxies = {k: v for k, v in (("http", self.http_proxy), ("https", self.https_proxy)) if v}
         ca_bundle = None
         if self.job_directory and (Path(self.job_directory) / "input" / "cacerts").is_file():
@@ -177,6 +181,27 @@ class IntelAnalyzer(SocflowAnalyzer):
 def _window(seconds: float) -> str:
     names = {60.0: "minute", HOUR: "hour", 86400.0: "day", 30 * 86400.0: "month"}
     return names.get(float(seconds), f"{seconds:g} s")
+
+
+def default_cache() -> str | None:
+    """``<state dir>/intel-cache.sqlite`` (``socflow.state``), or None when there is no such dir.
+
+    Cortex's docker runner starts each job in a fresh container as uid 1001 whose home does not
+    exist; the image sets ``SOCFLOW_STATE_DIR`` to a folder of that user. Where no state dir can be
+    made at all (read-only file system, no home) the cache lives as long as the job, as it did in
+    a container before. A dir that exists but that another user owns or may write is an error:
+    that is the attack the check is for.
+    """
+    directory = default_dir()
+    try:
+        private_dir(directory)
+    except PrivateStateError:
+        raise
+    except ConfigError:
+        return None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return None
+    return str(directory / CACHE_FILE)
 
 
 def _hours(value: Any) -> Any:
