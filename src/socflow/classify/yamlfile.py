@@ -6,6 +6,7 @@ and keep a map from the key path (``("rules", 2, "window")``) to the 1-based lin
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,13 +32,23 @@ def load(text: str, source: str) -> tuple[Any, dict[Path_, int]]:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        raise ConfigError(f"{where}: invalid YAML: {_without_content(problem)}") from None
     except RecursionError:
         raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     lines: dict[Path_, int] = {}
     budget = [MAX_NODES]
     data = _build(node, (), lines, source, budget, ()) if node is not None else None
     return data, lines
+
+
+_QUOTED = re.compile(r"""(['"])(.*?)\1""")
+_TOKEN = re.compile(r"<[a-z ]+>|.|\\.|\\x[0-9a-f]{2}|\\u[0-9a-f]{4}")
+
+
+def _without_content(problem: str) -> str:
+    """PyYAML quotes what it found: a token name or one character is kept, longer text (an alias,
+    a tag, a key of the file) is not shown. The file may be the wrong one, a secrets file."""
+    return _QUOTED.sub(lambda m: m[0] if _TOKEN.fullmatch(m[2]) else "(text not shown)", problem)
 
 
 def load_file(path: str | Path) -> tuple[Any, dict[Path_, int]]:
@@ -86,9 +97,11 @@ def _scalar(node: yaml.Node, source: str) -> Any:
         raise ConfigError(f"{source}:{line}: a mapping key must be a plain value")
     try:
         return yaml.SafeLoader("").construct_object(node)
-    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError, AttributeError) as exc:
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{source}:{line}: invalid YAML value: {problem}") from None
+        if isinstance(exc, AttributeError):  # PyYAML's !!timestamp on a non-date
+            problem = f"not a valid {node.tag.rsplit(':', 1)[-1]}"
+        raise ConfigError(f"{source}:{line}: invalid YAML value: {_without_content(problem)}") from None
 
 
 def line_of(lines: dict[Path_, int], loc: Sequence[Any]) -> int | None:

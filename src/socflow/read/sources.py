@@ -14,6 +14,7 @@ import glob
 import gzip
 import io
 import os
+import stat
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -53,18 +54,37 @@ class ReadStats:
         }
 
 
-def expand_paths(paths: Sequence[str]) -> list[str]:
-    """Files named, globbed or found under directories (sorted, recursive); ``-`` is stdin."""
+def expand_paths(paths: Sequence[str], skipped: list[str] | None = None) -> list[str]:
+    """Files named, globbed or found under directories (sorted, recursive); ``-`` is stdin.
+
+    Only regular files are taken from folders and globs: opening a named pipe waits for a writer
+    for ever, a device may never end, a socket cannot be opened. Each one left out is appended to
+    ``skipped`` as ``"path (named pipe)"`` so the caller can report it. A path named on its own is
+    read as given when it is a named pipe or a character device (``<(zcat x.gz)``, /dev/stdin): a
+    stream the user asked for.
+    """
+    skipped = [] if skipped is None else skipped
     found: list[str] = []
     for spec in paths:
         if spec == STDIN:
             found.append(spec)
         elif os.path.isdir(spec):
-            found.extend(_walk(spec))
+            found.extend(_walk(spec, skipped))
         elif os.path.exists(spec):
+            kind = _kind(spec)
+            if kind not in ("", "named pipe", "character device"):
+                raise InputError(f"{spec}: a {kind} cannot be read (give files, folders or -)")
             found.append(spec)
         elif glob.has_magic(spec):
-            matches = sorted(m for m in glob.glob(spec, recursive=True) if os.path.isfile(m))
+            matches = []
+            for match in sorted(glob.glob(spec, recursive=True)):
+                if os.path.isdir(match):
+                    continue
+                kind = _kind(match)
+                if kind:
+                    skipped.append(f"{match} ({kind})")
+                else:
+                    matches.append(match)
             if not matches:
                 raise InputError(f"{spec}: no file matches this pattern")
             found.extend(matches)
@@ -73,12 +93,51 @@ def expand_paths(paths: Sequence[str]) -> list[str]:
     return found
 
 
-def _walk(directory: str) -> list[str]:
+def _kind(path: str) -> str:
+    """"" for a regular file (links followed), else what it is, in words."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "broken link" if os.path.islink(path) else "unreadable entry"
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISFIFO(mode):
+        return "named pipe"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    return "directory" if stat.S_ISDIR(mode) else "special file"
+
+
+def _walk(directory: str, skipped: list[str]) -> list[str]:
     files = []
     for root, dirs, names in os.walk(directory):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        files.extend(os.path.join(root, n) for n in sorted(names) if not n.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            path = os.path.join(root, name)
+            kind = _kind(path)
+            if kind == "directory":  # a link to a folder: os.walk does not follow it
+                skipped.append(f"{path} (link to a folder)")
+            elif kind:
+                skipped.append(f"{path} ({kind})")
+            else:
+                files.append(path)
     return files
+
+
+def skipped_note(skipped: Sequence[str], shown: int = 5) -> str:
+    """One line for the user: how many entries were left out, and the first few."""
+    more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    return (
+        f"skipped {len(skipped)} entr{'y' if len(skipped) == 1 else 'ies'} that "
+        f"{'is' if len(skipped) == 1 else 'are'} not a regular file: "
+        f"{', '.join(skipped[:shown])}{more}"
+    )
 
 
 def open_source(path: str, stats: ReadStats | None = None) -> BinaryIO:

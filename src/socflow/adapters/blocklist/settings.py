@@ -104,9 +104,26 @@ class StoredPolicy(BaseModel):
 
 
 def read_allowlist(path: Path) -> list[str]:
-    """One IP, CIDR or domain per line; ``#`` starts a comment."""
+    """One IP, CIDR or domain per line; ``#`` starts a comment.
+
+    A bad line is named by its number, never quoted: the wrong file (a secrets file) may have been
+    given, and its contents must not end up on a terminal or in a log.
+    """
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read allowlist {path}: {exc}") from None
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"cannot read allowlist {path}: {reason or exc}") from None
+    entries = []
+    for number, line in enumerate(lines, 1):
+        entry = line.split("#", 1)[0].strip()
+        if not entry:
+            continue
+        try:
+            BlockPolicy(allowlist=[entry])
+        except ConfigError:
+            raise ConfigError(
+                f"allowlist {path}, line {number}: not an IP, CIDR or domain (line not shown)"
+            ) from None
+        entries.append(entry)
+    return entries

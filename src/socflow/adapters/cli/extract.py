@@ -14,7 +14,7 @@ from ...errors import validation_summary
 from ...extract import ExtractConfig
 from ...models import IocType
 from ...pipeline import ExtractResult, extract_paths
-from ...read import expand_paths
+from ...read import expand_paths, skipped_note
 from .common import byte_progress, console, warn
 
 TYPE_NAMES = [t.value for t in IocType]
@@ -56,7 +56,10 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
         )
     except ValueError as exc:
         raise click.BadParameter(validation_summary(exc)) from None
-    files = expand_paths(paths)
+    skipped: list[str] = []
+    files = expand_paths(paths, skipped)
+    if skipped:
+        warn(skipped_note(skipped))
     total = sum(os.path.getsize(p) for p in files if p != "-")
     with byte_progress(total or None, progress and not as_json) as advance:
         result = extract_paths(files, config, progress=advance, jobs=jobs)

@@ -21,7 +21,7 @@ from rich.table import Table
 from ...emit.delivery import DeliveryReport
 from ...emit.ingest import IngestReport
 from ...errors import AuthError, ConfigError, SocflowError, UnavailableError
-from ...read import expand_paths
+from ...read import expand_paths, skipped_note
 from ...read.follow import Follower, source_key
 from ..thehive import bridge
 from ..thehive.config import BridgeConfig, apply_overrides, load_config
@@ -94,7 +94,10 @@ def ingest(
     config.rules += list(rule_files)
     if deliver_timeout is not None:
         config.deliver_timeout = deliver_timeout
-    files = expand_paths(paths)
+    skipped: list[str] = []
+    files = expand_paths(paths, skipped)
+    if skipped:
+        _note(skipped_note(skipped))
     if not files:
         raise ConfigError("no file to read in " + " ".join(paths))
     if dry_run:

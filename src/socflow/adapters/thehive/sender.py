@@ -55,9 +55,7 @@ class TheHiveSettings(BaseModel):
             return None
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
-            raise ValueError(
-                f"TheHive URL must start with http:// or https:// (got {value[:60]!r})"
-            )
+            raise ValueError("TheHive URL must start with http:// or https://")
         return value
 
     def key(self) -> str:
