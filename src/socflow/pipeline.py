@@ -90,19 +90,23 @@ def extract_paths(
 
         return extract_parallel(expand_paths(paths), config, jobs, progress)
     extractor = Extractor(config)
-    all_stats = []
+    all_stats: list[ReadStats] = []
     with gc_paused():
-        for path in expand_paths(paths):
-            stats = ReadStats(source=path)
-            all_stats.append(stats)
-            fmt, batches = _formatted_batches(path, stats, config)
-            seen = 0
-            for batch in batches:
-                extractor.feed(batch, fmt)
-                if progress:
-                    progress(stats.bytes - seen)
-                    seen = stats.bytes
-            extractor.end_source()
+        try:
+            for path in expand_paths(paths):
+                stats = ReadStats(source=path)
+                all_stats.append(stats)
+                fmt, batches = _formatted_batches(path, stats, config)
+                seen = 0
+                for batch in batches:
+                    extractor.feed(batch, fmt)
+                    if progress:
+                        progress(stats.bytes - seen)
+                        seen = stats.bytes
+                extractor.end_source()
+        except KeyboardInterrupt as exc:  # Ctrl-C: what was found so far travels with it
+            exc.partial = ExtractResult(extractor.results(), all_stats, extractor.counters)  # type: ignore[attr-defined]
+            raise
         return ExtractResult(extractor.results(), all_stats, extractor.counters)
 
 

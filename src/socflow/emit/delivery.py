@@ -121,7 +121,10 @@ class Deliverer:
             report.unavailable = str(outcome)
             report.retried += 1
             retry_in = round(wait_until - self.clock(), 1)
-            self.on_event("unavailable", {"error": str(outcome), "retry_in": retry_in})
+            self.on_event(
+                "unavailable",
+                {"error": str(outcome), "retry_in": retry_in, "attempt": self.down_streak},
+            )
             return True
         if isinstance(outcome, DeliveryError):
             report.errors.append(str(outcome))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -143,8 +144,10 @@ class FileReader:
         self.block, self.max_line_bytes = block, max_line_bytes
         self.stream = open_source(path, stats)
         fd = self.stream.fileno()
-        self.identity = None if path == STDIN else _identity(fd)
-        self.start = 0 if path == STDIN else _resume(fd, self.identity, checkpoint)
+        # stdin and a named pipe are streams: read once from where they are, no checkpoint
+        streaming = path == STDIN or not stat.S_ISREG(os.fstat(fd).st_mode)
+        self.identity = None if streaming else _identity(fd)
+        self.start = 0 if streaming else _resume(fd, self.identity, checkpoint)
 
     def __iter__(self) -> Iterator[Chunk]:
         stats = self.stats
@@ -219,6 +222,8 @@ def checkpoint_for(path: str, offset: int) -> Checkpoint | None:
     try:
         st = os.stat(path)
     except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode):  # a named pipe: opening it again would wait for a writer
         return None
     return Checkpoint(source_key(path), st.st_dev, st.st_ino, offset, head_of(path))
 

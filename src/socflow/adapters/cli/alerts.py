@@ -14,7 +14,7 @@ from ...emit.outbox import STATES, Outbox
 from ...errors import ConfigError, UnavailableError
 from ..thehive import bridge
 from ..thehive.config import BridgeConfig, apply_overrides, load_config
-from .common import console, err_console, thehive_options, write_json
+from .common import console, delivery_notices, err_console, thehive_options, write_json
 
 SEVERITY = {1: "LOW", 2: "MEDIUM", 3: "HIGH", 4: "CRITICAL"}
 
@@ -194,9 +194,11 @@ def push(
     with _open(config) as outbox:
         requeued = outbox.requeue() if retry_dead else 0
         outbox.make_due()  # the back-off is for unattended runs; a person asked for now
-        report = bridge.build_deliverer(outbox, sender, backoff_cap=10.0).run_until(
-            time.time() + timeout
+        deadline = time.time() + timeout
+        deliverer = bridge.build_deliverer(
+            outbox, sender, backoff_cap=10.0, on_event=delivery_notices(deadline)
         )
+        report = deliverer.run_until(deadline)
         counts = outbox.counts()
     result = {
         "delivered": report.delivered,

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from rich.console import Console
+from .common import Console, secret_option
 from rich.table import Table
 
 from ...errors import ConfigError, validation_summary
@@ -105,11 +105,8 @@ def blocklist() -> None:
     help="Port to listen on (0: any free port, printed at start-up).",
 )
 @storage_options
-@click.option(
-    "--token",
-    envvar="SOCFLOW_BLOCKLIST_TOKEN",
-    show_envvar=True,
-    help="Bearer token the JSON API requires (at least 16 characters).",
+@secret_option(
+    "--token", "SOCFLOW_BLOCKLIST_TOKEN", "bearer token the JSON API requires (16+ characters)"
 )
 @policy_options
 @click.option(
@@ -125,12 +122,7 @@ def blocklist() -> None:
     help="Refuse new values once a list holds this many (your firewall's EDL limit).",
 )
 @click.option("--edl-user", help="Require HTTP basic auth on /edl/* with this user name.")
-@click.option(
-    "--edl-password",
-    envvar="SOCFLOW_BLOCKLIST_EDL_PASSWORD",
-    show_envvar=True,
-    help="Password for --edl-user.",
-)
+@secret_option("--edl-password", "SOCFLOW_BLOCKLIST_EDL_PASSWORD", "password for --edl-user")
 @click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),

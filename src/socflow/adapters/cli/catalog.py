@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
+from .common import Console
 from rich.table import Table
 
 from ... import __version__

@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import click
 import requests
-from rich.console import Console
+from .common import Console, secret_option
 from rich.table import Table
 
 from ..cortex.flavors import KINDS, catalog_problems, discover
@@ -299,9 +299,9 @@ def _print_table(checks: list[Check]) -> None:
               help="Cortex job.dockerDirectory (default: same as --job-dir).")
 @click.option("--image", envvar="SOCFLOW_IMAGE", help="Neuron image to look for, e.g. NAME:TAG.")
 @click.option("--thehive-url", envvar="SOCFLOW_THEHIVE_URL")
-@click.option("--thehive-key", envvar="SOCFLOW_THEHIVE_KEY", help="Or SOCFLOW_THEHIVE_KEY.")
+@secret_option("--thehive-key", "SOCFLOW_THEHIVE_KEY", "TheHive API key")
 @click.option("--cortex-url", envvar="SOCFLOW_CORTEX_URL")
-@click.option("--cortex-key", envvar="SOCFLOW_CORTEX_KEY", help="Or SOCFLOW_CORTEX_KEY.")
+@secret_option("--cortex-key", "SOCFLOW_CORTEX_KEY", "Cortex API key")
 @click.option("--blocklist-url", envvar="SOCFLOW_BLOCKLIST_URL")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 def doctor(as_json: bool, **opts: Any) -> None:

@@ -39,7 +39,7 @@ from ...enrich.indicators import HASH_TYPES, ioc_type_of
 from ...errors import ConfigError, InputError, SocflowError, validation_summary
 from ...models import IocType, IpClass, Verdict
 from ...state import default_dir
-from .common import console, err_console, warn, write_json
+from .common import console, err_console, secret_option, warn, write_json
 
 CACHE_FILE = "intel-cache.sqlite"
 LEVEL_STYLE = {"malicious": "bold red", "suspicious": "yellow", "safe": "green", "info": "blue"}
@@ -83,9 +83,9 @@ def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
 @click.option("--from-log", is_flag=True, help="VALUES are log files: extract indicators, then look each up once.")
 @click.option("--provider", "providers", multiple=True, type=click.Choice(PROVIDER_NAMES),
               help="Only these providers (repeatable; default: every provider with a key).")
-@click.option("--vt-key", envvar="SOCFLOW_VT_KEY", help="VirusTotal API key [env SOCFLOW_VT_KEY].")
-@click.option("--abuseipdb-key", envvar="SOCFLOW_ABUSEIPDB_KEY", help="AbuseIPDB key [env SOCFLOW_ABUSEIPDB_KEY].")
-@click.option("--otx-key", envvar="SOCFLOW_OTX_KEY", help="OTX key [env SOCFLOW_OTX_KEY].")
+@secret_option("--vt-key", "SOCFLOW_VT_KEY", "VirusTotal API key")
+@secret_option("--abuseipdb-key", "SOCFLOW_ABUSEIPDB_KEY", "AbuseIPDB API key")
+@secret_option("--otx-key", "SOCFLOW_OTX_KEY", "OTX API key")
 @click.option("--vt-url", help="VirusTotal API base URL (mirror, proxy, test fake).")
 @click.option("--abuseipdb-url", help="AbuseIPDB API base URL.")
 @click.option("--otx-url", help="OTX base URL.")

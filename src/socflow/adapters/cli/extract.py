@@ -15,7 +15,7 @@ from ...extract import ExtractConfig
 from ...models import IocType
 from ...pipeline import ExtractResult, extract_paths
 from ...read import expand_paths, skipped_note
-from .common import byte_progress, console, warn
+from .common import byte_progress, console, on_interrupt, warn
 
 TYPE_NAMES = [t.value for t in IocType]
 
@@ -61,12 +61,23 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
     if skipped:
         warn(skipped_note(skipped))
     total = sum(os.path.getsize(p) for p in files if p != "-")
-    with byte_progress(total or None, progress and not as_json) as advance:
-        result = extract_paths(files, config, progress=advance, jobs=jobs)
-    if as_json or output:
-        _stream_json(result, output)
-    else:
-        _print_tables(result, limit)
+    partial: list[ExtractResult] = []
+
+    def show(result: ExtractResult) -> None:
+        if as_json or output:
+            _stream_json(result, output)
+        else:
+            _print_tables(result, limit)
+
+    # Ctrl-C: the indicators found so far, printed as the finished run would print them
+    with on_interrupt(lambda: partial and show(partial[0])):
+        try:
+            with byte_progress(total or None, progress and not as_json) as advance:
+                result = extract_paths(files, config, progress=advance, jobs=jobs)
+        except KeyboardInterrupt as exc:
+            partial.extend([exc.partial] if hasattr(exc, "partial") else [])
+            raise
+    show(result)
     return _report_problems(result)
 
 

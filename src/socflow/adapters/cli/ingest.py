@@ -25,7 +25,15 @@ from ...read import expand_paths, skipped_note
 from ...read.follow import Follower, source_key
 from ..thehive import bridge
 from ..thehive.config import BridgeConfig, apply_overrides, load_config
-from .common import byte_progress, console, err_console, thehive_options, write_json
+from .common import (
+    byte_progress,
+    console,
+    delivery_notices,
+    err_console,
+    on_interrupt,
+    thehive_options,
+    write_json,
+)
 
 log = logging.getLogger("socflow.ingest")
 
@@ -124,7 +132,9 @@ def _dry_run(config: BridgeConfig, files: list[str], as_json: bool) -> int:
             enricher=bridge.build_enricher(config),
             on_alert=lambda alert, new: alerts.append(alert) if new else None,
         )
-        report = ingestor.run_files(files)
+        # Ctrl-C: the alerts found so far, as the finished run would print them
+        with on_interrupt(lambda: click.echo(json.dumps(alerts, indent=2, ensure_ascii=False))):
+            report = ingestor.run_files(files)
     if as_json:
         write_json({"alerts": alerts, "summary": _summary_dict(report, None, None)}, None)
         return 0
@@ -141,10 +151,37 @@ def _once(
     as_json: bool,
     progress: bool,
 ) -> int:
+    with on_interrupt(lambda: _outbox_so_far(config)):
+        return _once_run(config, files, sender, enricher, as_json, progress)
+
+
+def _outbox_so_far(config: BridgeConfig) -> None:
+    """Ctrl-C: every committed alert is in the outbox, and the checkpoints with them."""
+    with bridge.open_outbox(config) as outbox:
+        counts = outbox.counts()
+    _note(
+        f"interrupted: the outbox {outbox.path} holds {counts['pending']} pending, "
+        f"{counts['delivered']} delivered and {counts['dead']} dead alert(s); the next "
+        "`socflow ingest` of the same files goes on where this one stopped"
+    )
+
+
+def _once_run(
+    config: BridgeConfig,
+    files: list[str],
+    sender: Any,
+    enricher: Any,
+    as_json: bool,
+    progress: bool,
+) -> int:
     total = sum(os.path.getsize(p) for p in files if p != "-")
     with bridge.open_outbox(config) as outbox:
         # delivery starts while reading goes on: network waits overlap with parsing
-        background = _BackgroundDelivery(config, sender) if sender is not None else None
+        background = (
+            _BackgroundDelivery(config, sender, delivery_notices(None))
+            if sender is not None
+            else None
+        )
         try:
             with byte_progress(total or None, progress and not as_json) as advance:
                 ingestor = bridge.build_ingestor(
@@ -155,9 +192,12 @@ def _once(
             delivery = background.stop() if background else None
         problem: SocflowError | None = None
         if sender is not None:
-            deliverer = bridge.build_deliverer(outbox, sender, backoff_cap=10.0)
+            deadline = time.time() + config.deliver_timeout
+            deliverer = bridge.build_deliverer(
+                outbox, sender, backoff_cap=10.0, on_event=delivery_notices(deadline)
+            )
             try:
-                rest = deliverer.run_until(time.time() + config.deliver_timeout)
+                rest = deliverer.run_until(deadline)
                 delivery = delivery or DeliveryReport()
                 delivery.add(rest)
             except (AuthError, ConfigError) as exc:
@@ -195,15 +235,18 @@ def _note(message: str) -> None:
 class _BackgroundDelivery:
     """Sends what the ingestion commits while it reads; stops at the first setup error."""
 
-    def __init__(self, config: BridgeConfig, sender: Any) -> None:
+    def __init__(self, config: BridgeConfig, sender: Any, on_event: Any = None) -> None:
         self.report = DeliveryReport()
+        self.on_event = on_event
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(config, sender), daemon=True)
         self._thread.start()
 
     def _run(self, config: BridgeConfig, sender: Any) -> None:
         with bridge.open_outbox(config) as outbox:  # a connection of its own, in its thread
-            deliverer = bridge.build_deliverer(outbox, sender, backoff_cap=10.0)
+            deliverer = bridge.build_deliverer(
+                outbox, sender, backoff_cap=10.0, on_event=self.on_event
+            )
             while not self._stop.is_set():
                 try:
                     self.report.add(deliverer.run_once())
@@ -254,8 +297,14 @@ def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
 def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) -> int:
     _setup_json_logs()
     stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, _stop)
     with bridge.open_outbox(config) as outbox:
         follower = Follower(
             files,
@@ -295,7 +344,7 @@ def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) 
             rotations=follower.rotations,
             truncations=follower.truncations,
         )
-    return 0
+    return 130 if signal.SIGINT in stopped_by else 0  # Ctrl-C; SIGTERM is a service stop
 
 
 def _deliver_forever(config: BridgeConfig, sender: Any, stop: threading.Event) -> None:

@@ -4,14 +4,17 @@ Each sub-command lives in its own module and is listed in ``COMMANDS`` as
 ``(module, attribute)``; modules are imported only when the command line needs them, so
 ``socflow --help`` and small commands start fast. Errors: a :class:`SocflowError` prints one line
 ``socflow: error: …`` and exits 1; usage errors exit 2 (click's convention); no tracebacks unless
-``SOCFLOW_DEBUG=1``.
+``SOCFLOW_DEBUG=1``. Ctrl-C prints what the command gathered so far (``common.on_interrupt``) and
+exits 130; a reader that closed our stdout (``socflow … | head``) ends the command quietly with 0.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
+from typing import Any
 
 import click
 
@@ -31,7 +34,23 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+class _Interrupted(Exception):
+    """Ctrl-C, carried past click (which turns KeyboardInterrupt into Abort and exit code 1)."""
+
+
+class _ReaderGone(Exception):
+    """stdout's reader went away, carried past click (which exits 1 on EPIPE)."""
+
+
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
+        except BrokenPipeError:
+            raise _ReaderGone from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -57,27 +76,52 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     try:
         rv = cli.main(args=argv, prog_name="socflow", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("socflow: aborted", err=True)
-        sys.exit(1)
+    except (_Interrupted, KeyboardInterrupt, click.exceptions.Abort):  # Abort: Ctrl-C at a prompt
+        _interrupted()
+    except (_ReaderGone, BrokenPipeError):
+        _reader_gone()
     except click.exceptions.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except SocflowError as exc:
         click.echo(f"socflow: error: {exc}", err=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("socflow: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.stderr.close()
-        sys.exit(0)
     except Exception as exc:  # noqa: BLE001 - one line for users, the trace on request
         if os.environ.get("SOCFLOW_DEBUG"):
             raise
         click.echo(f"socflow: unexpected error: {type(exc).__name__}: {exc}", err=True)
         sys.exit(1)
     sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _interrupted() -> None:
+    """Ctrl-C: the results gathered so far where a command has any, then exit 130 at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the report short
+    try:
+        common = sys.modules.get(f"{__package__}.common")  # not imported: nothing registered
+        for show in common.interrupt_handlers() if common else ():
+            show()
+        click.echo("socflow: interrupted", err=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        _reader_gone()
+    except Exception as exc:  # noqa: BLE001 - the report is best effort; the exit code is not
+        click.echo(f"socflow: interrupted (partial results unavailable: {exc})", err=True)
+    # os._exit: worker threads still waiting on the network (delivery, lookups) must not delay
+    # the exit; everything socflow keeps is committed to SQLite transaction by transaction.
+    os._exit(130)
+
+
+def _reader_gone() -> None:
+    """stdout's reader closed the pipe: nothing more to say. fd 1 goes to /dev/null so the
+    interpreter's last flush cannot raise again (Python's own advice for SIGPIPE)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(0)
 
 
 if __name__ == "__main__":
