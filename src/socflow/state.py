@@ -16,7 +16,6 @@ address "safe". So every command keeps its state in one per-user place and check
 
 from __future__ import annotations
 
-import errno
 import grp
 import os
 import pwd
@@ -98,22 +97,28 @@ def private_file(path: Path | str) -> Path:
     """A state file's folder made and checked (``private_dir``); the file, if there, checked too.
 
     A missing file is created empty with mode 0600, so SQLite's later ``-wal``/``-shm`` siblings
-    sit in a checked folder next to a file only the user can read.
+    sit in a checked folder next to a file only the user can read. An existing file is only
+    looked at (``lstat``), never opened: closing any descriptor of a database would drop the
+    POSIX locks SQLite holds on it elsewhere in this process.
     """
     path = Path(path).expanduser()
     private_dir(path.parent)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o600)
+        st = os.lstat(path)
+    except FileNotFoundError:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
+        except FileExistsError:
+            pass  # made meanwhile by a parallel run: looked at below like any existing file
+        except OSError as exc:
+            raise ConfigError(f"state file {path} cannot be created: {exc.strerror or exc}") from None
+        st = os.lstat(path)
     except OSError as exc:
-        if exc.errno == errno.ELOOP:  # a symbolic link planted where the database should be
-            raise PrivateStateError(
-                f"state file {path} is a symbolic link: remove it or pass another path"
-            ) from None
-        raise ConfigError(f"state file {path} cannot be opened: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-    finally:
-        os.close(fd)
+        raise ConfigError(f"state file {path} cannot be used: {exc.strerror or exc}") from None
+    if stat.S_ISLNK(st.st_mode):  # a symbolic link planted where the database should be
+        raise PrivateStateError(
+            f"state file {path} is a symbolic link: remove it or pass another path"
+        )
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"state file {path} is not a regular file")
     problem = _problem(path, st, "state file")

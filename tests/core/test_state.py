@@ -216,3 +216,21 @@ def test_the_image_sets_a_private_state_dir():
     dockerfile = (REPO / "docker" / "Dockerfile").read_text()
     assert "SOCFLOW_STATE_DIR=/var/lib/socflow" in dockerfile
     assert "install -d -m 0700 -o 1001 -g 1001 /var/lib/socflow" in dockerfile
+
+
+def test_checking_an_open_database_keeps_sqlites_locks(tmp_path):
+    """Opening and closing a second descriptor of a file drops every POSIX lock this process
+    holds on it: the check must only look at a database another connection has open."""
+    db = tmp_path / "outbox.sqlite"
+    conn = sqlite3.connect(state.private_file(db), isolation_level=None)
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("BEGIN IMMEDIATE")  # holds the write lock
+    conn.execute("INSERT INTO t VALUES (1)")
+    state.private_file(db)  # what a second Outbox in another thread does
+    other = subprocess.run(
+        [sys.executable, "-c", "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], timeout=0);"
+         " c.execute('BEGIN IMMEDIATE')", str(db)],
+        capture_output=True, text=True, timeout=30,
+    )
+    conn.execute("COMMIT")
+    assert other.returncode != 0 and "database is locked" in other.stderr
