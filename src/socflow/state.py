@@ -66,11 +66,14 @@ def _problem(path: Path, st: os.stat_result, kind: str) -> str | None:
         writable = 0
     if writable:
         who = "everyone" if st.st_mode & stat.S_IWOTH else "its group"
+        mode = f"mode {stat.S_IMODE(st.st_mode):04o}"
+        if kind == "state dir" and st.st_mode & stat.S_ISVTX:  # /tmp, /var/tmp: shared on purpose
+            return (
+                f"{kind} {path} is shared, writable by {who} ({mode}): use a folder of your "
+                f"own (--state-dir or {ENV}), e.g. {path}/socflow-{me}, which socflow creates 0700"
+            )
         fix = "700" if kind == "state dir" else "600"
-        return (
-            f"{kind} {path} is writable by {who} (mode {stat.S_IMODE(st.st_mode):04o}): "
-            f"run chmod {fix} {path}"
-        )
+        return f"{kind} {path} is writable by {who} ({mode}): run chmod {fix} {path}"
     return None
 
 
