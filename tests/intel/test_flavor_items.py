@@ -17,6 +17,7 @@ import msgspec
 import pytest
 from fakes.cti import FakeAbuseIPDB, FakeOTX, FakeService, FakeVirusTotal
 
+from socflow.adapters.cortex.analyzers._intel import default_cache
 from socflow.adapters.cortex.registry import load_worker
 
 from .conftest import job
@@ -77,7 +78,10 @@ def test_the_documented_cache_and_target_defaults_are_the_code_defaults(name: st
     assert items["allow_private_targets"]["defaultValue"] is False
     absent = settings_for(name, tmp_path, {"key": "k" * 64})
     assert absent["allow_private_targets"] is False
-    assert absent["cache_path"] == items["cache_path"]["defaultValue"]
+    # the cache has no fixed default: it is per user, <state dir>/intel-cache.sqlite (issue 11 §7)
+    assert "defaultValue" not in items["cache_path"]
+    assert "<state dir>/intel-cache.sqlite" in items["cache_path"]["description"]
+    assert absent["cache_path"] == default_cache()
     provider = next(v for k, v in absent.items() if k in ("virustotal", "abuseipdb", "otx") and v)
     assert provider["api_url"] == items["api_url"]["defaultValue"]
 
