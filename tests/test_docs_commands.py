@@ -237,7 +237,8 @@ def examine(cmd: Command) -> tuple[str, list[str], str]:
 
 def sandbox(root: Path) -> tuple[Path, dict[str, str]]:
     shutil.copytree(REPO / "examples", root / "examples")
-    for name in (".venv", "analyzers", "responders", "thehive-templates"):
+    (root / ".venv").symlink_to(Path(sys.prefix))  # the venv running the tests
+    for name in ("analyzers", "responders", "thehive-templates"):
         (root / name).symlink_to(REPO / name)
     logs = REPO / "examples" / "logs"
     (root / "var" / "log" / "nginx").mkdir(parents=True)
@@ -251,8 +252,7 @@ def sandbox(root: Path) -> tuple[Path, dict[str, str]]:
     env.update(
         HOME=str(root / "home"),
         SOCFLOW_STATE_DIR=str(root / "state"),
-        PATH=f"{REPO / '.venv' / 'bin'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}"
-        f"{env.get('PATH', '')}",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         COLUMNS="160",
     )
     return root, env
