@@ -78,6 +78,7 @@ class Deliverer:
         self.clock = clock
         self.on_event = on_event or (lambda kind, data: None)
         self.down_streak = 0
+        self._down_until: float | None = None
 
     def backoff(self) -> float:
         delay = min(self.backoff_cap, self.backoff_base * 2 ** max(0, self.down_streak - 1))
@@ -91,6 +92,7 @@ class Deliverer:
         """
         report = DeliveryReport()
         self._failed_in_row = 0
+        self._down_until = None  # set by the pass's first "destination down"
         due = self.outbox.due(self.batch, self.clock())
         with ThreadPoolExecutor(max_workers=self.parallel) as pool:
             for start in range(0, len(due), self.parallel):
@@ -114,17 +116,23 @@ class Deliverer:
     ) -> bool:
         """Record one outcome; True when the destination looks down (stop this pass)."""
         if isinstance(outcome, UnavailableError):
-            self.down_streak += 1
-            wait_until = self.clock() + self.backoff()
+            # Alerts sent in parallel fail together: one failed attempt of the destination, one
+            # step of back-off and one event, however many alerts were in flight.
+            first = self._down_until is None
+            if first:
+                self.down_streak += 1
+                self._down_until = self.clock() + self.backoff()
+            wait_until = self._down_until
             self.outbox.mark_retry(alert.id, str(outcome), wait_until)
             self.outbox.postpone_all(wait_until)
             report.unavailable = str(outcome)
             report.retried += 1
-            retry_in = round(wait_until - self.clock(), 1)
-            self.on_event(
-                "unavailable",
-                {"error": str(outcome), "retry_in": retry_in, "attempt": self.down_streak},
-            )
+            if first:
+                retry_in = round(wait_until - self.clock(), 1)
+                self.on_event(
+                    "unavailable",
+                    {"error": str(outcome), "retry_in": retry_in, "attempt": self.down_streak},
+                )
             return True
         if isinstance(outcome, DeliveryError):
             report.errors.append(str(outcome))

@@ -196,6 +196,7 @@ def _once_run(
             deliverer = bridge.build_deliverer(
                 outbox, sender, backoff_cap=10.0, on_event=delivery_notices(deadline)
             )
+            deliverer.down_streak = background.down_streak if background else 0
             try:
                 rest = deliverer.run_until(deadline)
                 delivery = delivery or DeliveryReport()
@@ -238,6 +239,7 @@ class _BackgroundDelivery:
     def __init__(self, config: BridgeConfig, sender: Any, on_event: Any = None) -> None:
         self.report = DeliveryReport()
         self.on_event = on_event
+        self.down_streak = 0  # failed attempts in a row, for the final delivery to go on from
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(config, sender), daemon=True)
         self._thread.start()
@@ -252,6 +254,7 @@ class _BackgroundDelivery:
                     self.report.add(deliverer.run_once())
                 except (AuthError, ConfigError):
                     return  # the final delivery in the main thread raises it for the user
+                self.down_streak = deliverer.down_streak
                 next_due = outbox.next_due_at()
                 wait = 0.5 if next_due is None else min(max(next_due - time.time(), 0.05), 0.5)
                 self._stop.wait(wait)
