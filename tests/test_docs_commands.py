@@ -10,8 +10,8 @@ Each command line (``\\`` continuations joined, comments dropped) is then either
   left out and ``--state-dir …`` means the sandbox's state dir; a line still holding a placeholder
   (``…``, ``<x>``, ``PATH…``) is only checked.
   It runs with ``bash`` in a sandbox per document: a temporary folder with a copy of
-  ``examples/``, the repository's ``.venv``, ``analyzers/``, ``responders/`` and
-  ``thehive-templates/``, ``SOCFLOW_STATE_DIR`` and ``HOME`` inside it, and the system paths the
+  ``examples/``, the repository's ``.venv``, ``analyzers/``, ``responders/``,
+  ``thehive-templates/`` and ``tests/`` (sample inputs such as the mail corpus), ``SOCFLOW_STATE_DIR`` and ``HOME`` inside it, and the system paths the
   docs use (``/var/log/…``, ``/var/lib/socflow``, ``/etc/socflow``) mapped into it, filled from
   ``examples/logs``; ``old.log.gz`` is the example auth log compressed. It must exit 0 without a
   traceback. Commands of one document run in order, so ``ingest`` fills the outbox
@@ -19,6 +19,10 @@ Each command line (``\\`` continuations joined, comments dropped) is then either
 * **checked** otherwise: a ``socflow`` command must exist and take every flag and environment
   variable the line uses (per its ``--help``); a ``bench/*.py`` script likewise; a ``make``
   target must exist; ``docker build -f FILE`` must name a file of the repository.
+
+In ``console`` blocks only ``$ `` lines are commands; the lines after one are its output as
+shown, and running it must print each of them (``…`` matches anything). An output that starts
+with ``socflow: error:`` shows a failure, so that command must exit 1 there.
 
 Any other program is named in the result so a new kind of command cannot slip by unchecked.
 """
@@ -32,7 +36,7 @@ import shlex
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
@@ -49,7 +53,6 @@ STARTS_LIKE_SHELL = re.compile(
     r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*(?:socflow|\.venv/bin/\S+|make|docker|export|zcat|cat|curl)(?:\s|$)"
 )
 NEEDS_SERVICE = {("enrich",), ("alerts", "push"), ("blocklist", "serve"), ("doctor",)}
-GROUPS = {"alerts", "blocklist"}
 PLACEHOLDER = re.compile(r"…|^\[|\]$|^<.*>$")
 MAPPED = {"/var/log/": "var/log/", "/var/lib/socflow": "var/lib/socflow", "/etc/socflow": "etc/socflow"}
 
@@ -60,9 +63,13 @@ class Command:
     line: int
     text: str  # as written (continuations joined)
     exports: list[str]  # the block's earlier `export` lines, for running
+    shown: list[str] = field(default_factory=list)  # console blocks: the output shown after it
 
 
-def shell_blocks(path: Path) -> list[tuple[int, str]]:
+CONSOLE_TAGS = {"console", "shell-session"}
+
+
+def shell_blocks(path: Path) -> list[tuple[int, str, str]]:
     text = path.read_text(encoding="utf-8")
     found = []
     for m in FENCE.finditer(text):
@@ -71,16 +78,21 @@ def shell_blocks(path: Path) -> list[tuple[int, str]]:
         first = next((ln.strip() for ln in body.splitlines()
                       if ln.strip() and not ln.strip().startswith("#")), "")
         if tag in SHELL_TAGS or (not tag and STARTS_LIKE_SHELL.match(first)):
-            found.append((text[: m.start()].count("\n") + 2, body))
+            found.append((text[: m.start()].count("\n") + 2, tag, body))
     return found
 
 
 def commands(path: Path) -> list[Command]:
     out = []
-    for start, body in shell_blocks(path):
+    for start, tag, body in shell_blocks(path):
         exports: list[str] = []
         joined, first_line = "", 0
+        console = tag in CONSOLE_TAGS
         for offset, raw in enumerate(body.splitlines()):
+            if console and not joined and not raw.startswith("$ "):
+                if out and out[-1].doc == path.name and out[-1].line >= start and raw.strip():
+                    out[-1].shown.append(raw.strip())  # output of the command above
+                continue
             if not joined:
                 first_line = start + offset
             joined += raw.rstrip()
@@ -158,10 +170,14 @@ def check_flags(what: str, help_text: str, words: list[str], env: dict[str, str]
 
 
 def socflow_path(words: list[str]) -> tuple[str, ...]:
+    """The command (``ingest``) or group and sub-command (``blocklist add``) a line runs."""
     args = [w for w in words[1:] if not w.startswith("-")]
     if not args:
         return ()
-    return tuple(args[:2]) if args[0] in GROUPS and len(args) > 1 else (args[0],)
+    group = socflow_help((args[0],))
+    if len(args) > 1 and group is not None and "\nCommands:" in group:
+        return (args[0], args[1])
+    return (args[0],)
 
 
 def concrete(words: list[str]) -> list[str]:
@@ -238,7 +254,7 @@ def examine(cmd: Command) -> tuple[str, list[str], str]:
 def sandbox(root: Path) -> tuple[Path, dict[str, str]]:
     shutil.copytree(REPO / "examples", root / "examples")
     (root / ".venv").symlink_to(Path(sys.prefix))  # the venv running the tests
-    for name in ("analyzers", "responders", "thehive-templates"):
+    for name in ("analyzers", "responders", "thehive-templates", "tests"):  # read, never written
         (root / name).symlink_to(REPO / name)
     logs = REPO / "examples" / "logs"
     (root / "var" / "log" / "nginx").mkdir(parents=True)
@@ -279,9 +295,15 @@ def test_every_command_in_the_docs_runs_or_matches_the_cli(doc, tmp_path):
                               cwd=root, env=env, capture_output=True, text=True, timeout=600,
                               stdin=subprocess.DEVNULL)
         ran.append(cmd.text)
-        if proc.returncode != 0 or "Traceback" in proc.stderr:
-            tail = (proc.stderr.strip().splitlines() or [""])[-1]
+        fails = any(line.startswith("socflow: error:") for line in cmd.shown)
+        tail = (proc.stderr.strip().splitlines() or [""])[-1]
+        if proc.returncode != (1 if fails else 0) or "Traceback" in proc.stderr:
             problems.append(f"{cmd.doc}:{cmd.line}: `{cmd.text}` exited {proc.returncode}: {tail}")
+        printed = " ".join((proc.stdout + proc.stderr).split())
+        for line in cmd.shown:
+            pattern = ".*".join(re.escape(" ".join(part.split())) for part in line.split("…"))
+            if not re.search(pattern, printed):
+                problems.append(f"{cmd.doc}:{cmd.line}: `{cmd.text}` did not print: {line}")
     assert not problems, "\n".join(problems)
     print(f"{doc.name}: ran {len(ran)}, checked {len(checked)}")
 
