@@ -4,6 +4,7 @@ applies one policy (the one the service stored with its state)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import time
@@ -127,7 +128,9 @@ def test_the_env_example_placeholder_token_is_refused_at_start(tmp_path: Path) -
     example = (REPO_ROOT / "docker" / "env.example").read_text()
     placeholder = re.search(r"^SOCFLOW_BLOCKLIST_TOKEN=(.+)$", example, re.M).group(1)  # type: ignore[union-attr]
     assert len(placeholder) >= 16  # long enough: the length rule alone would let it through
-    proc = socflow("serve", "--db", str(tmp_path / "a.sqlite3"), "--token", placeholder)
+    # from the environment, as env.example is meant to be used (a --token flag adds a ps warning)
+    proc = socflow("serve", "--db", str(tmp_path / "a.sqlite3"),
+                   env={**os.environ, "SOCFLOW_BLOCKLIST_TOKEN": placeholder})
     assert proc.returncode == 1 and "placeholder of docker/env.example" in proc.stderr
     assert placeholder not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "a.sqlite3").exists()
