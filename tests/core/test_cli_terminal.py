@@ -254,6 +254,7 @@ def test_a_bad_secret_file_is_named_never_shown(tmp_path, content, problem):
         (["ingest"], ["--thehive-key", "--thehive-key-file"]),
         (["alerts", "push"], ["--thehive-key", "--thehive-key-file"]),
         (["enrich"], ["--vt-key-file", "--abuseipdb-key-file", "--otx-key-file"]),
+        (["mail", "analyze"], ["--vt-key-file", "--abuseipdb-key-file", "--otx-key-file"]),
         (["doctor"], ["--thehive-key-file", "--cortex-key-file"]),
         (["blocklist", "serve"], ["--token-file", "--edl-password-file"]),
     ],

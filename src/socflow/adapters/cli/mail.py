@@ -18,7 +18,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ...errors import InputError
-from .common import console, warn
+from .common import console, secret_option, warn
 
 FAIL_ON = ("suspicious", "malicious")
 _RANK = {"safe": 0, "suspicious": 1, "malicious": 2}
@@ -57,10 +57,9 @@ def mail() -> None:
 @click.option("--enrich", "use_intel", is_flag=True,
               help="Look up URLs, domains, public IPs and attachment hashes in VirusTotal, "
                    "AbuseIPDB and OTX (keys as for socflow enrich; shared cache and quotas).")
-@click.option("--vt-key", envvar="SOCFLOW_VT_KEY", help="VirusTotal API key [env SOCFLOW_VT_KEY].")
-@click.option("--abuseipdb-key", envvar="SOCFLOW_ABUSEIPDB_KEY",
-              help="AbuseIPDB key [env SOCFLOW_ABUSEIPDB_KEY].")
-@click.option("--otx-key", envvar="SOCFLOW_OTX_KEY", help="OTX key [env SOCFLOW_OTX_KEY].")
+@secret_option("--vt-key", "SOCFLOW_VT_KEY", "VirusTotal API key")
+@secret_option("--abuseipdb-key", "SOCFLOW_ABUSEIPDB_KEY", "AbuseIPDB API key")
+@secret_option("--otx-key", "SOCFLOW_OTX_KEY", "OTX API key")
 @click.option("--vt-url", help="VirusTotal API base URL (mirror, proxy, test fake).")
 @click.option("--abuseipdb-url", help="AbuseIPDB API base URL.")
 @click.option("--otx-url", help="OTX base URL.")
@@ -98,7 +97,8 @@ def _enricher(vt_key: str | None, abuseipdb_key: str | None, otx_key: str | None
 
     from ...enrich import AbuseIPDBSettings, EnrichConfig, OTXSettings, VirusTotalSettings, build_enricher
     from ...errors import ConfigError, validation_summary
-    from .enrich import CACHE_FILE, _settings, default_state_dir
+    from ...state import default_dir
+    from .enrich import CACHE_FILE, _settings
 
     if not (vt_key or abuseipdb_key or otx_key):
         raise ConfigError("--enrich needs an API key: --vt-key, --abuseipdb-key or --otx-key "
@@ -108,7 +108,7 @@ def _enricher(vt_key: str | None, abuseipdb_key: str | None, otx_key: str | None
             virustotal=_settings(VirusTotalSettings, vt_key, vt_url) if vt_key else None,
             abuseipdb=_settings(AbuseIPDBSettings, abuseipdb_key, abuseipdb_url) if abuseipdb_key else None,
             otx=_settings(OTXSettings, otx_key, otx_url) if otx_key else None,
-            cache_path=Path(state_dir or default_state_dir()) / CACHE_FILE,
+            cache_path=Path(state_dir or default_dir()) / CACHE_FILE,
             user_agent="socflow-cli", allow_private_targets=allow_private_targets)
     except ValidationError as exc:
         raise click.BadParameter(validation_summary(exc)) from None
