@@ -31,6 +31,21 @@ def test_plain_gzip_and_bzip2_give_the_same_lines(tmp_path):
         assert stats.lines == 3 and stats.compression == compression
 
 
+def test_text_that_starts_like_a_compressed_stream_is_read_as_text(tmp_path):
+    # "BZh" or a 0x1f 0x8b pair opens some plain logs; only a whole stream header means bzip2/gzip.
+    for head in (b"BZh", b"BZh9 started", b"BZh91AY&SX", b"\x1f\x8b plain"):
+        (tmp_path / "a.log").write_bytes(head + b" 1.2.3.4\nnext\n")
+        lines, stats = lines_of(tmp_path / "a.log")
+        assert lines == [head + b" 1.2.3.4", b"next"] and stats.compression == "", head
+        assert not stats.errors
+    (tmp_path / "empty.bz2").write_bytes(bz2.compress(b""))
+    lines, stats = lines_of(tmp_path / "empty.bz2")
+    assert lines == [] and stats.compression == "bzip2" and not stats.errors
+    for level in (1, 9):
+        (tmp_path / "c.bz2").write_bytes(bz2.compress(b"x\n", compresslevel=level))
+        assert lines_of(tmp_path / "c.bz2")[0] == [b"x"]
+
+
 def test_last_line_without_newline_is_kept(tmp_path):
     (tmp_path / "a").write_bytes(b"x\ny")
     assert lines_of(tmp_path / "a")[0] == [b"x", b"y"]

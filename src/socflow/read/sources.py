@@ -14,6 +14,7 @@ import glob
 import gzip
 import io
 import os
+import re
 import stat
 import sys
 from collections.abc import Iterator, Sequence
@@ -140,6 +141,12 @@ def skipped_note(skipped: Sequence[str], shown: int = 5) -> str:
     )
 
 
+# A bzip2 stream: "BZh", the block size digit, then the 48-bit magic of a block (pi) or of the
+# end of an empty stream (sqrt(pi)). Three letters alone are not enough: a plain log may start
+# with "BZh" and must not be read as a corrupt archive.
+_BZIP2 = re.compile(rb"BZh[1-9](?:\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
+
+
 def open_source(path: str, stats: ReadStats | None = None) -> BinaryIO:
     """Open a file or stdin for binary reading, transparently decompressing gzip and bzip2."""
     try:
@@ -147,12 +154,12 @@ def open_source(path: str, stats: ReadStats | None = None) -> BinaryIO:
     except OSError as exc:
         raise InputError(f"{path}: cannot open: {exc.strerror or exc}") from None
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
-    magic = buffered.peek(3)[:3]
-    if magic[:2] == b"\x1f\x8b":
+    magic = buffered.peek(10)[:10]
+    if magic[:3] == b"\x1f\x8b\x08":
         if stats:
             stats.compression = "gzip"
         return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
-    if magic == b"BZh":
+    if _BZIP2.match(magic):
         if stats:
             stats.compression = "bzip2"
         return bz2.BZ2File(buffered)  # type: ignore[return-value]
