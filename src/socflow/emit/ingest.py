@@ -1,9 +1,9 @@
 """Logs → detections → alerts in the outbox, with the read position saved alongside.
 
-The hot path is lean on purpose: each block of whole lines (1 MiB) is searched once with the
-joined pre-filters of the rules (RE2, in C, see ``classify/prefilter.py``); only the lines it hits
-are decoded, parsed and handed to the rule engine, with just the rules whose pre-filter hit them.
-Lines no rule can match cost their share of one DFA pass over the block, nothing more.
+The hot path is lean on purpose: each block of whole lines (1 MiB) goes through the
+:class:`~socflow.classify.detect.Detector` (shared with the LogIOC analyzer): one RE2 pass with
+the joined pre-filters of the rules, and only the lines it hits are decoded, parsed and handed to
+the rule engine. Lines no rule can match cost their share of one DFA pass over the block.
 
 Every ``commit_bytes`` / ``commit_seconds`` the alerts built since the last commit, the file's
 checkpoint and the engine's open groups go to the outbox in one transaction (see ``outbox.py``).
@@ -17,18 +17,15 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..classify.detect import Detector, format_of
 from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
-from ..classify.prefilter import LineFilter
-from ..parse import PARSERS, detect_format
 from ..read.follow import Checkpoint, Chunk, FileReader, Follower, source_key
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
 from .alert import AlertBuilder
 from .enrichment import enrich_alert
 from .outbox import Outbox
 from .storm import summary_alert
-
-DETECT_LINES = 50
 
 
 @dataclass
@@ -85,7 +82,7 @@ class Ingestor:
         self.on_alert = on_alert or (lambda alert, new: None)
         self.on_progress = on_progress or (lambda n: None)
         self.report = IngestReport()
-        self._filters: dict[str, LineFilter] = {}
+        self.detector = Detector(engine, intel_prefilter)
         self._alerts: list[tuple[dict[str, Any], str]] = []
         self._since_bytes, self._since_time = 0, time.monotonic()
         rows, watermark = outbox.engine_state()
@@ -121,7 +118,7 @@ class Ingestor:
 
     def finish(self) -> None:
         """End of input: groups over their threshold become alerts (the rest stay for next time)."""
-        self._build(self.engine.flush())
+        self._build(self.detector.flush())
         self.commit([])
 
     # ---- follow mode
@@ -167,23 +164,14 @@ class Ingestor:
         if not data:
             return
         if not src.format:
-            head = data[: 64 * 1024].split(b"\n", DETECT_LINES)[:DETECT_LINES]
-            src.format = detect_format([line.decode("utf-8", "replace") for line in head])
+            src.format = format_of(data)
         src.bytes += len(data)
         src.lines += data.count(b"\n")
         self._since_bytes += len(data)
-        parse = PARSERS[src.format].parse
-        observe = self.engine.observe
-        for start, end, rules in self._filter_for(src.format).hits(data):
-            observe(parse(data[start:end].decode("utf-8", "replace").rstrip("\r")), rules)
-            src.parsed += 1
-        self._build(self.engine.close() + self.engine.take_evicted())
+        parsed, detections = self.detector.feed(data, src.format)
+        src.parsed += parsed
+        self._build(detections)
         self.on_progress(len(data))
-
-    def _filter_for(self, fmt: str) -> LineFilter:
-        if fmt not in self._filters:
-            self._filters[fmt] = LineFilter(self.engine.rules_for(fmt), self.intel_prefilter)
-        return self._filters[fmt]
 
     # ---- alerts and commits
     def _build(self, detections: list[Detection]) -> None:
