@@ -103,6 +103,7 @@ class Ioc:
     contexts: dict[str, int] = field(default_factory=dict)  # context -> lines seen in it
     samples: list[str] = field(default_factory=list)
     ip_class: IpClass | None = None
+    warninglists: tuple[str, ...] = ()  # MISP warning lists it is on (socflow.warninglists)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -115,6 +116,7 @@ class Ioc:
             "context_counts": dict(sorted(self.contexts.items())),
             "samples": list(self.samples),
             "ip_class": self.ip_class.value if self.ip_class else None,
+            "warninglists": list(self.warninglists),
         }
 
 

@@ -16,6 +16,9 @@ from .read import ReadStats, expand_paths, read_batches
 from .read.sources import decode
 
 ProgressCallback = Callable[[int], None]  # called with bytes read since the last call
+# Called with each batch of lines (newlines removed, untouched) and its format, before the
+# extractor sees it: how the LogIOC analyzer runs the rule engine over the same single read.
+BatchObserver = Callable[[list[bytes], LogFormat], None]
 
 
 @dataclass
@@ -78,13 +81,17 @@ def extract_paths(
     config: ExtractConfig | None = None,
     progress: ProgressCallback | None = None,
     jobs: int = 1,
+    observer: BatchObserver | None = None,
 ) -> ExtractResult:
     """Indicators from files, globs, directories and ``-`` (stdin), streamed.
 
-    ``jobs`` > 1 spreads the work over that many processes (see :mod:`socflow.parallel`).
+    ``jobs`` > 1 spreads the work over that many processes (see :mod:`socflow.parallel`);
+    ``observer`` (one process only) sees every batch too.
     """
     config = config or ExtractConfig()
     resolve_format(config.format)
+    if jobs > 1 and observer is not None:
+        raise ValueError("a batch observer needs jobs=1")
     if jobs > 1:
         from .parallel import extract_parallel
 
@@ -99,6 +106,8 @@ def extract_paths(
                 fmt, batches = _formatted_batches(path, stats, config)
                 seen = 0
                 for batch in batches:
+                    if observer is not None:
+                        observer(batch, fmt)
                     extractor.feed(batch, fmt)
                     if progress:
                         progress(stats.bytes - seen)
@@ -110,7 +119,9 @@ def extract_paths(
         return ExtractResult(extractor.results(), all_stats, extractor.counters)
 
 
-def extract_text(text: str, config: ExtractConfig | None = None) -> ExtractResult:
+def extract_text(
+    text: str, config: ExtractConfig | None = None, observer: BatchObserver | None = None
+) -> ExtractResult:
     """Indicators from a pasted text (an analyst's note, a log excerpt)."""
     config = config or ExtractConfig()
     data = text.encode("utf-8", "surrogateescape")
@@ -124,6 +135,8 @@ def extract_text(text: str, config: ExtractConfig | None = None) -> ExtractResul
             lines[i] = line[:cap]
             stats.truncated += 1
     extractor = Extractor(config)
+    if observer is not None:
+        observer(lines, fmt)
     with gc_paused():
         extractor.feed(lines, fmt)
     return ExtractResult(extractor.results(), [stats], extractor.counters)

@@ -29,12 +29,27 @@ def test_auth_log_attachment_gives_taxonomies_and_artifacts():
     assert result.output_written and out["success"], out
     assert_cortex_accepts(out)
     taxes = {t["predicate"]: t for t in out["summary"]["taxonomies"]}
-    assert taxes["BruteForceSources"]["level"] == "malicious" and taxes["BruteForceSources"]["value"] == "1"
-    assert taxes["FailedLogins"]["level"] == "suspicious" and int(taxes["FailedLogins"]["value"]) >= 60
+    # the verdict comes from the bridge's rule engine: one brute-forcing source, red
+    assert taxes["ssh-brute-force"] == {"level": "malicious", "namespace": "LogIOC",
+                                        "predicate": "ssh-brute-force", "value": "1"}
+    assert out["summary"]["taxonomies"][0]["predicate"] == "ssh-brute-force"  # worst first
+    assert taxes["FailedLogins"]["level"] == "info" and int(taxes["FailedLogins"]["value"]) >= 60
+    assert out["full"]["level"] == "malicious" and out["full"]["taxonomies"] == out["summary"]["taxonomies"]
+    (found,) = out["full"]["detections"]
+    assert found["rule"] == "ssh-brute-force" and found["name"] == "SSH brute force"
+    assert found["who"] == "193.32.162.157" and found["group"] == {"client_ip": "193.32.162.157"}
+    assert found["count"] == 100 and found["level"] == "malicious"
+    assert found["first_seen"] == "2026-10-10T14:00:02+00:00" and found["last_seen"] == "2026-10-10T14:02:42+00:00"
+    assert len(found["evidence"]) == 3 and found["evidence_not_listed"] == 97
+    assert all("193.32.162.157" in line for line in found["evidence"])
+    assert {"root", "admin", "ubuntu"} <= set(found["values"]["usernames"])
     by_data = {a["data"]: a for a in out["artifacts"]}
     attacker = by_data["193.32.162.157"]
     assert attacker["dataType"] == "ip" and attacker["tlp"] == 3
     assert "context:ssh-failed-login-source" in attacker["tags"]
+    assert "socflow:detection=ssh-brute-force" in attacker["tags"]
+    assert "detection(s) ssh-brute-force" in attacker["message"]
+    assert out["artifacts"][0]["data"] == "193.32.162.157"  # what a detection names comes first
     assert by_data["oracle"]["dataType"] == "other"
     assert "10.0.4.12" not in by_data  # private addresses are left out by default
     assert out["full"]["sources"][0]["format"] == "syslog"

@@ -271,8 +271,14 @@ def load_rules(text: str, source: str) -> list[Rule]:
     return rules
 
 
-def load_rule_files(paths: Iterable[str | Path], *, defaults: bool = True) -> list[Rule]:
-    """The shipped default rules (unless ``defaults`` is false) then each file, in order.
+def load_rule_files(
+    paths: Iterable[str | Path],
+    *,
+    defaults: bool = True,
+    texts: Iterable[tuple[str, str]] = (),
+) -> list[Rule]:
+    """The shipped default rules (unless ``defaults`` is false), each file, then each
+    ``(yaml text, source name)`` of ``texts`` (rules given inline, e.g. in a Cortex flavor), in order.
 
     Ids are unique within a file; a later file may redefine (replace) a rule of an earlier one.
     """
@@ -287,6 +293,7 @@ def load_rule_files(paths: Iterable[str | Path], *, defaults: bool = True) -> li
             raise ConfigError(
                 f"{path}: cannot read rule file: {getattr(exc, 'strerror', None) or exc}"
             ) from None
+    sources.extend(texts)
     for text, source in sources:
         for rule in load_rules(text, source):
             rules[rule.id] = rule
