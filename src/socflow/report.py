@@ -36,6 +36,7 @@ _PREDICATES = (
 _SEVERITY_LEVEL = {1: Level.INFO, 2: Level.SUSPICIOUS, 3: Level.MALICIOUS, 4: Level.MALICIOUS}
 MAX_EVIDENCE_CHARS = 500
 MAX_VALUES = 50
+MAX_VALUE_CHARS = 300
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ class Finding:
         return ", ".join(v for v in self.group.values() if v) or "(no group)"
 
     def to_dict(self, max_evidence: int, warninglisted: dict[str, list[str]]) -> dict[str, Any]:
-        values = {k: [v for _, v in pairs] for k, pairs in self.values.items()}
+        values = {k: [printable(v, MAX_VALUE_CHARS) for _, v in pairs]
+                  for k, pairs in self.values.items()}
         shown = self.evidence[:max_evidence]
         return {
             "rule": self.rule_id,
@@ -80,8 +82,8 @@ class Finding:
             "level": self.level.value,
             "severity": self.severity,
             "tags": list(self.tags),
-            "group": dict(self.group),
-            "who": self.who,
+            "group": {k: printable(v, MAX_VALUE_CHARS) for k, v in self.group.items()},
+            "who": printable(self.who, MAX_VALUE_CHARS),
             "count": self.count,
             "windows": self.windows,
             "first_seen": _iso(self.first_seen),
@@ -91,7 +93,8 @@ class Finding:
                                   if len(v) > MAX_VALUES},
             "evidence": [printable(line, MAX_EVIDENCE_CHARS) for line in shown],
             "evidence_not_listed": self.count - len(shown),
-            "warninglists": {v: warninglisted[v] for v in self.group.values() if v in warninglisted},
+            "warninglists": {printable(v, MAX_VALUE_CHARS): warninglisted[v]
+                             for v in self.group.values() if v in warninglisted},
         }
 
 
