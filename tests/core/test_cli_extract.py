@@ -80,3 +80,29 @@ def test_parallel_jobs_flag():
     one = json.loads(run("extract", "--json", str(EXAMPLES)).stdout)
     two = json.loads(run("extract", "--json", "--jobs", "2", str(EXAMPLES)).stdout)
     assert one["totals"] == two["totals"]
+
+
+def test_warninglisted_indicators_are_tagged_in_json_and_table():
+    data = json.loads(run("extract", "--json", str(EXAMPLES / "eve.json")).stdout)
+    domains = {i["value"]: i["warninglists"] for i in data["iocs"]["domain"]}
+    assert domains["update.microsoft.com"] == ["cisco_top10k", "tranco10k"]
+    assert domains["www.example.org"] == ["rfc6761", "tranco10k"]
+    assert domains["c2.badcdn.xyz"] == []
+    assert {i["value"]: i["warninglists"] for i in data["iocs"]["ipv4"]}["104.21.45.67"] == ["cloudflare"]
+    assert data["warninglists"]["listed"] == 4 and "tranco10k" in data["warninglists"]["checked"]
+    table = run("extract", str(EXAMPLES / "eve.json")).stdout.decode()
+    assert "warning lists" in table and "cloudflare" in table
+    assert "4 indicator(s) on MISP warning lists" in table
+
+
+def test_warninglist_options():
+    added = json.loads(run("extract", "--json", "--warninglist", "url-shortener", "--no-warninglist", "tranco10k",
+                           "-", stdin=b"see https://bit.ly/x and google.com\n").stdout)
+    got = {i["value"]: i["warninglists"] for kind in added["iocs"].values() for i in kind}
+    assert got["https://bit.ly/x"] == ["cisco_top10k", "url-shortener"] and got["google.com"] == ["cisco_top10k"]
+    assert "tranco10k" not in added["warninglists"]["checked"]
+    off = json.loads(run("extract", "--json", "--no-warninglists", str(EXAMPLES / "eve.json")).stdout)
+    assert off["warninglists"] == {"checked": [], "listed": 0}
+    assert all(not i["warninglists"] for kind in off["iocs"].values() for i in kind)
+    bad = run("extract", "--warninglist", "nope", str(EXAMPLES))
+    assert bad.returncode == 2 and b"unknown warning list 'nope'" in bad.stderr and b"Traceback" not in bad.stderr

@@ -97,3 +97,43 @@ def test_no_key_is_one_line_and_exit_1(fakes: tuple, tmp_path: Path) -> None:
 def test_bad_value_is_a_usage_error(fakes: tuple, tmp_path: Path) -> None:
     result = socflow(fakes, tmp_path, "999.1.1.1")
     assert result.returncode == 2 and "not an IP address" in result.stderr
+
+
+LISTED_LOG = LOG + (
+    "Nov 22 10:00:06 web named[7]: client 45.0.0.1#5353: query: update.microsoft.com IN A\n"
+    "Nov 22 10:00:07 web sshd[101]: Failed password for root from 8.8.8.8 port 51027 ssh2\n"
+)
+
+
+def test_from_log_skips_warninglisted_indicators_by_default(fakes: tuple, tmp_path: Path) -> None:
+    vt = fakes[0]
+    log = tmp_path / "auth.log"
+    log.write_text(LISTED_LOG)
+    result = socflow(fakes, tmp_path, "--from-log", str(log), "--provider", "virustotal", "--json")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert [r["indicator"] for r in doc["results"]] == ["45.0.0.1", "45.0.0.2"]
+    skipped = {s["indicator"]: s["warninglists"] for s in doc["skipped_warninglisted"]}
+    assert skipped == {"8.8.8.8": ["public-dns-v4"], "update.microsoft.com": ["cisco_top10k", "tranco10k"]}
+    assert vt.count() == 2  # no quota spent on a public resolver or a top domain
+    table = socflow(fakes, tmp_path / "t", "--from-log", str(log), "--provider", "virustotal")
+    assert "2 indicator(s) on MISP warning lists not looked up" in table.stdout
+
+
+def test_from_log_warninglist_options(tmp_path: Path) -> None:
+    log = tmp_path / "auth.log"
+    log.write_text(LISTED_LOG)
+    fast = ("--provider", "virustotal", "--json", "--vt-per-minute", "1000")
+    with FakeVirusTotal(per_minute=1000) as vt, FakeAbuseIPDB() as abuse, FakeOTX() as otx:
+        fakes = (vt, abuse, otx)
+        every = socflow(fakes, tmp_path / "a", "--from-log", str(log), *fast, "--include-warninglisted")
+        rows = json.loads(every.stdout)["results"]
+        assert {r["indicator"] for r in rows} == {"45.0.0.1", "45.0.0.2", "8.8.8.8", "update.microsoft.com"}
+        assert next(r for r in rows if r["indicator"] == "8.8.8.8")["warninglists"] == ["public-dns-v4"]
+        assert vt.count() == 4
+        one_off = socflow(fakes, tmp_path / "b", "--from-log", str(log), *fast, "--no-warninglist", "public-dns-v4")
+        assert "8.8.8.8" in {r["indicator"] for r in json.loads(one_off.stdout)["results"]}
+        off = socflow(fakes, tmp_path / "c", "--from-log", str(log), *fast, "--no-warninglists")
+        assert json.loads(off.stdout)["skipped_warninglisted"] == []
+        bad = socflow(fakes, tmp_path / "d", "--from-log", str(log), "--warninglist", "top-sites")
+        assert bad.returncode == 2 and "unknown warning list 'top-sites'" in bad.stderr

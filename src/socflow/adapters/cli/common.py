@@ -182,3 +182,31 @@ def thehive_options(func: Any) -> Any:
         func = option(func)
     return func
 
+
+
+def warninglist_options(func: Any) -> Any:
+    """``--warninglist/--no-warninglist/--no-warninglists``: which MISP warning lists tag indicators
+    (socflow.warninglists; the defaults are top domains, public resolvers, cloud/CDN ranges and
+    documentation/RFC ranges)."""
+    for option in reversed((
+        click.option("--warninglist", "warninglists_add", multiple=True, metavar="NAME",
+                     help="Also check this MISP warning list, e.g. url-shortener (repeatable)."),
+        click.option("--no-warninglist", "warninglists_disable", multiple=True, metavar="NAME",
+                     help="Do not check this default warning list (repeatable)."),
+        click.option("--no-warninglists", "warninglists_off", is_flag=True,
+                     help="Check no MISP warning list."),
+    )):
+        func = option(func)
+    return func
+
+
+def warninglists_from(add: tuple[str, ...], disable: tuple[str, ...], off: bool) -> Any:
+    """The lists the options ask for; an unknown name is a usage error (exit 2)."""
+    from ...errors import ConfigError
+    from ...warninglists import WarningLists, WarningListSettings
+
+    settings = WarningListSettings(enabled=not off, add=add, disable=disable)
+    try:
+        return WarningLists.from_settings(settings)
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--warninglist / --no-warninglist") from None

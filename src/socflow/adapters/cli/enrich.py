@@ -39,7 +39,15 @@ from ...enrich.indicators import HASH_TYPES, ioc_type_of
 from ...errors import ConfigError, InputError, SocflowError, validation_summary
 from ...models import IocType, IpClass, Verdict
 from ...state import default_dir
-from .common import console, err_console, secret_option, warn, write_json
+from .common import (
+    console,
+    err_console,
+    secret_option,
+    warn,
+    warninglist_options,
+    warninglists_from,
+    write_json,
+)
 
 CACHE_FILE = "intel-cache.sqlite"
 LEVEL_STYLE = {"malicious": "bold red", "suspicious": "yellow", "safe": "green", "info": "blue"}
@@ -55,6 +63,7 @@ class Row:
     count: int | None = None
     verdicts: list[Verdict] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    warninglists: tuple[str, ...] = ()
 
 
 def guess_type(value: str) -> IocType:
@@ -105,11 +114,16 @@ def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write JSON to this file.")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
+@click.option("--include-warninglisted", is_flag=True,
+              help="With --from-log, also look up indicators on MISP warning lists (skipped by default).")
+@warninglist_options
 def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], vt_key: str | None,
            abuseipdb_key: str | None, otx_key: str | None, vt_url: str | None, abuseipdb_url: str | None,
            otx_url: str | None, vt_per_minute: int, state_dir: str | None, no_cache: bool, budget: float,
            allow_private_targets: bool, proxy: str | None, ca_bundle: str | None, as_json: bool,
-           output: str | None, progress: bool) -> int:
+           output: str | None, progress: bool, include_warninglisted: bool,
+           warninglists_add: tuple[str, ...], warninglists_disable: tuple[str, ...],
+           warninglists_off: bool) -> int:
     """Look up VALUES (IPs, domains, URLs, hashes) — or, with --from-log, every public indicator in
     the log files VALUES — in VirusTotal, AbuseIPDB and OTX, cached and within each quota."""
     keys = {"virustotal": vt_key, "abuseipdb": abuseipdb_key, "otx": otx_key}
@@ -135,7 +149,12 @@ def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], 
         )
     except ValidationError as exc:
         raise click.BadParameter(validation_summary(exc)) from None
-    rows = _rows_from_logs(values) if from_log else _rows_from_values(values)
+    skipped: list[Row] = []
+    if from_log:
+        lists = warninglists_from(warninglists_add, warninglists_disable, warninglists_off)
+        rows, skipped = _rows_from_logs(values, lists, include_warninglisted)
+    else:
+        rows = _rows_from_values(values)  # values typed by hand are always looked up
     done: list[Row] = []
     interrupted = False
     with Display(len(rows), bar=progress and not as_json) as display:
@@ -151,10 +170,19 @@ def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], 
                     done.append(rows[len(done)])  # the row being looked up, as far as it got
             usage = enricher.usage()
     if as_json or output:
-        write_json({"results": [_row_dict(r) for r in done], "usage": usage,
-                    **({"interrupted": True} if interrupted else {})}, output)
+        doc: dict[str, Any] = {"results": [_row_dict(r) for r in done], "usage": usage,
+                               **({"interrupted": True} if interrupted else {})}
+        if from_log:
+            doc["skipped_warninglisted"] = [
+                {"indicator": r.value, "type": r.ioc_type.value, "count": r.count,
+                 "warninglists": list(r.warninglists)} for r in skipped]
+        write_json(doc, output)
     else:
         _print(done, usage, wanted, from_log)
+        if skipped:
+            console.print(f"{len(skipped)} indicator(s) on MISP warning lists not looked up "
+                          f"(e.g. {skipped[0].value}: {', '.join(skipped[0].warninglists)}; "
+                          "--include-warninglisted looks them up)")
     failed = sum(len(r.errors) for r in done)
     if interrupted:
         warn(f"interrupted: {len(done)} of {len(rows)} indicator(s) looked up")
@@ -178,8 +206,10 @@ def _rows_from_values(values: tuple[str, ...]) -> list[Row]:
     return rows
 
 
-def _rows_from_logs(paths: tuple[str, ...]) -> list[Row]:
+def _rows_from_logs(paths: tuple[str, ...], lists: Any, include_listed: bool) -> tuple[list[Row], list[Row]]:
+    """(rows to look up, rows skipped because they are on a warning list)."""
     from ...pipeline import extract_paths
+    from ...warninglists import annotate
 
     lookable = {IocType.IPV4, IocType.IPV6, IocType.DOMAIN, IocType.URL,
                 IocType.MD5, IocType.SHA1, IocType.SHA256}
@@ -187,7 +217,11 @@ def _rows_from_logs(paths: tuple[str, ...]) -> list[Row]:
     iocs = [i for i in result.iocs if i.type in lookable
             and (i.type not in (IocType.IPV4, IocType.IPV6) or i.ip_class in (None, IpClass.PUBLIC))]
     iocs.sort(key=lambda i: -i.count)
-    return [Row(i.type, i.value, i.count) for i in iocs]
+    annotate(iocs, lists)  # quota is not spent on google.com or a public resolver
+    rows = [Row(i.type, i.value, i.count, warninglists=i.warninglists) for i in iocs]
+    if include_listed:
+        return rows, []
+    return [r for r in rows if not r.warninglists], [r for r in rows if r.warninglists]
 
 
 def _look_up(enricher: Any, row: Row) -> None:
@@ -262,6 +296,7 @@ def _row_dict(row: Row) -> dict[str, Any]:
         "verdicts": [{"service": v.service, "level": v.level.value, "score": v.score, "summary": v.summary,
                       "from_cache": v.from_cache, "fetched_at": v.fetched_at} for v in row.verdicts],
         "errors": [{"service": s, "error": e} for s, e in row.errors.items()],
+        "warninglists": list(row.warninglists),
     }
 
 

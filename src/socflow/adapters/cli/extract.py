@@ -15,7 +15,8 @@ from ...extract import ExtractConfig
 from ...models import IocType
 from ...pipeline import ExtractResult, extract_paths
 from ...read import expand_paths, skipped_note
-from .common import byte_progress, console, on_interrupt, warn
+from ...warninglists import annotate
+from .common import byte_progress, console, on_interrupt, warn, warninglist_options, warninglists_from
 
 TYPE_NAMES = [t.value for t in IocType]
 
@@ -43,11 +44,15 @@ TYPE_NAMES = [t.value for t in IocType]
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Processes to use (large plain files are split into byte ranges).")
 @click.option("--progress/--no-progress", default=True, help="Progress bar on a terminal.")
+@warninglist_options
 def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tuple[str, ...],
             include_private: bool, allowlist: tuple[str, ...], fmt: str, max_line_bytes: int,
-            samples: int, max_iocs: int, limit: int, jobs: int, progress: bool) -> int:
+            samples: int, max_iocs: int, limit: int, jobs: int, progress: bool,
+            warninglists_add: tuple[str, ...], warninglists_disable: tuple[str, ...],
+            warninglists_off: bool) -> int:
     """Extract indicators (IPs, domains, URLs, e-mails, hashes, CVEs, failed-login usernames)
-    from PATHS: files, .gz/.bz2, directories, globs, or - for stdin."""
+    from PATHS: files, .gz/.bz2, directories, globs, or - for stdin. Indicators on MISP warning
+    lists (top domains, public resolvers, cloud/CDN and documentation ranges) are tagged."""
     try:
         config = ExtractConfig(
             types=frozenset(IocType(t) for t in types) if types else frozenset(IocType),
@@ -56,6 +61,7 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
         )
     except ValueError as exc:
         raise click.BadParameter(validation_summary(exc)) from None
+    lists = warninglists_from(warninglists_add, warninglists_disable, warninglists_off)
     skipped: list[str] = []
     files = expand_paths(paths, skipped)
     if skipped:
@@ -64,10 +70,12 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
     partial: list[ExtractResult] = []
 
     def show(result: ExtractResult) -> None:
+        listed = annotate(result.iocs, lists)  # a post-pass over the distinct indicators
+        summary = {"checked": list(lists.names), "listed": listed}
         if as_json or output:
-            _stream_json(result, output)
+            _stream_json(result, output, summary)
         else:
-            _print_tables(result, limit)
+            _print_tables(result, limit, summary)
 
     # Ctrl-C: the indicators found so far, printed as the finished run would print them
     with on_interrupt(lambda: partial and show(partial[0])):
@@ -81,7 +89,7 @@ def extract(paths: tuple[str, ...], as_json: bool, output: str | None, types: tu
     return _report_problems(result)
 
 
-def _stream_json(result: ExtractResult, output: str | None) -> None:
+def _stream_json(result: ExtractResult, output: str | None, warninglists: dict) -> None:
     """The same document as ``ExtractResult.to_dict()``, written one indicator at a time so a
     large result is never held twice in memory as text."""
     fh = open(output, "w", encoding="utf-8") if output and output != "-" else sys.stdout  # noqa: SIM115
@@ -96,13 +104,14 @@ def _stream_json(result: ExtractResult, output: str | None) -> None:
                 fh.write(("," if i else "") + "\n      " + json.dumps(ioc.to_dict(), ensure_ascii=False))
             fh.write("\n    ]")
         rest = result.to_dict(include_iocs=False)
+        rest["warninglists"] = warninglists
         fh.write("\n  },\n" + json.dumps(rest, indent=2, ensure_ascii=False)[2:] + "\n")
     finally:
         if fh is not sys.stdout:
             fh.close()
 
 
-def _print_tables(result: ExtractResult, limit: int) -> None:
+def _print_tables(result: ExtractResult, limit: int, warninglists: dict) -> None:
     by_type: dict[IocType, list] = {}
     for ioc in result.iocs:
         by_type.setdefault(ioc.type, []).append(ioc)
@@ -110,13 +119,17 @@ def _print_tables(result: ExtractResult, limit: int) -> None:
         console.print("No indicators found.")
     for kind, iocs in by_type.items():
         table = Table(title=f"{kind.value} ({len(iocs)})", title_justify="left")
-        for col in ("value", "count", "first seen", "last seen", "contexts"):
+        listed = any(i.warninglists for i in iocs)
+        columns = ("value", "count", "first seen", "last seen", "contexts") + (
+            ("warning lists",) if listed else ())
+        for col in columns:
             table.add_column(col, overflow="fold", justify="right" if col == "count" else "left")
         for ioc in iocs[:limit]:
             table.add_row(
                 ioc.value, str(ioc.count),
                 _when(ioc.first_seen), _when(ioc.last_seen),
                 ", ".join(sorted(ioc.contexts)),
+                *((", ".join(ioc.warninglists),) if listed else ()),
             )
         if len(iocs) > limit:
             table.caption = f"{len(iocs) - limit} more (use --json or --limit)"
@@ -128,6 +141,9 @@ def _print_tables(result: ExtractResult, limit: int) -> None:
         sources.add_row(s.source, s.format, str(s.lines), str(s.bytes), str(s.invalid_utf8),
                         str(s.truncated))
     console.print(sources)
+    if warninglists["listed"]:
+        console.print(f"{warninglists['listed']} indicator(s) on MISP warning lists "
+                      "(known-benign or special-use values; --no-warninglists to skip the check)")
 
 
 def _when(ts: datetime | None) -> str:
