@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -54,9 +54,15 @@ class FeedIntel:
 
 class EnrichmentIntel:
     def __init__(
-        self, enricher: Enricher, *, min_level: Level = Level.MALICIOUS, memory: int = 50_000
+        self,
+        enricher: Enricher,
+        *,
+        min_level: Level = Level.MALICIOUS,
+        memory: int = 50_000,
+        skip: Callable[[IocType, str], bool] | None = None,
     ) -> None:
         self.enricher, self.min_level, self.memory = enricher, min_level, memory
+        self.skip = skip  # e.g. values on a MISP warning list: never looked up, never "bad"
         self._seen: OrderedDict[tuple[IocType, str], bool] = OrderedDict()
         self.errors = 0
 
@@ -64,6 +70,9 @@ class EnrichmentIntel:
         key = (ioc_type, value.lower())
         if key in self._seen:
             return self._seen[key]
+        if self.skip is not None and self.skip(ioc_type, value):
+            self._seen[key] = False
+            return False
         try:
             verdicts = self.enricher.verdicts(ioc_type, value)
         except SocflowError:

@@ -20,6 +20,7 @@ from ..classify.engine import Detection, group_id
 from ..classify.rules import ObservableSpec
 from ..extract.validate import classify_ip
 from ..models import IocType, IpClass
+from ..warninglists import WarningLists, tags as warninglist_tags
 from .settings import AlertSettings
 
 MAX_TITLE = 512
@@ -84,8 +85,9 @@ def clean_tags(tags: list[str]) -> list[str]:
 
 
 class AlertBuilder:
-    def __init__(self, settings: AlertSettings) -> None:
+    def __init__(self, settings: AlertSettings, warninglists: WarningLists | None = None) -> None:
         self.settings = settings
+        self.warninglists = warninglists
         self._networks = []
         self._names = set()
         for entry in settings.allowlist:
@@ -188,6 +190,7 @@ class AlertBuilder:
             ignore = True
         if ioc_type == IocType.USERNAME.value or (spec.field == "user" and data_type == "other"):
             tags.append("username")
+        tags.extend(warninglist_tags(self._listed(data_type, data)))
         obs: dict[str, Any] = {
             "dataType": data_type,
             "data": data,
@@ -201,6 +204,15 @@ class AlertBuilder:
         if spec.message:
             obs["message"] = spec.message
         return obs
+
+    def _listed(self, data_type: str, data: str) -> list[str]:
+        """MISP warning lists the observable is on (loaded only when an alert is built)."""
+        if self.warninglists is None:
+            return []
+        from .enrichment import ioc_type_of  # the same dataType → indicator type mapping
+
+        kind = ioc_type_of(data_type, data)
+        return self.warninglists.match(kind, data) if kind is not None else []
 
     def _hygiene(self, data_type: str, data: str) -> str:
         """ "" to keep, "exclude", or the tag to add, per the private / allowlist settings."""

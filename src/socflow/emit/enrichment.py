@@ -4,7 +4,9 @@ Per observable: a malicious verdict sets ``ioc: true``; every verdict adds a tag
 ``vt:malicious=12`` (service short name, level, score when there is one). Per alert: a malicious
 verdict raises the severity to at least HIGH (one step more when it already was), a suspicious
 one to at least MEDIUM; tags ``intel:malicious`` / ``intel:suspicious`` and a verdict table in the
-description. Non-public and allowlisted observables are never sent out for a lookup.
+description. Non-public and allowlisted observables are never sent out for a lookup; observables
+on a MISP warning list (tag ``warninglist:<name>``) are not either, unless ``warninglisted`` is
+true, and even then their verdicts never raise the alert's severity.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from .. import markdown
 from ..classify.intel import Enricher
 from ..errors import SocflowError
 from ..models import IocType, Level, Verdict
+from ..warninglists import TAG_PREFIX as WARNINGLIST_TAG
 from .alert import MAX_DESCRIPTION, TAG_ALLOWLISTED, TAG_NON_PUBLIC, clean_tags
 
 SHORT_NAMES = {"virustotal": "vt", "abuseipdb": "abuseipdb", "otx": "otx", "alienvault otx": "otx"}
@@ -51,7 +54,9 @@ def _lookup(enricher: Enricher, kind: IocType, value: str) -> tuple[list[Verdict
     return verdicts, len(verdicts) != len(results)
 
 
-def enrich_alert(alert: dict[str, Any], enricher: Enricher) -> dict[str, Any]:
+def enrich_alert(
+    alert: dict[str, Any], enricher: Enricher, *, warninglisted: bool = False
+) -> dict[str, Any]:
     """A copy of ``alert`` with verdicts applied; lookups that fail leave a tag, not an error."""
     alert = dict(alert)
     worst = Level.INFO
@@ -61,13 +66,17 @@ def enrich_alert(alert: dict[str, Any], enricher: Enricher) -> dict[str, Any]:
     for obs in alert.get("observables", []):
         obs = dict(obs)
         kind = ioc_type_of(obs["dataType"], obs["data"])
-        if kind is None or {TAG_NON_PUBLIC, TAG_ALLOWLISTED} & set(obs.get("tags", [])):
+        tags = obs.get("tags", [])
+        listed = any(t.startswith(WARNINGLIST_TAG) for t in tags)
+        if kind is None or {TAG_NON_PUBLIC, TAG_ALLOWLISTED} & set(tags) or (listed and not warninglisted):
             observables.append(obs)
             continue
         verdicts, incomplete = _lookup(enricher, kind, obs["data"])
         failed = failed or incomplete
         for v in verdicts:
             obs["tags"] = clean_tags([*obs.get("tags", []), verdict_tag(v)])
+            if listed:
+                continue  # a warning-listed value never raises the severity nor becomes an IOC
             if v.level == Level.MALICIOUS:
                 obs["ioc"] = True
             worst = v.level if v.level.rank > worst.rank else worst

@@ -64,6 +64,7 @@ class Ingestor:
         outbox: Outbox,
         *,
         enricher: Enricher | None = None,
+        enrich_warninglisted: bool = False,
         intel_prefilter: bytes | None = None,
         commit_bytes: int = 8 << 20,
         commit_seconds: float = 1.0,
@@ -76,6 +77,7 @@ class Ingestor:
         self.max_alerts_per_rule = max_alerts_per_rule  # None: no storm cap
         self._built: Counter[str] = Counter()  # alerts built per rule in this run
         self.enricher = enricher
+        self.enrich_warninglisted = enrich_warninglisted
         self.intel_prefilter = intel_prefilter
         self.commit_bytes, self.commit_seconds = commit_bytes, commit_seconds
         self.max_line_bytes = max_line_bytes
@@ -192,7 +194,7 @@ class Ingestor:
 
     def _add(self, alert: dict[str, Any], rule_id: str) -> None:
         if self.enricher is not None:
-            alert = enrich_alert(alert, self.enricher)
+            alert = enrich_alert(alert, self.enricher, warninglisted=self.enrich_warninglisted)
         self._alerts.append((alert, rule_id))
 
     def _due(self) -> bool:

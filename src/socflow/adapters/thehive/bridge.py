@@ -19,6 +19,7 @@ from ...emit.ingest import Ingestor
 from ...emit.outbox import Outbox
 from ...errors import ConfigError
 from ...state import default_dir, private_dir
+from ...warninglists import WarningLists
 from .config import BridgeConfig
 from .sender import TheHiveSender
 
@@ -88,18 +89,21 @@ def build_ingestor(
     ]
     if not rules:
         raise ConfigError("no detection rule is enabled")
+    lists = WarningLists.from_settings(config.warninglists.settings())  # read on first use
     sources: list[FeedIntel | EnrichmentIntel] = []
     if config.intel_feeds:
         sources.append(FeedIntel(config.intel_feeds))
     if enricher is not None and config.enrichment.intel_rule:
-        sources.append(EnrichmentIntel(enricher))
+        skip = None if config.enrichment.warninglisted else (lambda kind, value: bool(lists.match(kind, value)))
+        sources.append(EnrichmentIntel(enricher, skip=skip))
     intel = AnyIntel(sources) if sources else None
     engine = Engine(rules, intel=intel, grace=config.window_grace)
     return Ingestor(
         engine,
-        AlertBuilder(config.alerts),
+        AlertBuilder(config.alerts, lists),
         outbox,
         enricher=enricher,
+        enrich_warninglisted=config.enrichment.warninglisted,
         intel_prefilter=intel.prefilter() if intel else None,
         max_line_bytes=config.max_line_bytes,
         commit_bytes=config.commit_bytes,

@@ -10,13 +10,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from ...classify import yamlfile
 from ...emit.settings import AlertSettings
 from ...enrich.config import EnrichConfig
 from ...errors import ConfigError
+from ...warninglists import WarningListSettings
 from .sender import TheHiveSettings
+
+
+class WarningListsConfig(BaseModel):
+    """MISP warning lists that tag alert observables (``warninglist:<name>``): the defaults (top
+    domains, public resolvers, cloud/CDN ranges, documentation/RFC ranges) plus ``add`` minus
+    ``disable``; ``enabled: false`` checks none."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    add: list[str] = Field(default_factory=list)
+    disable: list[str] = Field(default_factory=list)
+
+    def settings(self) -> WarningListSettings:
+        return WarningListSettings(enabled=self.enabled, add=tuple(self.add), disable=tuple(self.disable))
+
+    @model_validator(mode="after")
+    def _known(self) -> WarningListsConfig:
+        try:
+            self.settings().names()
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class EnrichmentSettings(BaseModel):
@@ -28,6 +51,11 @@ class EnrichmentSettings(BaseModel):
     # (VirusTotal: 4 a minute) cannot sustain and the intel layer then waits for.
     intel_rule: bool = Field(
         default=False, description="let malicious verdicts fire the intel-hit rule"
+    )
+    # Off by default: values on a MISP warning list (google.com, 8.8.8.8) are not worth quota.
+    # When on, their verdicts are tagged on the observable but never raise the alert's severity.
+    warninglisted: bool = Field(
+        default=False, description="also look up observables that are on a MISP warning list"
     )
     config: EnrichConfig = Field(default_factory=EnrichConfig)
 
@@ -42,6 +70,7 @@ class BridgeConfig(BaseModel):
     default_rules: bool = True
     disable_rules: list[str] = Field(default_factory=list)
     intel_feeds: list[str] = Field(default_factory=list)
+    warninglists: WarningListsConfig = Field(default_factory=WarningListsConfig)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
     state_dir: str | None = None
     window_grace: int = Field(
