@@ -206,3 +206,43 @@ def test_warninglists_never_change_a_level():
     (tax, *_rest) = taxonomies([listed], found)
     assert (tax.predicate, tax.level.value) == ("ssh-brute-force", "malicious")
     assert found[0].to_dict(3, {"8.8.8.8": ["public-dns-v4"]})["warninglists"] == {"8.8.8.8": ["public-dns-v4"]}
+
+
+# ---- MISP warning lists in the analyzer (issue 12 §6)
+
+NOTES = ("dns to 8.8.8.8 and www.google.com, payload from 194.26.29.113, "
+         "docs at www.example.org, short link bit.ly\n")
+
+
+def test_artifacts_carry_the_warninglists_they_are_on():
+    out = job(data_type="other", data=NOTES)
+    tags = {a["data"]: a["tags"] for a in out["artifacts"]}
+    assert "warninglist:public-dns-v4" in tags["8.8.8.8"]
+    assert {"warninglist:cisco_top10k", "warninglist:tranco10k"} <= set(tags["www.google.com"])
+    assert "warninglist:rfc6761" in tags["www.example.org"]
+    assert not any(t.startswith("warninglist:") for t in tags["194.26.29.113"])
+    iocs = {i["value"]: i for kind in out["full"]["iocs"].values() for i in kind}
+    assert iocs["8.8.8.8"]["warninglists"] == ["public-dns-v4"]
+    assert out["full"]["warninglisted"] == 4  # 8.8.8.8, www.google.com, www.example.org, bit.ly
+
+
+def test_warninglist_items_of_the_flavor():
+    out = job(data_type="other", data=NOTES, config={"warninglists": False})
+    assert out["full"]["warninglisted"] == 0
+    assert not any(t.startswith("warninglist:") for a in out["artifacts"] for t in a["tags"])
+    out = job(data_type="other", data=NOTES, config={"warninglists_add": ["url-shortener"],
+                                                     "warninglists_disable": ["cisco_top10k"]})
+    tags = {a["data"]: a["tags"] for a in out["artifacts"]}
+    assert "warninglist:url-shortener" in tags["bit.ly"]
+    assert "warninglist:cisco_top10k" not in tags["www.google.com"]
+    out = job(data_type="other", data=NOTES, config={"warninglists_add": ["top-1m"]})
+    assert not out["success"] and "unknown warning list 'top-1m'" in out["errorMessage"]
+
+
+def test_a_job_never_imports_pymispwarninglists_nor_the_http_stack():
+    result = run_job(FLAVOR, data_type="other", data=NOTES, env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.output["success"] and result.output["full"]["warninglisted"] == 4
+    names = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
+             if line.startswith("import time:") and "|" in line}
+    assert "socflow.warninglists" in names and "socflow.classify.engine" in names  # the log is real
+    assert not {n for n in names if n.split(".")[0] in {"pymispwarninglists", "requests", "urllib3", "jinja2"}}

@@ -15,20 +15,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import TemplateSyntaxError
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from ..errors import ConfigError
 from ..models import IocType
-from . import templates, yamlfile
+from . import yamlfile
 from .prefilter import compile_pattern
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
@@ -218,7 +218,13 @@ class Rule(BaseModel):
 
     @field_validator("title", "description")
     @classmethod
-    def _template(cls, value: str) -> str:
+    def _template(cls, value: str, info: ValidationInfo) -> str:
+        if info.context and info.context.get("check_templates") is False:
+            return value  # a caller that never renders them (the LogIOC analyzer): no jinja2
+        from jinja2 import TemplateSyntaxError
+
+        from . import templates
+
         try:
             templates.compiled(value, True)
         except TemplateSyntaxError as exc:
@@ -250,14 +256,16 @@ class RuleFile(BaseModel):
     rules: list[Rule] = Field(default_factory=list)
 
 
-def load_rules(text: str, source: str) -> list[Rule]:
+def load_rules(text: str, source: str, *, check_templates: bool = True) -> list[Rule]:
+    """The rules of one file. ``check_templates=False`` skips compiling the title and
+    description templates (for callers that never render them)."""
     data, lines = yamlfile.load(text, source)
     if data is None:
         return []
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: a rule file is a mapping with a 'rules' list")
     try:
-        rules = RuleFile.model_validate(data).rules
+        rules = RuleFile.model_validate(data, context={"check_templates": check_templates}).rules
     except ValidationError as exc:
         raise yamlfile.config_error(exc, source, lines) from None
     seen: set[str] = set()
@@ -276,6 +284,7 @@ def load_rule_files(
     *,
     defaults: bool = True,
     texts: Iterable[tuple[str, str]] = (),
+    check_templates: bool = True,
 ) -> list[Rule]:
     """The shipped default rules (unless ``defaults`` is false), each file, then each
     ``(yaml text, source name)`` of ``texts`` (rules given inline, e.g. in a Cortex flavor), in order.
@@ -295,7 +304,7 @@ def load_rule_files(
             ) from None
     sources.extend(texts)
     for text, source in sources:
-        for rule in load_rules(text, source):
+        for rule in load_rules(text, source, check_templates=check_templates):
             rules[rule.id] = rule
     return [r for r in rules.values() if r.enabled]
 

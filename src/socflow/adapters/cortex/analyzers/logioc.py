@@ -91,6 +91,7 @@ class LogIocAnalyzer(SocflowAnalyzer):
             [str(p) for p in self.config("rule_files") or []],
             defaults=bool(self.config("default_rules", True)),
             texts=inline,
+            check_templates=False,  # the analyzer never renders alert titles
         )
         disabled = set(self.config("disable_rules") or [])
         # a whole file is one run: every window closes at its end, none is left open
