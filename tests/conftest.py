@@ -23,3 +23,9 @@ os.environ["SOCFLOW_STATE_DIR"] = tempfile.mkdtemp(prefix="socflow-test-state-")
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+# Compiled MISP warning lists (socflow.warninglists) go to a cache for this run, not to ~/.cache.
+if "SOCFLOW_CACHE_DIR" not in os.environ:
+    import tempfile  # noqa: E402
+
+    os.environ["SOCFLOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="socflow-test-cache-")

@@ -139,15 +139,45 @@ def test_nothing_is_downloaded_and_the_package_is_never_imported(tmp_path):
         "assert w.match(IocType.IPV4, '8.8.8.8') and w.match(IocType.DOMAIN, 'google.com')\n"
         "assert w.match(IocType.SHA1, 'a' * 40) == []\n"
         "assert sorted(w.loaded) == sorted(w.names), w.loaded\n"
+        "assert sorted(w.compiled) == sorted(w.names), w.compiled  # a fresh cache\n"
         "bad = [m for m in ('pymispwarninglists', 'requests', 'urllib3') if m in sys.modules]\n"
         "assert not bad, bad\n"
         "print('ok')\n"
     )
-    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env,
                           timeout=60, check=False)
     assert proc.stdout.strip() == "ok", proc.stderr
-    assert not list(Path(tmp_path).iterdir())  # no XDG copy of the lists was made
+    assert not (tmp_path / "data").exists()  # no XDG copy of the lists was made (the library's update)
+    # the compiled lists went to ~/.cache/socflow/warninglists, one file per list
+    assert len(list((tmp_path / ".cache" / "socflow" / "warninglists").glob("*.marshal"))) == len(DEFAULT_LISTS) + 1
+
+
+def test_compiled_lists_are_cached_and_checked_against_the_installed_file(tmp_path):
+    first = WarningLists(["rfc1918", "tranco10k"], cache=tmp_path)
+    assert first.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"] and first.compiled == ["rfc1918"]
+    second = WarningLists(["rfc1918", "tranco10k"], cache=tmp_path)
+    assert second.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"] and second.compiled == []
+    assert second.match(IocType.DOMAIN, "google.com") == ["tranco10k"] and second.compiled == ["tranco10k"]
+    # a changed list (another pymispwarninglists release) is compiled again, never read stale
+    copy = tmp_path / "lists" / "rfc1918"
+    copy.mkdir(parents=True)
+    data = json.loads((lists_dir() / "rfc1918" / "list.json").read_text())
+    data["list"] = ["10.0.0.0/8"]
+    (copy / "list.json").write_text(json.dumps(data, sort_keys=True))
+    changed = WarningLists(["rfc1918"], directory=tmp_path / "lists", cache=tmp_path)
+    assert changed.match(IocType.IPV4, "192.168.1.1") == [] and changed.compiled == ["rfc1918"]
+    # a corrupt cache file is compiled again; an unwritable cache only costs the compile
+    for f in tmp_path.glob("tranco10k-*.marshal"):
+        f.write_bytes(b"\x00garbage")
+    again = WarningLists(["tranco10k"], cache=tmp_path)
+    assert again.match(IocType.DOMAIN, "google.com") == ["tranco10k"] and again.compiled == ["tranco10k"]
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    nowhere = WarningLists(["rfc1918"], cache=blocked / "sub")
+    assert nowhere.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"]
+    none = WarningLists(["rfc1918"], cache=None)
+    assert none.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"] and none.compiled == ["rfc1918"]
 
 
 # ---- parity with the library's own matching (its slow_search is MISP's semantics)
