@@ -32,12 +32,14 @@ names single resolver hosts, so it matches exactly although MISP types it ``host
 from __future__ import annotations
 
 import bisect
+import hashlib
 import importlib.util
 import json
 import marshal
 import os
 import re
 import socket
+from socket import AF_INET
 from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -144,14 +146,35 @@ class WarningListSettings:
 
 
 @dataclass
-class _Loaded:
-    """The entries of the lists of one kind, ready for lookups."""
+class _Kind:
+    """Every enabled list of one kind merged into one structure, so one lookup answers for all
+    lists: bit ``i`` of a mask stands for ``names[i]``. Addresses: disjoint sorted segments (IPv4
+    starts/ends packed as 32-bit integers) with the mask of the lists covering each; names and
+    hashes: value → mask. Built once per set of enabled lists and cached like the lists."""
 
-    exact: list[tuple[str, set[str]]] = field(default_factory=list)  # (list, values)
-    suffix: list[tuple[str, set[str]]] = field(default_factory=list)  # (list, names and zones)
-    substring: list[tuple[str, list[str]]] = field(default_factory=list)
-    ranges: dict[int, list[tuple[str, Sequence[int], Sequence[int]]]] = field(default_factory=dict)
-    # version -> [(list name, sorted starts, ends)]: IPv4 as array("I"), bisected in C
+    names: list[str] = field(default_factory=list)
+    attrs: list[list[str]] = field(default_factory=list)  # per bit: the list's matching attributes
+    v4: tuple[Sequence[int], Sequence[int], list[int]] | None = None
+    v6: tuple[list[int], list[int], list[int]] | None = None
+    exact: dict[str, int] = field(default_factory=dict)
+    suffix: dict[str, int] = field(default_factory=dict)
+    substring: list[tuple[int, list[str]]] = field(default_factory=list)
+    _by_attrs: dict[frozenset[str], int] = field(default_factory=dict)
+    _decoded: dict[int, list[str]] = field(default_factory=dict)
+
+    def allowed(self, attrs: frozenset[str]) -> int:
+        mask = self._by_attrs.get(attrs)
+        if mask is None:
+            mask = self._by_attrs[attrs] = sum(
+                1 << i for i, a in enumerate(self.attrs) if attrs & set(a))
+        return mask
+
+    def decode(self, mask: int) -> list[str]:
+        names = self._decoded.get(mask)
+        if names is None:
+            names = self._decoded[mask] = sorted(
+                n for i, n in enumerate(self.names) if mask >> i & 1)
+        return names
 
 
 def cache_dir() -> Path | None:
@@ -205,7 +228,7 @@ class WarningLists:
         self._dir = directory
         self._cache = cache_dir() if cache is True else (cache or None)
         self._meta: dict[str, dict[str, Any]] = {}
-        self._kinds: dict[str, _Loaded] = {}
+        self._kinds: dict[str, _Kind] = {}
         self.loaded: list[str] = []  # lists read so far (for tests and reports)
         self.compiled: list[str] = []  # lists compiled from their JSON in this process
 
@@ -249,13 +272,101 @@ class WarningLists:
         self.loaded.append(name)
         return compiled
 
-    def _kind(self, kind: str) -> _Loaded:
-        loaded = self._kinds.get(kind)
-        if loaded is None:
-            loaded = self._kinds[kind] = _Loaded()
+    def _kind(self, kind: str) -> _Kind:
+        merged = self._kinds.get(kind)
+        if merged is None:
+            merged = self._kinds[kind] = self._merged_kind(kind)
+        return merged
+
+    def _merged_kind(self, kind: str) -> _Kind:
+        """The merged structure of ``kind`` from the cache, else built from the lists."""
+        key = None
+        if self._cache is not None:
+            stamps = []
             for name in self.names:
-                self._load_into(loaded, kind, name)
-        return loaded
+                try:
+                    st = ((self._dir or lists_dir()) / name / "list.json").stat()
+                except OSError:
+                    break  # _read says what is wrong
+                stamps.append(f"{name}:{st.st_size}:{st.st_mtime_ns}")
+            else:
+                digest = hashlib.sha256("\n".join(stamps).encode()).hexdigest()[:24]
+                key = self._cache / f"merged-{kind}-{digest}-{_FORMAT}.marshal"
+                try:
+                    data = marshal.loads(key.read_bytes())
+                    if isinstance(data, dict) and data.get("format") == _FORMAT:
+                        return self._kind_from(data)
+                except (OSError, ValueError, EOFError, TypeError, KeyError):
+                    pass
+        data = self._build_kind(kind)
+        if key is not None:
+            _write_atomically(key, marshal.dumps(data))
+        return self._kind_from(data)
+
+    @staticmethod
+    def _kind_from(data: dict[str, Any]) -> _Kind:
+        merged = _Kind(names=list(data["names"]), attrs=[list(a) for a in data["attrs"]],
+                       exact=data["exact"], suffix=data["suffix"],
+                       substring=[(bit, list(v)) for bit, v in data["substring"]])
+        if data.get("v4"):
+            starts, ends = array(_U32), array(_U32)
+            starts.frombytes(data["v4"][0])
+            ends.frombytes(data["v4"][1])
+            merged.v4 = (starts, ends, list(data["v4"][2]))
+        if data.get("v6"):
+            merged.v6 = (list(data["v6"][0]), list(data["v6"][1]), list(data["v6"][2]))
+        return merged
+
+    def _build_kind(self, kind: str) -> dict[str, Any]:
+        names: list[str] = []
+        attrs: list[list[str]] = []
+        spans: dict[int, list[tuple[int, Sequence[int], Sequence[int]]]] = {4: [], 6: []}
+        exact: dict[str, int] = {}
+        suffix: dict[str, int] = {}
+        substring: list[tuple[int, list[str]]] = []
+        for name in self.names:
+            if not self._may_hold(kind, name):
+                continue
+            data = self._read(name)
+            list_attrs, list_type = set(data["attrs"]), data["type"]
+            if kind == "ip":
+                if list_type != "cidr" or not list_attrs & _IP_ATTRS:
+                    continue
+            elif kind == "name":
+                if list_type == "cidr" or not list_attrs & (_NAME_ATTRS | _URL_ATTRS | _MAIL_ATTRS):
+                    continue
+            elif list_type != "string" or not any(list_attrs & a for a in _HASH_ATTRS.values()):
+                continue
+            bit = len(names)
+            names.append(name)
+            attrs.append(sorted(list_attrs))
+            if kind == "ip":
+                if "v4" in data:
+                    starts, ends = array(_U32), array(_U32)
+                    starts.frombytes(data["v4"][0])
+                    ends.frombytes(data["v4"][1])
+                    spans[4].append((bit, starts, ends))
+                if "v6" in data:
+                    spans[6].append((bit, *data["v6"]))
+                continue
+            values = data["names"].split("\n") if data["names"] else []
+            if list_type == "substring":
+                substring.append((bit, values))
+                continue
+            zone = kind == "name" and (
+                (list_type == "hostname" and name not in HOST_LISTS) or name in ZONE_LISTS)
+            target = suffix if zone else exact
+            flag = 1 << bit
+            for value in values:
+                target[value] = target.get(value, 0) | flag
+        out: dict[str, Any] = {"format": _FORMAT, "names": names, "attrs": attrs, "exact": exact,
+                               "suffix": suffix, "substring": substring}
+        if spans[4]:
+            starts4, ends4, masks4 = _segments(spans[4])
+            out["v4"] = (array(_U32, starts4).tobytes(), array(_U32, ends4).tobytes(), masks4)
+        if spans[6]:
+            out["v6"] = _segments(spans[6])
+        return out
 
     def _may_hold(self, kind: str, name: str) -> bool:
         """Whether list ``name`` can hold values of ``kind``, read from the tail of its JSON file
@@ -281,34 +392,6 @@ class WarningLists:
             return list_type != "cidr"
         return list_type == "string"
 
-    def _load_into(self, loaded: _Loaded, kind: str, name: str) -> None:
-        if not self._may_hold(kind, name):
-            return
-        data = self._read(name)
-        attrs = set(data["attrs"])
-        list_type = data["type"]
-        if kind == "ip":
-            if list_type != "cidr" or not attrs & _IP_ATTRS:
-                return
-            if "v4" in data:
-                starts, ends = array(_U32), array(_U32)
-                starts.frombytes(data["v4"][0])
-                ends.frombytes(data["v4"][1])
-                loaded.ranges.setdefault(4, []).append((name, starts, ends))
-            if "v6" in data:
-                loaded.ranges.setdefault(6, []).append((name, *data["v6"]))
-        elif kind == "name":
-            if list_type == "cidr" or not attrs & (_NAME_ATTRS | _URL_ATTRS | _MAIL_ATTRS):
-                return
-            values = data["names"].split("\n") if data["names"] else []
-            if list_type == "substring":
-                loaded.substring.append((name, values))
-                return
-            zone = (list_type == "hostname" and name not in HOST_LISTS) or name in ZONE_LISTS
-            (loaded.suffix if zone else loaded.exact).append((name, set(values)))
-        elif list_type == "string" and any(attrs & a for a in _HASH_ATTRS.values()):
-            loaded.exact.append((name, set(data["names"].split("\n"))))
-
     # ---- matching
     def match(self, ioc_type: IocType, value: str) -> list[str]:
         """Names of the enabled lists ``value`` is on (empty when none, or no list is enabled)."""
@@ -326,13 +409,15 @@ class WarningLists:
                 return self._match_ip(host.strip("[]"))
             return self._match_name(host, _URL_ATTRS)
         if ioc_type is IocType.MAIL:
+            if not self._kind("name").allowed(_MAIL_ATTRS):
+                return []  # no enabled list is about mail addresses (none of the defaults is)
             found = self._match_name(value.lower(), _MAIL_ATTRS)
             host = value.rsplit("@", 1)[-1].lower().rstrip(".")
             return sorted(set(found) | set(self._match_name(host, _MAIL_ATTRS)))
         if ioc_type in _HASH_ATTRS:
-            low = value.lower()
-            return sorted(name for name, values in self._kind("hash").exact
-                          if low in values and _HASH_ATTRS[ioc_type] & set(self._meta[name]["attrs"]))
+            kind = self._kind("hash")
+            mask = kind.exact.get(value.lower(), 0)
+            return kind.decode(mask & kind.allowed(_HASH_ATTRS[ioc_type])) if mask else []
         return []
 
     def _match_ip(self, value: str) -> list[str]:
@@ -340,23 +425,30 @@ class WarningLists:
         if parsed is None:
             return []
         version, number = parsed
-        out = []
-        for name, starts, ends in self._kind("ip").ranges.get(version, ()):
-            i = bisect.bisect_right(starts, number) - 1
-            if i >= 0 and number <= ends[i]:
-                out.append(name)
-        return sorted(out)
+        kind = self._kind("ip")
+        table = kind.v4 if version == 4 else kind.v6
+        if table is None:
+            return []
+        starts, ends, masks = table
+        i = bisect.bisect_right(starts, number) - 1
+        if i < 0 or number > ends[i]:
+            return []
+        return kind.decode(masks[i])
 
     def _match_name(self, value: str, attrs: frozenset[str]) -> list[str]:
-        loaded = self._kind("name")
-        hits = {name for name, values in loaded.exact if value in values}
-        if loaded.suffix:
-            labels = value.split(".")
-            suffixes = [".".join(labels[i:]) for i in range(len(labels))]
-            hits.update(name for name, values in loaded.suffix
-                        if any(s in values for s in suffixes))
-        hits.update(name for name, entries in loaded.substring if any(e in value for e in entries))
-        return sorted(n for n in hits if attrs & set(self._meta[n]["attrs"]))
+        kind = self._kind("name")
+        mask = kind.exact.get(value, 0)
+        if kind.suffix:
+            get = kind.suffix.get
+            mask |= get(value, 0)
+            dot = value.find(".")
+            while dot >= 0:
+                mask |= get(value[dot + 1:], 0)
+                dot = value.find(".", dot + 1)
+        for bit, entries in kind.substring:
+            if any(e in value for e in entries):
+                mask |= 1 << bit
+        return kind.decode(mask & kind.allowed(attrs)) if mask else []
 
     def describe(self, name: str) -> str:
         """The list's own title (MISP ``name`` field)."""
@@ -364,14 +456,42 @@ class WarningLists:
 
 
 def annotate(iocs: Iterable[Ioc], lists: WarningLists) -> int:
-    """Set ``ioc.warninglists`` on each distinct indicator (a post-pass); return how many are on one."""
+    """Set ``ioc.warninglists`` on each distinct indicator (a post-pass); return how many are on one.
+
+    IPv4 addresses, most of a log's indicators, take a tight loop (one bisect each over the
+    merged segments); the other types go through :meth:`WarningLists.match`."""
     if not lists.names:
         return 0
     tagged = 0
+    ipv4: list[Ioc] = []
     for ioc in iocs:
+        if ioc.type is IocType.IPV4:
+            ipv4.append(ioc)
+            continue
         names = lists.match(ioc.type, ioc.value)
         ioc.warninglists = tuple(names)
         tagged += bool(names)
+    if ipv4:
+        kind = lists._kind("ip")
+        if kind.v4 is None:
+            for ioc in ipv4:
+                ioc.warninglists = ()
+            return tagged
+        starts, ends, masks = kind.v4
+        pton, from_bytes, find, decode = socket.inet_pton, int.from_bytes, bisect.bisect_right, kind.decode
+        for ioc in ipv4:
+            try:
+                number = from_bytes(pton(AF_INET, ioc.value), "big")
+            except OSError:
+                ioc.warninglists = tuple(lists.match(ioc.type, ioc.value))
+                tagged += bool(ioc.warninglists)
+                continue
+            i = find(starts, number) - 1
+            if i >= 0 and number <= ends[i]:
+                ioc.warninglists = tuple(decode(masks[i]))
+                tagged += 1
+            else:
+                ioc.warninglists = ()
     return tagged
 
 
@@ -411,6 +531,32 @@ def _merged(pairs: list[tuple[int, int]]) -> tuple[list[int], list[int]]:
             starts.append(start)
             ends.append(end)
     return starts, ends
+
+
+def _segments(per_list: list[tuple[int, Sequence[int], Sequence[int]]]) -> tuple[list[int], list[int], list[int]]:
+    """Disjoint sorted segments and, for each, the mask of the lists covering it. Each list's
+    ranges are merged (never adjacent), so a boundary toggles its list's bit."""
+    events: list[tuple[int, int]] = []
+    for bit, starts, ends in per_list:
+        flag = 1 << bit
+        events.extend((start, flag) for start in starts)
+        events.extend((end + 1, flag) for end in ends)
+    events.sort()
+    seg_starts: list[int] = []
+    seg_ends: list[int] = []
+    masks: list[int] = []
+    mask, prev, i, count = 0, 0, 0, len(events)
+    while i < count:
+        pos = events[i][0]
+        if mask and prev < pos:
+            seg_starts.append(prev)
+            seg_ends.append(pos - 1)
+            masks.append(mask)
+        while i < count and events[i][0] == pos:
+            mask ^= events[i][1]
+            i += 1
+        prev = pos
+    return seg_starts, seg_ends, masks
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:

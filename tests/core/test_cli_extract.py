@@ -106,3 +106,14 @@ def test_warninglist_options():
     assert all(not i["warninglists"] for kind in off["iocs"].values() for i in kind)
     bad = run("extract", "--warninglist", "nope", str(EXAMPLES))
     assert bad.returncode == 2 and b"unknown warning list 'nope'" in bad.stderr and b"Traceback" not in bad.stderr
+
+
+def test_the_readme_warninglist_commands():
+    shown = run("extract", "--json", "--warninglist", "url-shortener", "--no-warninglist", "cisco_top10k",
+                str(EXAMPLES / "eve.json"))
+    assert shown.returncode == 0, shown.stderr
+    data = json.loads(shown.stdout)
+    assert "url-shortener" in data["warninglists"]["checked"] and "cisco_top10k" not in data["warninglists"]["checked"]
+    assert {i["value"]: i["warninglists"] for i in data["iocs"]["domain"]}["api.github.com"] == ["tranco10k"]
+    off = run("extract", "--no-warninglists", str(EXAMPLES))
+    assert off.returncode == 0 and b"warning lists" not in off.stdout

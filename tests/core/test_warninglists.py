@@ -108,8 +108,8 @@ def test_regex_lists_are_refused_when_loaded():
         lists.match(IocType.DOMAIN, "example.com")
 
 
-def test_lists_load_lazily_and_only_the_kind_needed():
-    lists = WarningLists.from_settings(WarningListSettings())
+def test_lists_load_lazily_and_only_the_kind_needed(tmp_path):
+    lists = WarningLists(WarningListSettings().names(), cache=tmp_path)
     assert lists.loaded == []
     annotate([Ioc(IocType.USERNAME, "root"), Ioc(IocType.CVE, "CVE-2023-4966")], lists)
     assert lists.loaded == []  # nothing to check: nothing read
@@ -117,6 +117,12 @@ def test_lists_load_lazily_and_only_the_kind_needed():
     assert "public-dns-v4" in lists.loaded and "tranco10k" not in lists.loaded
     lists.match(IocType.DOMAIN, "google.com")
     assert "tranco10k" in lists.loaded
+    # a later process finds each kind merged in the cache: no list is read or compiled again
+    later = WarningLists(WarningListSettings().names(), cache=tmp_path)
+    assert later.match(IocType.IPV4, "8.8.8.8") == ["public-dns-v4"]
+    assert later.match(IocType.DOMAIN, "google.com") == ["cisco_top10k", "tranco10k"]
+    assert later.loaded == [] and later.compiled == []
+    assert len(list(tmp_path.glob("merged-*.marshal"))) == 2
 
 
 def test_annotate_sets_the_names_on_each_indicator():
@@ -150,7 +156,8 @@ def test_nothing_is_downloaded_and_the_package_is_never_imported(tmp_path):
     assert proc.stdout.strip() == "ok", proc.stderr
     assert not (tmp_path / "data").exists()  # no XDG copy of the lists was made (the library's update)
     # the compiled lists went to ~/.cache/socflow/warninglists, one file per list
-    assert len(list((tmp_path / ".cache" / "socflow" / "warninglists").glob("*.marshal"))) == len(DEFAULT_LISTS) + 1
+    cached = tmp_path / ".cache" / "socflow" / "warninglists"
+    assert len(list(cached.glob("*.marshal"))) == len(DEFAULT_LISTS) + 1 + 3  # each list, 3 merged kinds
 
 
 def test_compiled_lists_are_cached_and_checked_against_the_installed_file(tmp_path):
