@@ -234,6 +234,7 @@ def test_real_intel_layer_skips_warninglisted_observables(tmp_path):
         vt.set_object("ip_addresses", "52.95.110.1", malicious=12)
         base = {"enrichment": {"enabled": True, "config": {
             "cache_path": str(tmp_path / "intel.sqlite"),
+            "allow_private_targets": True,  # the fake listens on loopback
             "virustotal": {"api_url": vt.url, "api_key": vt.key,
                            "limits": {"api": [{"limit": 1000, "per_seconds": 60}]}}}}}
         out = _ingest(tmp_path / "a", base, SQLI_FROM_AWS)
