@@ -115,10 +115,6 @@ class LogIocAnalyzer(SocflowAnalyzer):
         full["source"] = source
         for stats in full["sources"]:  # the job folder's attachment path means nothing to analysts
             stats["source"] = source
-        threshold = int(self.config("brute_force_threshold", 10))
-        found = taxonomies(result.iocs, threshold)
-        full["taxonomies"] = [t.to_dict() for t in found]
-        full["level"] = max((t.level for t in found), key=lambda lvl: lvl.rank).value
         return full
 
     def summary(self, raw: dict[str, Any]) -> dict[str, Any]:
