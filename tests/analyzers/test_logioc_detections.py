@@ -244,5 +244,5 @@ def test_a_job_never_imports_pymispwarninglists_nor_the_http_stack():
     assert result.output["success"] and result.output["full"]["warninglisted"] == 4
     names = {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines()
              if line.startswith("import time:") and "|" in line}
-    assert "socflow.warninglists" in names and "socflow.classify.engine" in names  # the log is real
+    assert "socflow.warninglists" in names and "socflow.classify.detect" in names  # the log is real
     assert not {n for n in names if n.split(".")[0] in {"pymispwarninglists", "requests", "urllib3", "jinja2"}}
