@@ -137,9 +137,6 @@ def test_hostile_log_text_stays_inert():
     assert "socflow:detection=ssh-brute-force" in by_data["193.32.162.157"]["tags"]
 
 
-@pytest.mark.xfail(strict=True, reason="known defect, reported: the syslog parser takes the first "
-                   "' from <ip>' after the username, so a username holding ' from 8.8.8.8 port 1 ssh2' "
-                   "blames 8.8.8.8 (bridge and analyzer alike); sshd's own source is the last one")
 def test_a_username_cannot_choose_who_is_blamed():
     evil_user = "x from 8.8.8.8 port 1 ssh2"
     lines = [f"Oct 10 14:00:{n:02d} h sshd[{n}]: Failed password for invalid user {evil_user} "
@@ -167,8 +164,8 @@ HOSTILE = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_s
 @given(user=HOSTILE, agent=HOSTILE)
 def test_findings_blame_the_parsed_source_whatever_the_attacker_writes(user, agent):
     detector = Detector(Engine(RULES, grace=0))
-    # whitespace lets a username inject " from <ip>": see the xfail above
-    user = "".join("_" if c.isspace() else c for c in user)
+    # a blank username is no sshd line at all (nothing to attribute)
+    user = user if user.strip() else "x"
     ssh = [f"Oct 10 14:00:{n:02d} h sshd[{n}]: Failed password for invalid user {user} from "
            f"193.32.162.157 port {n} ssh2" for n in range(6)]
     web = [f'45.155.205.233 - - [10/Oct/2026:13:57:{n:02d} +0000] "GET /../../etc/passwd HTTP/1.1" 404 1 '
@@ -177,13 +174,18 @@ def test_findings_blame_the_parsed_source_whatever_the_attacker_writes(user, age
     _, early2 = detector.feed("\n".join(web).encode(), "access")
     found = findings(early + early2 + detector.flush())
     who = {(f.rule_id, f.who) for f in found}
-    assert ("ssh-brute-force", "193.32.162.157") in who
+    # the parser names the address sshd wrote, or nobody when the username makes the line
+    # ambiguous; never an address the attacker typed
+    assert {w for r, w in who if r == "ssh-brute-force"} <= {"193.32.162.157"}
+    if not any(c.isspace() for c in user):
+        assert ("ssh-brute-force", "193.32.162.157") in who
     assert ("web-path-traversal", "45.155.205.233") in who
     assert {w for _, w in who} <= {"193.32.162.157", "45.155.205.233"}
     for f in found:
         for line in f.to_dict(3, {})["evidence"]:
             assert not any(unicodedata.category(c)[0] == "C" and c != "\t" for c in line)
-    assert detection_index(found)["193.32.162.157"] == ["ssh-brute-force"]
+    if ("ssh-brute-force", "193.32.162.157") in who:
+        assert detection_index(found)["193.32.162.157"] == ["ssh-brute-force"]
 
 
 @settings(max_examples=100, deadline=None)
