@@ -13,7 +13,7 @@ NODE_STAMP := $(BROWSER)/node_modules/.installed
 
 # Runtime dependencies at the versions of docker/requirements.lock (what the image runs), so a
 # fresh clone tests exactly those and not whatever PyPI released since.
-$(STAMP): setup.cfg pyproject.toml docker/requirements.lock
+$(STAMP): setup.cfg setup.py pyproject.toml docker/requirements.lock src/socflow/_native.c
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]' -c docker/requirements.lock
