@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -216,11 +217,12 @@ class Extractor:
         per line; an address the token scan already counted only gains the context."""
         counted_by_scan = set(batch.counts)
         counts, firsts, lasts, contexts = batch.counts, batch.first, batch.last, batch.contexts
+        findings, every = fmt.findings, []
         for idx in lines_with(lines, blob, fmt.finding_triggers):  # ascending
-            for kind, value, context in fmt.findings(lines[idx]):
+            found = findings(lines[idx])
+            every += found
+            for kind, value, _ in found:
                 key = (kind, value)
-                pair = (key, context)
-                contexts[pair] = contexts.get(pair, 0) + 1
                 if key in counted_by_scan:
                     continue
                 seen = counts.get(key)
@@ -228,6 +230,10 @@ class Extractor:
                     counts[key], firsts[key], lasts[key] = 1, idx, idx
                 elif lasts[key] != idx:
                     counts[key], lasts[key] = seen + 1, idx
+        # Contexts counted in C, in order of first sight as the loop above would add them
+        for (kind, value, context), seen in Counter(every).items():
+            pair = ((kind, value), context)
+            contexts[pair] = contexts.get(pair, 0) + seen
 
     # -- per batch -------------------------------------------------------------------------
     def _merge(self, batch: _Batch, lines: list[bytes], fmt: LogFormat) -> None:

@@ -46,6 +46,8 @@ IDENTIFIER_KEYS = frozenset({
 })
 # Extraction sees the innermost key only ("rrname" for dns.rrname).
 LAST_KEY_CONTEXTS = {path.rsplit(".", 1)[-1]: ctx for path, ctx in KEY_CONTEXTS.items()}
+# A key's context by its raw bytes ("" for the format's default, None for an identifier's)
+_KEY_CONTEXTS: dict[bytes, str | None] = {}
 _TIME_KEYS = ("timestamp", "@timestamp", "time", "time_iso8601", "time_local", "ts", "date")
 _MAX_DEPTH = 32
 _TIME_FIELD = re.compile(
@@ -167,9 +169,18 @@ class JsonLines(LogFormat):
         key_end = line.rfind(b'":', 0, pos)
         if key_end < 0:
             return self.default_context
-        key = line[line.rfind(b'"', 0, key_end) + 1 : key_end].decode("utf-8", "replace")
-        if key.lower() in IDENTIFIER_KEYS:
-            return None  # request/trace/session ids look like hashes but are not
-        if key == "hash" and _FINGERPRINT.search(line, max(key_end - 48, 0), key_end):
+        raw_key = line[line.rfind(b'"', 0, key_end) + 1 : key_end]
+        try:
+            known = _KEY_CONTEXTS[raw_key]  # a log holds few distinct keys
+        except KeyError:
+            key = raw_key.decode("utf-8", "replace")
+            # request/trace/session ids look like hashes but are not
+            known = None if key.lower() in IDENTIFIER_KEYS else LAST_KEY_CONTEXTS.get(key, "")
+            if len(_KEY_CONTEXTS) >= 4096:
+                _KEY_CONTEXTS.clear()
+            _KEY_CONTEXTS[raw_key] = known
+        if known is None:
+            return None
+        if raw_key == b"hash" and _FINGERPRINT.search(line, max(key_end - 48, 0), key_end):
             return None  # JA3/JA3S/HASSH: TLS and SSH client fingerprints, not file hashes
-        return LAST_KEY_CONTEXTS.get(key, self.default_context)
+        return known or self.default_context
