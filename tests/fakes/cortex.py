@@ -63,12 +63,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any) -> None:
         raw = json.dumps(body).encode()
+        self.cortex.requests.append((self.command, self.path, status))  # before the answer leaves
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
-        self.cortex.requests.append((self.command, self.path, status))
 
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]

@@ -406,6 +406,9 @@ class _Handler(BaseHTTPRequestHandler):
     # ---- plumbing
     def _send(self, status: int, body: Any = None) -> None:
         raw = b"" if body is None else json.dumps(body).encode()
+        # Recorded before the answer leaves: a client that has its answer must find its request
+        # here (recording after the write lost that race under load).
+        self.hive.requests.append((self.command, self.path, status))
         self.send_response(status)
         if body is not None:
             self.send_header("Content-Type", "application/json")
@@ -414,7 +417,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
-        self.hive.requests.append((self.command, self.path, status))
 
     def _parse_body(self, raw: bytes) -> tuple[Any, dict[str, tuple[str, bytes]]]:
         ctype = self.headers.get("Content-Type", "")
