@@ -33,10 +33,18 @@ HIVE_KEY = "hive-key-7f3a9c1e5b2d4a60"
 CORTEX_KEY = "cortex-key-0b9d8e7f6a5c4b3a"
 
 
+# The caller's own doctor settings (SOCFLOW_IMAGE=… set for a CI run's container test, say) must
+# not decide what these tests check: each test passes what it means.
+_AMBIENT = {k: v for k, v in os.environ.items()
+            if k not in ("SOCFLOW_IMAGE", "SOCFLOW_CORTEX_URL", "SOCFLOW_CORTEX_KEY",
+                         "SOCFLOW_THEHIVE_URL", "SOCFLOW_THEHIVE_KEY", "SOCFLOW_BLOCKLIST_URL",
+                         "SOCFLOW_JOB_DIR", "SOCFLOW_DOCKER_JOB_DIR")}
+
+
 def doctor(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any], str]:
     proc = subprocess.run(
         [str(SOCFLOW), "doctor", "--json", *map(str, args)], capture_output=True, text=True,
-        timeout=90, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})},
+        timeout=90, stdin=subprocess.DEVNULL, env={**_AMBIENT, **(env or {})},
     )
     assert proc.stdout, proc.stderr
     for secret in (HIVE_KEY, CORTEX_KEY):
@@ -272,7 +280,7 @@ def test_image_check_is_skipped_without_a_container_cli(tmp_path: Path) -> None:
 def test_table_output_says_what_to_fix(neurons: Path) -> None:
     next(neurons.glob("analyzers/*/*.py")).chmod(0o600)
     proc = subprocess.run([str(SOCFLOW), "doctor", "--source", str(neurons)], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, env=_AMBIENT)
     assert proc.returncode == 1
     assert "what to fix" in proc.stdout and "chmod +x" in proc.stdout
     assert "1 check(s) failed." in proc.stdout
@@ -283,7 +291,7 @@ def test_passwords_in_urls_are_never_printed() -> None:
     proc = subprocess.run(
         [str(SOCFLOW), "doctor", "--source", "/nonexistent", "--thehive-url", down,
          "--catalog", down + "/analyzers.json"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True, text=True, timeout=60, env=_AMBIENT,
     )
     assert proc.returncode == 1
     assert "Sup3rSecretPw" not in proc.stdout + proc.stderr
