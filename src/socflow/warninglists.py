@@ -39,6 +39,7 @@ import marshal
 import os
 import re
 import socket
+import stat as stat_mode
 from socket import AF_INET
 from array import array
 from collections.abc import Iterable, Sequence
@@ -226,7 +227,7 @@ class WarningLists:
                  cache: Path | None | bool = True) -> None:
         self.names = tuple(names)
         self._dir = directory
-        self._cache = cache_dir() if cache is True else (cache or None)
+        self._cache = _private_cache(cache_dir() if cache is True else (cache or None))
         self._meta: dict[str, dict[str, Any]] = {}
         self._kinds: dict[str, _Kind] = {}
         self.loaded: list[str] = []  # lists read so far (for tests and reports)
@@ -252,7 +253,7 @@ class WarningLists:
         compiled = None
         if cached is not None:
             try:
-                compiled = marshal.loads(cached.read_bytes())
+                compiled = marshal.loads(_read_own(cached))
             except (OSError, ValueError, EOFError, TypeError):
                 compiled = None
             if not isinstance(compiled, dict) or compiled.get("format") != _FORMAT:
@@ -293,7 +294,7 @@ class WarningLists:
                 digest = hashlib.sha256("\n".join(stamps).encode()).hexdigest()[:24]
                 key = self._cache / f"merged-{kind}-{digest}-{_FORMAT}.marshal"
                 try:
-                    data = marshal.loads(key.read_bytes())
+                    data = marshal.loads(_read_own(key))
                     if isinstance(data, dict) and data.get("format") == _FORMAT:
                         return self._kind_from(data)
                 except (OSError, ValueError, EOFError, TypeError, KeyError):
@@ -557,6 +558,35 @@ def _segments(per_list: list[tuple[int, Sequence[int], Sequence[int]]]) -> tuple
             i += 1
         prev = pos
     return seg_starts, seg_ends, masks
+
+
+def _private_cache(directory: Path | None) -> Path | None:
+    """``directory`` when only this user can write it (created 0700 if missing), else None.
+
+    A compiled list decides which values are never looked up, so a cache another local user
+    could write (a shared /tmp, a group-writable home) is not used: the lists are compiled in
+    memory instead, which costs time, never a wrong answer."""
+    if directory is None:
+        return None
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.lstat(directory)
+    except OSError:
+        return None
+    if not stat_mode.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+        return None
+    return directory
+
+
+def _read_own(path: Path) -> bytes:
+    """A cache file's bytes, if it is a regular file of this user that nobody else may write
+    (not a link planted in its place); OSError otherwise, which callers treat as a miss."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat_mode.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
+            raise OSError(f"{path}: not a private file")
+        return fh.read()
 
 
 def _write_atomically(path: Path, blob: bytes) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -185,6 +186,37 @@ def test_compiled_lists_are_cached_and_checked_against_the_installed_file(tmp_pa
     assert nowhere.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"]
     none = WarningLists(["rfc1918"], cache=None)
     assert none.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"] and none.compiled == ["rfc1918"]
+
+
+def test_a_cache_others_could_write_is_never_read(tmp_path):
+    # The compiled lists decide what is never looked up: a cache folder or file another local user
+    # could have written is ignored (compiled again in memory), never believed.
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    WarningLists(["rfc1918"], cache=shared).match(IocType.IPV4, "10.0.0.1")  # fills the cache
+    shared.chmod(0o777)
+    loose = WarningLists(["rfc1918"], cache=shared)
+    assert loose.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"] and loose.compiled == ["rfc1918"]
+    shared.chmod(0o700)
+    for f in shared.glob("*.marshal"):  # files others may write
+        f.chmod(0o666)
+    writable = WarningLists(["rfc1918"], cache=shared)
+    assert writable.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"] and writable.compiled == ["rfc1918"]
+    for f in shared.glob("*.marshal"):  # a link planted in a file's place
+        real = tmp_path / f.name
+        f.rename(real)
+        f.symlink_to(real)
+    linked = WarningLists(["rfc1918"], cache=shared)
+    assert linked.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"] and linked.compiled == ["rfc1918"]
+    if os.geteuid() == 0:  # a file another user owns (only root can make one here)
+        other = tmp_path / "other"
+        other.mkdir(mode=0o700)
+        WarningLists(["rfc1918"], cache=other).match(IocType.IPV4, "10.0.0.1")
+        for f in other.glob("*.marshal"):
+            os.chown(f, 4242, 4242)
+        foreign = WarningLists(["rfc1918"], cache=other)
+        assert foreign.match(IocType.IPV4, "10.0.0.1") == ["rfc1918"]
+        assert foreign.compiled == ["rfc1918"]
 
 
 # ---- parity with the library's own matching (its slow_search is MISP's semantics)
