@@ -36,16 +36,26 @@ def open_db(path: Path | None, busy_seconds: float = 10.0) -> sqlite3.Connection
     if path is not None:
         private_file(path)  # the verdicts decide what is "safe": nobody else may write them
         target = str(path)
-    try:
-        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves where atomicity matters.
-        conn = sqlite3.connect(target, timeout=busy_seconds, isolation_level=None)
-        if path is not None:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
-    except sqlite3.Error as exc:
-        raise ConfigError(f"cache file {target} cannot be used: {exc}") from None
-    return conn
+    # Jobs starting together on a new file race to switch it to WAL and create the tables; SQLite
+    # answers one of them "database is locked" at once (a lock upgrade it cannot wait for, so the
+    # busy timeout does not apply). That is retried within the same time, never reported.
+    deadline = time.monotonic() + busy_seconds
+    while True:
+        conn = None
+        try:
+            # isolation_level=None: we issue BEGIN IMMEDIATE ourselves where atomicity matters.
+            conn = sqlite3.connect(target, timeout=busy_seconds, isolation_level=None)
+            if path is not None:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+            conn.executescript(_SCHEMA)
+            return conn
+        except sqlite3.Error as exc:
+            if conn is not None:
+                conn.close()
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise ConfigError(f"cache file {target} cannot be used: {exc}") from None
+            time.sleep(0.02)
 
 
 class VerdictCache:
