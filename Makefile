@@ -8,8 +8,11 @@ STAMP := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
 BROWSER := tests/browser
 NODE_STAMP := $(BROWSER)/node_modules/.installed
+# Servers the tests run for real (Redis, dovecot, rsyslog, …): Debian packages, one per line in
+# tests/system-packages.txt; installed when missing, and only as root (CI).
+SYSTEM_PACKAGES_LIST := tests/system-packages.txt
 
-.PHONY: demo test browser-deps lint bench clean
+.PHONY: demo test browser-deps system-deps lint bench clean
 
 # Runtime dependencies at the versions of docker/requirements.lock (what the image runs), so a
 # fresh clone tests exactly those and not whatever PyPI released since.
@@ -34,7 +37,14 @@ $(CHROMIUM):
 
 browser-deps: $(CHROMIUM) $(NODE_STAMP)
 
-test: $(STAMP) browser-deps
+system-deps: $(SYSTEM_PACKAGES_LIST)
+	@missing=$$(for p in $$(grep -v '^#' $(SYSTEM_PACKAGES_LIST)); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make: Debian packages missing for the tests: $$missing (apt-get install $$missing)" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: $(STAMP) browser-deps system-deps
 	PATH="$(CURDIR)/$(BIN):$$PATH" SOCFLOW_CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest -q
 	$(BIN)/lint-imports
 
