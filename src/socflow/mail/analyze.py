@@ -11,12 +11,14 @@ from collections.abc import Callable
 from email.message import Message
 from typing import Any
 
+from ..errors import InputError
 from ..extract.validate import classify_ip
 from ..models import IocType, IpClass
 from . import attachments as att_mod
 from . import auth as auth_mod
 from . import content as content_mod
 from . import identity as identity_mod
+from . import msg as msg_mod
 from .message import (addresses, content_type, filename, header, header_values, is_attachment,
                       parse_bytes, payload_chunks, body_offset, text_of, walk, _decode_words, Blobs)
 from .model import Finding, MailReport
@@ -47,6 +49,8 @@ def _analyze_bytes(data: bytes, source: str, policy: MailPolicy | None, unwrap_r
     policy = policy or default_policy()
     limits = policy.limits
     findings: list[Finding] = []
+    if msg_mod.is_msg(data):  # Outlook .msg: read as the MIME message it holds
+        data = msg_mod.to_eml(data, source)
     if len(data) > limits.max_message_bytes:
         findings.append(Finding(
             "message.truncated",
@@ -119,6 +123,14 @@ def _reported_message(msg: Message, max_parts: int, max_depth: int, blobs: Blobs
             raw = b"".join(payload_chunks(part, blobs))
             if raw:
                 found.append((raw, name))
+        elif (name.lower().endswith(".msg") or ctype == "application/vnd.ms-outlook") and (
+                is_attachment(part)):
+            raw = b"".join(payload_chunks(part, blobs))
+            if msg_mod.is_msg(raw):
+                try:
+                    found.append((msg_mod.to_eml(raw, name or "attached .msg"), name))
+                except InputError:
+                    continue  # not a message after all: an attachment like any other
     if not found:
         return None
     return found[0][0], len(found), found[0][1]

@@ -73,7 +73,8 @@ def analyze(paths: tuple[str, ...], as_json: bool, output: str | None, policy_pa
             abuseipdb_key: str | None, otx_key: str | None, vt_url: str | None,
             abuseipdb_url: str | None, otx_url: str | None, state_dir: str | None,
             allow_private_targets: bool) -> int:
-    """Analyse messages in PATHS: .eml files, directories, maildirs, mbox files or - (stdin).
+    """Analyse messages in PATHS: .eml and Outlook .msg files, directories, maildirs, mbox files
+    or - (stdin).
 
     A user's report that carries the suspicious mail as an attachment is unwrapped: the inner
     message is judged and the reporter kept."""
