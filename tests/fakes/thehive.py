@@ -1,18 +1,57 @@
-"""A TheHive 5 alert API on 127.0.0.1, faithful to `cortex-thehive-protocol.md` Part E.
+"""A TheHive 5 emulator on 127.0.0.1, faithful to `cortex-thehive-protocol.md` Part D/E and
+`thehive-cortex-response.md` R1–R5/R8. Driven in tests through the real thehive4py.
 
-What it honours: Bearer / basic auth (401 ``AuthenticationError``), ``X-Organisation`` scoping
-(403 ``AuthorizationError`` for an organisation the user is not in), every field rule of D.2 on
-``POST /api/v1/alert`` (400 ``AttributeCheckingError`` with an ``errors`` list), 201 ``OutputAlert``
-bodies with labels and ``observableCount``, JSON and multipart bodies (``_json`` as a form field or
-a file part), duplicate (type, source, sourceRef) → 400 ``CreateError``, observables on an alert
-(201 array, 207 ``{success, failure}`` on duplicates, 404 for an unknown type), PATCH/DELETE 204,
-promote 201, the query API (listAlert/getAlert/observables/filter/sort/page/count) and the status
-endpoints.
+Routes (``/api/v1``; JSON; errors ``{"type", "message"}`` — 400 ``AttributeCheckingError`` with an
+``errors`` list for field rules, 400 ``BadRequest``/``CreateError``, 401 ``AuthenticationError``,
+403 ``AuthorizationError``, 404 ``NotFoundError``; an unknown route 404 ``NotFound``):
 
-Outages are injected with :meth:`FakeTheHive.outage`: ``refused`` (the port is closed), ``500``,
-``503`` (with ``Retry-After``), ``slow`` (answers after ``delay`` seconds), ``accept_then_die``
-(the alert is stored, then the connection is closed without an answer) and ``drop`` (closed before
-anything is stored). ``alerts`` lists what is stored, for assertions.
+* status: ``GET /api/status``, ``/api/v1/status/public`` (no auth), ``/api/v1/status``,
+  ``/api/v1/user/current``; Bearer or basic auth, ``X-Organisation`` scoping.
+* alerts: ``POST /alert`` (201, D.2 field rules, JSON or multipart, duplicate → 400 CreateError),
+  ``GET|PATCH|DELETE /alert/{id or type;source;sourceRef}`` (PATCH 204; ``status`` must be a known
+  alert status, ``Imported`` never by hand, Closed→New/InProgress needs ``manageAlert/reopen``
+  (403), InProgress→New 400; the stage follows), ``POST /alert/{id}/observable`` (201 list / 207
+  ``{success, failure}`` / 404 unknown type), ``POST /alert/{id}/case`` (promote: 201 OutputCase,
+  alert values then body fields, ``caseTemplate`` of the body or the alert, observables copied,
+  alert → ``caseId`` + ``Imported``; a repeated promote answers the same case),
+  ``POST /alert/{id}/merge/{caseId}`` (200; description gets ``#### Merged with alert #<sourceRef>
+  <title>``, tags united; an imported alert → 400 "Alert is already imported"),
+  ``POST /alert/merge/_bulk`` ``{caseId, alertIds ≤ 50}``.
+* cases: ``POST /case`` (201; ``number`` counter; template by name or id: prefix + " " + title,
+  template values where the body is silent, tags united, template tasks then body tasks; unknown
+  template 404; the caller is the assignee when none is given), ``GET|PATCH|DELETE /case/{id or
+  number}`` (PATCH 204: severity, tags/addTags/removeTags, assignee (a known login, else 404),
+  status (unknown → 400) with its stage, impactStatus, summary…; closing refused (400) while a
+  mandatory task is Waiting/InProgress, then InProgress tasks → Completed, Waiting → Cancel,
+  ``endDate``/``closedDate`` set; reopening needs ``manageCase/reopen``),
+  ``DELETE /case/{id}/alert/{alertId}`` (unlink → alert back to New), ``POST /case/{id}/observable``
+  (as for alerts; multipart part ``attachment``), ``GET|PATCH /observable/{id}``.
+* templates: ``POST /caseTemplate`` (201; duplicate name 400 CreateError),
+  ``GET|PATCH|DELETE /caseTemplate/{name or id}``.
+* tasks: ``POST /case/{id}/task`` (201; defaults Waiting, order 0, group "default", flag and
+  mandatory false), ``GET|PATCH|DELETE /task/{id}`` (status ∈ Waiting/InProgress/Completed/Cancel;
+  InProgress stamps ``startDate`` and assigns the caller if nobody is; Completed stamps ``endDate``
+  and needs a log on a mandatory task).
+* task logs: ``POST /task/{id}/log`` (JSON or multipart ``_json`` + ``attachments`` parts → 201 with
+  ``attachments[]``; the first log moves a Waiting task to InProgress), ``PATCH /log/{id}``.
+* query: ``POST /query`` with ``listAlert|getAlert|listCase|getCase|listTask|waitingTasks|getTask|
+  listLog|getLog|listObservable|getObservable|listCaseTemplate|getCaseTemplate|listAlertStatus|
+  listCaseStatus|listObservableType`` then ``observables|case|alerts|tasks|logs|filter|sort|page|
+  count`` (``page.extraData: ["total"]`` → header ``X-Total``; ``excludeFields`` honoured; relative
+  dates in filters are not supported).
+* No ETag/If-Match, no 409: creating the same case, task or log twice makes two (R1.7).
+
+Helpers for tests: ``hive.url``, ``hive.api_key``, ``hive.alerts``, ``hive.observables_of(id)``,
+``hive.orgs[name].cases|tasks|logs|templates|observables`` (the store), ``hive.add_user(login,
+api_key=None, permissions=None)``, ``hive.audits`` (every change as a TheHive 5 audit record),
+``hive.notify_to(url, triggers=None, auth=None)`` + ``hive.wait_notifications(timeout)`` +
+``hive.notifier.deliveries`` (webhook notifications, see ``fakes.thehive_notify``),
+``hive.latency`` (seconds added to every answer), ``hive.requests`` (method, path, status).
+
+Outages are injected with :meth:`FakeTheHive.outage`: ``refused`` (the port is closed and kept-alive
+connections are dropped), ``500``, ``503`` (with ``Retry-After``), ``slow`` (answers after ``delay``
+seconds), ``accept_then_die`` (the change is stored, then the connection is closed without an
+answer) and ``drop`` (closed before anything is stored); :meth:`FakeTheHive.recover` ends them.
 
 Run standalone: ``python tests/fakes/thehive.py --port 9000 --key KEY``.
 """
@@ -46,7 +85,11 @@ try:
         validate_alert,
         validate_observable,
     )
+    from .thehive_cases import CaseStore
+    from .thehive_notify import Notifier, set_request_id
 except ImportError:  # run as a script: python tests/fakes/thehive.py
+    from thehive_cases import CaseStore  # type: ignore[no-redef]
+    from thehive_notify import Notifier, set_request_id  # type: ignore[no-redef]
     from thehive_rules import (
         DEFAULT_TYPES,
         OUTAGE_MODES,
@@ -62,21 +105,41 @@ except ImportError:  # run as a script: python tests/fakes/thehive.py
 __all__ = ["FakeTheHive", "validate_alert", "validate_observable"]
 
 
+ALL_PERMISSIONS = frozenset(
+    {
+        "manageAlert/create", "manageAlert/update", "manageAlert/import", "manageAlert/reopen",
+        "manageCase/create", "manageCase/update", "manageCase/reopen", "manageCase/merge",
+        "manageTask", "manageObservable", "manageCaseTemplate", "manageAction", "manageAnalyse",
+    }
+)
+
+
 @dataclass
 class User:
     login: str
     orgs: tuple[str, ...]
     password: str = ""
+    permissions: frozenset[str] = ALL_PERMISSIONS
 
 
 @dataclass
 class Org:
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)
     names: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    # parent (alert or case) id -> its observables; observable id -> parent id
     observables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    obs_parent: dict[str, str] = field(default_factory=dict)
+    cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    case_numbers: dict[int, str] = field(default_factory=dict)
+    next_number: int = 0
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    task_case: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log_task: dict[str, str] = field(default_factory=dict)
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-class FakeTheHive:
+class FakeTheHive(CaseStore):
     """Start with ``with FakeTheHive() as hive:``; ``hive.url``, ``hive.api_key``, ``hive.alerts``."""
 
     def __init__(
@@ -98,6 +161,42 @@ class FakeTheHive:
         self._outage: tuple[str, int | None, float] | None = None
         self._port = port
         self._server: ThreadingHTTPServer | None = None
+        self.logins = {u.login for u in (*self.users.values(), *self.basic.values())}
+        self.notifier = Notifier()
+        self.latency = 0.0  # seconds added to every answer (slow-TheHive tests)
+
+    # ---- users, notifications
+    def add_user(
+        self, login: str, *, api_key: str | None = None, permissions: frozenset[str] | None = None
+    ) -> None:
+        """A login cases and tasks may be assigned to; with ``api_key`` it can also call the API."""
+        self.logins.add(login)
+        if api_key:
+            self.users[api_key] = User(
+                login, (self.org, *[o for o in self.orgs if o not in (self.org, "admin")]),
+                permissions=ALL_PERMISSIONS if permissions is None else permissions,
+            )
+
+    def _permissions(self, login: str) -> frozenset[str]:
+        for u in (*self.users.values(), *self.basic.values()):
+            if u.login == login:
+                return u.permissions
+        return frozenset()
+
+    def notify_to(self, url: str, **kwargs: Any) -> None:
+        """POST TheHive 5 audit bodies to ``url`` (see ``fakes.thehive_notify.Notifier.configure``)."""
+        self.notifier.configure(url, **kwargs)
+
+    def wait_notifications(self, timeout: float = 5.0) -> bool:
+        return self.notifier.wait(timeout)
+
+    @property
+    def audits(self) -> list[dict[str, Any]]:
+        return list(self.notifier.audits)
+
+    def _emit(self, org: str, login: str, action: str, kind: str, obj: dict, details: dict,
+              **kwargs: Any) -> None:
+        self.notifier.emit(org, login, action, kind, obj, details, **kwargs)
 
     # ---- life cycle
     def __enter__(self) -> Self:
@@ -105,7 +204,7 @@ class FakeTheHive:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.close()
 
     def start(self) -> None:
         handler = type("Handler", (_Handler,), {"hive": self})
@@ -116,6 +215,11 @@ class FakeTheHive:
         threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()
+
+    def close(self) -> None:
+        """Stop the server and the notification thread."""
+        self.stop()
+        self.notifier.stop()
 
     def stop(self) -> None:
         if self._server:
@@ -247,6 +351,12 @@ class FakeTheHive:
                 alert[opt] = body[opt]
         org.alerts[alert_id], org.names[key] = alert, alert_id
         org.observables[alert_id] = observables
+        for obs in observables:
+            org.obs_parent[obs["_id"]] = alert_id
+        self._emit(org_name, login, "create", "Alert", alert, alert, root_id=alert_id)
+        for obs in observables:  # R5.1 (RN 5.1.0): one notification per observable
+            self._emit(org_name, login, "create", "Observable", obs, obs, root_id=alert_id,
+                       context=alert, main=False)
         return dict(alert)
 
     def _build_observables(
@@ -306,22 +416,18 @@ class FakeTheHive:
         return [dict(base, _id=self._next_id(), data=v) for v in values]
 
     def add_observables(
-        self, org: Org, alert_id: str, login: str, obs: Any, parts: dict[str, tuple[str, bytes]]
+        self, org_name: str, alert_id: str, login: str, obs: Any, parts: dict[str, tuple[str, bytes]]
     ) -> tuple[int, Any]:
+        org = self.orgs[org_name]
         alert = self._find_alert(org, alert_id)
         errors = validate_observable(obs)
         if errors:
             raise ApiError(
                 400, "AttributeCheckingError", f"{len(errors)} attribute error(s)", errors=errors
             )
-        now = int(time.time() * 1000)
-        existing = org.observables[alert["_id"]]
         success, failure = [], []
-        for created in self._build_observables(obs, login, now, parts):
-            if created.get("data") is not None and any(
-                o["dataType"] == created["dataType"] and o.get("data") == created["data"]
-                for o in existing
-            ):
+        for created in self._build_observables(obs, login, int(time.time() * 1000), parts):
+            if self._store_observable(org_name, org, login, alert, created) is None:
                 failure.append(
                     {
                         "type": "CreateError",
@@ -329,47 +435,9 @@ class FakeTheHive:
                         "object": {"data": created["data"]},
                     }
                 )
-                continue
-            existing.append(created)
-            success.append(created)
-        alert["observableCount"] = len(existing)
-        return (207, {"success": success, "failure": failure}) if failure else (201, success)
-
-    def query(self, org: Org, body: Any) -> Any:
-        ops = body.get("query") if isinstance(body, dict) else None
-        if not isinstance(ops, list) or not ops or not isinstance(ops[0], dict):
-            raise ApiError(400, "BadRequest", "Invalid query")
-        first = ops[0].get("_name")
-        if first == "listAlert":
-            docs = list(org.alerts.values())
-        elif first == "getAlert":
-            docs = [self._find_alert(org, str(ops[0].get("idOrName", "")))]
-        elif first == "listObservableType":
-            docs = [{"name": n, "isAttachment": a} for n, a in self.observable_types.items()]
-        else:
-            raise ApiError(400, "BadRequest", f"Unknown query operation {first}")
-        for op in ops[1:]:
-            name = op.get("_name")
-            if name == "observables":
-                docs = [o for d in docs for o in org.observables.get(d["_id"], [])]
-            elif name == "filter":
-                flt = {k: v for k, v in op.items() if k != "_name"}
-                docs = [d for d in docs if matches(d, flt)]
-            elif name == "sort":
-                for spec in reversed(op.get("_fields", [])):
-                    ((fname, order),) = spec.items()
-                    fname = "_createdAt" if fname == "_createdAt" else fname
-                    docs.sort(
-                        key=lambda d: (d.get(fname) is None, d.get(fname) or 0),
-                        reverse=order == "desc",
-                    )
-            elif name == "page":
-                docs = docs[int(op.get("from", 0)) : int(op.get("to", len(docs)))]
-            elif name == "count":
-                return len(docs)
             else:
-                raise ApiError(400, "BadRequest", f"Unknown query operation {name}")
-        return [dict(d) for d in docs]
+                success.append(created)
+        return (207, {"success": success, "failure": failure}) if failure else (201, success)
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -404,7 +472,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     # ---- plumbing
-    def _send(self, status: int, body: Any = None) -> None:
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
         raw = b"" if body is None else json.dumps(body).encode()
         # Recorded before the answer leaves: a client that has its answer must find its request
         # here (recording after the write lost that race under load).
@@ -414,6 +482,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         if status == 503:
             self.send_header("Retry-After", "1")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
         self.wfile.write(raw)
@@ -456,6 +526,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""  # always drained: keep-alive stays in sync
+        if self.server is not self.hive._server:  # "refused": kept-alive connections die too
+            self._die()
+            return
+        set_request_id()
+        if self.hive.latency:
+            time.sleep(self.hive.latency)
         outage = self.hive._take_outage()
         if outage and outage[0] == "slow":
             time.sleep(outage[1])
@@ -472,14 +548,17 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
             return
+        headers: dict[str, str] = {}
         try:
-            status, body = self._route(method, urlsplit(self.path).path, raw)
+            answer = self._route(method, urlsplit(self.path).path, raw)
+            status, body = answer[0], answer[1]
+            headers = answer[2] if len(answer) > 2 else {}  # type: ignore[misc]
         except ApiError as exc:
             status, body = exc.status, exc.body
         if outage and outage[0] == "accept_then_die":
             self._die()
             return
-        self._send(status, body)
+        self._send(status, body, headers)
 
     def _die(self) -> None:
         self.hive.requests.append((self.command, self.path, 0))
@@ -512,42 +591,129 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/api/v1/alert" and method == "POST":
                 return 201, hive.create_alert(org_name, user.login, body, parts)
             if path == "/api/v1/query" and method == "POST":
-                return 200, hive.query(org, body)
-            m = re.fullmatch(r"/api/v1/alert/([^/]+)(?:/(observable|case))?", path)
-            if m:
-                alert_id, sub = unquote(m.group(1)), m.group(2)
-                if sub == "observable" and method == "POST":
-                    return hive.add_observables(org, alert_id, user.login, body, parts)
-                if sub == "case" and method == "POST":
-                    alert = hive._find_alert(org, alert_id)
-                    case_id = hive._next_id()
-                    alert.update(caseId=case_id, stage="Imported")
-                    return 201, {"_id": case_id, "_type": "Case", "title": alert["title"]}
-                if sub is None and method == "GET":
-                    return 200, dict(hive._find_alert(org, alert_id))
-                if sub is None and method == "PATCH":
-                    alert = hive._find_alert(org, alert_id)
-                    if not isinstance(body, dict):
-                        raise ApiError(400, "BadRequest", "Invalid update")
-                    tags = [
-                        t
-                        for t in alert.get("tags", []) + body.pop("addTags", [])
-                        if t not in body.pop("removeTags", [])
-                    ]
-                    alert.update(
-                        body,
-                        tags=body.get("tags", list(dict.fromkeys(tags))),
-                        _updatedAt=int(time.time() * 1000),
-                        _updatedBy=user.login,
-                    )
-                    return 204, None
-                if sub is None and method == "DELETE":
-                    alert = hive._find_alert(org, alert_id)
-                    del org.alerts[alert["_id"]]
-                    org.names.pop((alert["type"], alert["source"], alert["sourceRef"]), None)
-                    org.observables.pop(alert["_id"], None)
-                    return 204, None
+                result, headers = hive.query(org, body)
+                return 200, result, headers
+            answer = self._route_alert(method, path, body, parts, user, org_name, org)
+            if answer is None:
+                answer = self._route_case(method, path, body, parts, user, org_name, org)
+            if answer is not None:
+                return answer
         raise ApiError(404, "NotFound", f"No route for {method} {path}")
+
+    def _route_alert(self, method: str, path: str, body: Any, parts: dict, user: User,
+                     org_name: str, org: Org) -> tuple[int, Any] | None:
+        hive, login = self.hive, user.login
+        if path == "/api/v1/alert/merge/_bulk" and method == "POST":
+            return 200, hive.bulk_merge(org_name, login, body)
+        m = re.fullmatch(r"/api/v1/alert/([^/]+)/merge/([^/]+)", path)
+        if m and method == "POST":
+            return 200, hive.merge_alert(org_name, login, unquote(m.group(1)), unquote(m.group(2)))
+        m = re.fullmatch(r"/api/v1/alert/([^/]+)(?:/(observable|case))?", path)
+        if not m:
+            return None
+        alert_id, sub = unquote(m.group(1)), m.group(2)
+        if sub == "observable" and method == "POST":
+            return hive.add_observables(org_name, alert_id, login, body, parts)
+        if sub == "case" and method == "POST":
+            return 201, hive.promote_alert(org_name, login, alert_id, body)
+        if sub is None and method == "GET":
+            return 200, dict(hive._find_alert(org, alert_id))
+        if sub is None and method == "PATCH":
+            alert = hive._find_alert(org, alert_id)
+            if not isinstance(body, dict):
+                raise ApiError(400, "BadRequest", "Invalid update")
+            body = {k: v for k, v in body.items() if k not in ("stage", "caseId")}  # not inputs
+            if "status" in body:
+                hive.update_alert_status(login, alert, body)
+            before = dict(alert)
+            tags = [
+                t
+                for t in alert.get("tags", []) + body.pop("addTags", [])
+                if t not in body.pop("removeTags", [])
+            ]
+            alert.update(
+                body,
+                tags=body.get("tags", list(dict.fromkeys(tags))),
+                _updatedAt=int(time.time() * 1000),
+                _updatedBy=login,
+            )
+            details = {k: v for k, v in alert.items() if before.get(k) != v and k[0] != "_"}
+            hive._emit(org_name, login, "update", "Alert", alert, details, root_id=alert["_id"])
+            return 204, None
+        if sub is None and method == "DELETE":
+            alert = hive._find_alert(org, alert_id)
+            del org.alerts[alert["_id"]]
+            org.names.pop((alert["type"], alert["source"], alert["sourceRef"]), None)
+            for obs in org.observables.pop(alert["_id"], []):
+                org.obs_parent.pop(obs["_id"], None)
+            hive._emit(org_name, login, "delete", "Alert", alert, {}, root_id=alert["_id"])
+            return 204, None
+        return None
+
+    def _route_case(self, method: str, path: str, body: Any, parts: dict, user: User,
+                    org_name: str, org: Org) -> tuple[int, Any] | None:
+        hive, login = self.hive, user.login
+        if path == "/api/v1/case" and method == "POST":
+            return 201, hive._case_out(hive.create_case(org_name, login, body))
+        if path == "/api/v1/caseTemplate" and method == "POST":
+            return 201, hive.create_template(org, login, body)
+        m = re.fullmatch(r"/api/v1/case/([^/]+)/alert/([^/]+)", path)
+        if m and method == "DELETE":
+            hive.unlink_alert(org_name, login, unquote(m.group(1)), unquote(m.group(2)))
+            return 204, None
+        m = re.fullmatch(r"/api/v1/case/([^/]+)(?:/(task|observable))?", path)
+        if m:
+            ref, sub = unquote(m.group(1)), m.group(2)
+            if sub == "task" and method == "POST":
+                return 201, hive.create_task(org_name, login, ref, body)
+            if sub == "observable" and method == "POST":
+                return hive.add_case_observables(org_name, login, ref, body, parts)
+            if sub is None and method == "GET":
+                return 200, hive._case_out(hive._find_case(org, ref))
+            if sub is None and method == "PATCH":
+                hive.update_case(org_name, login, ref, body)
+                return 204, None
+            if sub is None and method == "DELETE":
+                hive.delete_case(org_name, login, ref)
+                return 204, None
+            return None
+        m = re.fullmatch(r"/api/v1/task/([^/]+)(?:/(log))?", path)
+        if m:
+            ref, sub = unquote(m.group(1)), m.group(2)
+            if sub == "log" and method == "POST":
+                files = [v for k, v in parts.items() if k.split("#")[0] == "attachments"]
+                return 201, hive.create_log(org_name, login, ref, body, files)
+            if sub is None and method == "GET":
+                return 200, dict(hive._find_task(org, ref))
+            if sub is None and method == "PATCH":
+                hive.update_task(org_name, login, ref, body)
+                return 204, None
+            if sub is None and method == "DELETE":
+                hive.delete_task(org_name, login, ref)
+                return 204, None
+            return None
+        m = re.fullmatch(r"/api/v1/log/([^/]+)", path)
+        if m and method == "PATCH":
+            hive.update_log(org_name, login, unquote(m.group(1)), body)
+            return 204, None
+        m = re.fullmatch(r"/api/v1/observable/([^/]+)", path)
+        if m and method == "GET":
+            return 200, dict(hive._find_observable(org, unquote(m.group(1))))
+        if m and method == "PATCH":
+            hive.update_observable(org_name, login, unquote(m.group(1)), body)
+            return 204, None
+        m = re.fullmatch(r"/api/v1/caseTemplate/([^/]+)", path)
+        if m:
+            ref = unquote(m.group(1))
+            if method == "GET":
+                return 200, dict(hive._find_template(org, ref))
+            if method == "PATCH":
+                hive.update_template(org, login, ref, body)
+                return 204, None
+            if method == "DELETE":
+                del org.templates[hive._find_template(org, ref)["_id"]]
+                return 204, None
+        return None
 
 
 def _parse_multipart(ctype: str, raw: bytes) -> tuple[Any, dict[str, tuple[str, bytes]]]:
@@ -566,7 +732,11 @@ def _parse_multipart(ctype: str, raw: bytes) -> tuple[Any, dict[str, tuple[str, 
             except ValueError:
                 raise ApiError(400, "BadRequest", "Invalid JSON in _json part") from None
         elif name:
-            parts[name] = (part.get_filename() or "", payload)
+            key, n = name, 1
+            while key in parts:  # repeated parts (task-log ``attachments``): name, name#2, …
+                n += 1
+                key = f"{name}#{n}"
+            parts[key] = (part.get_filename() or "", payload)
     if body is None:
         raise ApiError(400, "BadRequest", "Missing _json part")
     return body, parts
