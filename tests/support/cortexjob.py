@@ -39,6 +39,7 @@ class JobResult:
     returncode: int
     job_dir: Path
     input: dict[str, Any]
+    timed_out: bool = False
 
 
 def load_flavor(flavor: str | Path) -> tuple[dict[str, Any], Path]:
@@ -103,15 +104,23 @@ def run_job(
     base_dir: str | Path | None = None,
     keep: bool = False,
     raw_input: bytes | None = None,
+    job_id: str | None = None,
+    on_timeout: str = "raise",
 ) -> JobResult:
-    """``raw_input`` replaces the input.json Cortex would write (hostile-input tests)."""
+    """``raw_input`` replaces the input.json Cortex would write (hostile-input tests).
+
+    ``timeout=None`` waits for ever (Cortex's process runner without a worker ``jobTimeout``).
+    ``on_timeout="fail"`` does what Cortex does when the job time runs out: the process is killed
+    and the job ends with the synthetic output (``timed_out`` set); ``"raise"`` re-raises
+    ``subprocess.TimeoutExpired`` (the default, for tests of one flavor).
+    """
     definition, flavor_path = load_flavor(flavor)
     responder = flavor_path.parent.parent.name == "responders"
     root = flavor_path.parent.parent  # the analyzers (or responders) root
     command = (root / definition["command"]).resolve()
 
     base = Path(base_dir or tempfile.gettempdir())
-    job_id = "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(20))
+    job_id = job_id or "".join(random.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(20))
     job_dir = Path(tempfile.mkdtemp(prefix=f"cortex-job-{job_id}-", dir=base))
     (job_dir / "input").mkdir()
     (job_dir / "output").mkdir()
@@ -142,25 +151,43 @@ def run_job(
     run_env.update(env or {})
     if (job_dir / "input" / "cacerts").exists():
         run_env["REQUESTS_CA_BUNDLE"] = str(job_dir / "input" / "cacerts")
-    proc = subprocess.run(
-        [str(command), str(job_dir)],
-        cwd=root,
-        env=run_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
+    timed_out = False
+    try:
+        proc = subprocess.run(
+            [str(command), str(job_dir)],
+            cwd=root,
+            env=run_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        stdout, stderr, returncode = proc.stdout, proc.stderr, proc.returncode
+    except subprocess.TimeoutExpired as exc:
+        if on_timeout != "fail":
+            if not keep:
+                shutil.rmtree(job_dir, ignore_errors=True)
+            raise
+        timed_out = True
+        stdout = _text(exc.stdout)
+        stderr = _text(exc.stderr)
+        returncode = -9
     out_path = job_dir / "output" / "output.json"
     written = out_path.is_file() and out_path.stat().st_size > 0
     if written:
         output = json.loads(out_path.read_text(encoding="utf-8"))
     else:
-        output = {"success": False, "errorMessage": proc.stdout + proc.stderr}
-    result = JobResult(output, written, proc.stdout, proc.stderr, proc.returncode, job_dir, job)
+        output = {"success": False, "errorMessage": stdout + stderr}
+    result = JobResult(output, written, stdout, stderr, returncode, job_dir, job, timed_out)
     if not keep:
         shutil.rmtree(job_dir, ignore_errors=True)
     return result
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value or ""
 
 
 def assert_cortex_accepts(output: dict[str, Any]) -> None:
