@@ -52,7 +52,8 @@ PYTHON = {"python", "python3", ".venv/bin/python"}
 STARTS_LIKE_SHELL = re.compile(
     r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*(?:socflow|\.venv/bin/\S+|make|docker|export|zcat|cat|curl)(?:\s|$)"
 )
-NEEDS_SERVICE = {("enrich",), ("alerts", "push"), ("blocklist", "serve"), ("doctor",)}
+NEEDS_SERVICE = {("enrich",), ("alerts", "push"), ("blocklist", "serve"), ("doctor",),
+                 ("playbook", "run"), ("playbook", "watch")}
 PLACEHOLDER = re.compile(r"…|^\[|\]$|^<.*>$")
 MAPPED = {"/var/log/": "var/log/", "/var/lib/socflow": "var/lib/socflow", "/etc/socflow": "etc/socflow"}
 

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ingest": ("ingest", "ingest", "Logs → detections → TheHive alerts, exactly once (outbox, follow)."),
     "alerts": ("alerts", "alerts", "Alerts in the bridge's outbox: list, show, export, push."),
     "mail": ("mail", "mail", "Analyse e-mail messages for phishing: verdicts with their reasons."),
+    "playbook": ("playbook", "playbook", "YAML playbooks: check, run, watch, history, case templates."),
 }
 
 
