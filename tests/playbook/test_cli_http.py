@@ -1,0 +1,131 @@
+"""`socflow playbook run/history` and the watch's webhook over HTTP, on the TheHive emulator.
+
+These use the parts of TheHive the emulator has today (alerts, their observables, PATCH, the
+query API); the case/task/log and Cortex paths run end to end once the extended emulators land.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import requests
+
+from fakes.thehive import FakeTheHive
+from socflow.adapters.playbook.watch import WebhookServer
+
+PLAYBOOK = """
+name: triage
+trigger: {event: alert, type: [socflow]}
+retry: {attempts: 2, backoff: 0}
+steps:
+  - id: decide
+    kind: decide
+    branches:
+      - when: {all: [{verdict: {at_least: suspicious}}, {tag: ssh}]}
+        goto: escalate
+    default: dismiss
+  - id: escalate
+    kind: act
+    actions:
+      - tag: [needs-review]
+    end: true
+  - id: dismiss
+    kind: act
+    actions:
+      - tag: [dismissed]
+      - close: {status: FalsePositive, summary: nothing found}
+"""
+
+
+def _alert(hive: FakeTheHive) -> str:
+    r = requests.post(f"{hive.url}/api/v1/alert", timeout=10,
+                      headers={"Authorization": f"Bearer {hive.api_key}"},
+                      json={"type": "socflow", "source": "test", "sourceRef": "r1",
+                            "title": "SSH brute force", "description": "d", "tags": ["ssh"],
+                            "observables": [{"dataType": "ip", "data": "203.0.113.7"}]})
+    assert r.status_code == 201, r.text
+    return r.json()["_id"]
+
+
+def _socflow(args, hive, tmp_path, **env):
+    full = {**os.environ, "SOCFLOW_THEHIVE_URL": hive.url, "SOCFLOW_THEHIVE_KEY": hive.api_key,
+            "SOCFLOW_STATE_DIR": str(tmp_path / "state"), **env}
+    return subprocess.run(["socflow", "playbook", *args], capture_output=True, text=True,
+                          timeout=60, env=full)
+
+
+def test_run_closes_a_benign_alert_once_and_history_shows_it(tmp_path):
+    pb = tmp_path / "triage.yml"
+    pb.write_text(PLAYBOOK)
+    with FakeTheHive() as hive:
+        alert_id = _alert(hive)
+        dry = _socflow(["run", str(pb), "--alert", alert_id, "--dry-run"], hive, tmp_path)
+        assert dry.returncode == 0, dry.stderr
+        assert "dry run: nothing was changed" in dry.stdout and '"goto": "dismiss"' in dry.stdout
+        assert not any(m == "PATCH" for m, _, _ in hive.requests)
+        out = _socflow(["run", str(pb), "--alert", alert_id, "--json"], hive, tmp_path)
+        assert out.returncode == 0, out.stderr
+        result = json.loads(out.stdout)
+        assert result["status"] == "done" and result["path"] == ["decide", "dismiss"]
+        (alert,) = hive.alerts
+        assert alert["status"] == "FalsePositive" and "dismissed" in alert["tags"]
+        patches = [r for r in hive.requests if r[0] == "PATCH"]
+        assert len(patches) == 2
+        again = _socflow(["run", str(pb), "--alert", alert_id], hive, tmp_path)
+        assert again.returncode == 0 and "already done" in again.stdout
+        assert len([r for r in hive.requests if r[0] == "PATCH"]) == 2
+        assert hive.api_key not in out.stdout + out.stderr + again.stdout + again.stderr
+    hist = _socflow(["history", "--json"], hive, tmp_path)
+    (run,) = json.loads(hist.stdout)
+    assert run["status"] == "done" and run["target"] == f"alert:{alert_id}"
+    steps = json.loads(_socflow(["history", "--run", run["run"], "--json"], hive, tmp_path).stdout)
+    assert [s["key"] for s in steps["steps"]] == ["decide", "dismiss", "dismiss/0", "dismiss/1"]
+
+
+def test_thehive_down_fails_the_run_with_a_reason_and_a_rerun_finishes(tmp_path):
+    pb = tmp_path / "triage.yml"
+    pb.write_text(PLAYBOOK)
+    with FakeTheHive() as hive:
+        alert_id = _alert(hive)
+        hive.outage("503")
+        out = _socflow(["run", str(pb), "--alert", alert_id], hive, tmp_path)
+        assert out.returncode == 1
+        assert "failed: step decide: read the observables: gave up after 2 attempt(s)" in out.stderr
+        assert "Traceback" not in out.stderr
+        hive.recover()
+        out = _socflow(["run", str(pb), "--alert", alert_id, "--json"], hive, tmp_path)
+        assert out.returncode == 0 and json.loads(out.stdout)["status"] == "done"
+    (run,) = json.loads(_socflow(["history", "--json"], hive, tmp_path).stdout)
+    assert run["attempts"] == 2 and run["status"] == "done"
+
+
+def test_run_usage_errors():
+    out = subprocess.run(["socflow", "playbook", "run", "ssh-brute-force"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "exactly one of --alert ID or --case ID" in out.stderr
+
+
+def test_webhook_takes_authenticated_creation_events_only():
+    server = WebhookServer("127.0.0.1", 0, "s3cret-token")
+    server.start()
+    url = f"http://127.0.0.1:{server.port}/webhook"
+    try:
+        event = {"action": "create", "objectType": "Alert", "objectId": "~42",
+                 "object": {"_id": "~42", "title": "x"}}
+        assert requests.post(url, json=event, timeout=5).status_code == 401
+        assert requests.post(url, json=event, timeout=5,
+                             headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = {"Authorization": "Bearer s3cret-token"}
+        assert requests.post(url, data=b"x" * (2 << 20), headers=ok, timeout=5).status_code == 413
+        assert requests.post(url, data=b"{not json", headers=ok, timeout=5).status_code == 400
+        update = dict(event, action="update")
+        r = requests.post(url, json=[event, update, {"objectType": "Case", "action": "create",
+                                                    "objectId": "~7"}], headers=ok, timeout=5)
+        assert r.status_code == 200 and r.json() == {"queued": 2}
+        assert [server.queue.get_nowait(), server.queue.get_nowait()] == [("alert", "~42"),
+                                                                        ("case", "~7")]
+        assert server.refused == 2
+    finally:
+        server.stop()
