@@ -27,7 +27,8 @@ class MemoryHive:
         self.jobs: list[dict[str, Any]] = []
         self.calls: Counter[str] = Counter()
         self.fail: dict[str, list[Exception]] = {}
-        self.crash_after: dict[str, int] = {}  # method -> raise SystemExit after N calls
+        self.crash_after: dict[str, int] = {}  # method -> "die" (KeyboardInterrupt) after call N
+        self.lost_answer: dict[str, int] = {}  # method -> the effect of call N lands, its answer is lost
 
     def _hit(self, name: str) -> None:
         self.calls[name] += 1
@@ -38,6 +39,8 @@ class MemoryHive:
     def _after(self, name: str) -> None:
         if self.crash_after.get(name) == self.calls[name]:
             raise KeyboardInterrupt(f"crash after {name}")
+        if self.lost_answer.get(name) == self.calls[name]:
+            raise UnavailableError(f"{name}: connection closed without an answer")
 
     def entity(self, kind: str, eid: str) -> dict[str, Any]:
         self._hit("entity")
@@ -107,6 +110,9 @@ class MemoryHive:
         for t in fields.pop("addTags", []):
             if t not in entity.setdefault("tags", []):
                 entity["tags"].append(t)
+        for t in fields.pop("removeTags", []):
+            if t in entity.get("tags", []):
+                entity["tags"].remove(t)
         entity.update(fields)
 
     def find_task(self, case_id: str, title: str) -> dict[str, Any] | None:

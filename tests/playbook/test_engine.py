@@ -144,6 +144,7 @@ def test_service_down_for_good_fails_the_run_with_the_reason_then_resume_finishe
     again = run(h, journal)
     assert again.status == "done" and len(h.jobs) == jobs and h.calls["promote"] == 1
     assert sum(len(v) for v in h.logs.values()) == 1
+    assert FAILED_TAG not in h.cases[result.case_id]["tags"]
 
 
 def test_optional_analyzer_failure_is_noted_not_fatal(journal):
@@ -186,3 +187,16 @@ def test_step_when_false_is_skipped(journal):
     assert result.status == "done" and not h.jobs
     (skip,) = [s for s in journal.steps(result.run_id) if s.status == "skipped"]
     assert skip.key == "contain"
+
+
+@pytest.mark.parametrize("method", ["run_responder", "promote", "add_log"])
+def test_an_effect_whose_answer_is_lost_is_looked_for_before_the_retry(journal, method):
+    """The service did it but the answer never came (a timeout, a connection dropped): the retry
+    finds the effect by its idempotency key instead of doing it again."""
+    h = hive()
+    h.lost_answer[method] = 1
+    result = run(h, journal)
+    assert result.status == "done"
+    assert h.calls["promote"] == 1 and len(h.cases) == 1
+    assert sorted(j["data"] for j in h.jobs) == ["198.51.100.9", "203.0.113.7"]
+    assert sum(len(v) for v in h.logs.values()) == 1

@@ -183,6 +183,8 @@ class Engine:
                 self._flag_failure(state)
                 return RunResult(run_id, "failed", reason, state.get("case_id"),
                                  state.get("verdict"), state["path"], self.plan)
+            if record.attempts > 1 and not self.dry_run:
+                self._unflag(state)
             self.journal.set_state(run_id, _public_state(state))
             self.journal.finish_run(run_id, "done")
             self.emit("run-done", run=run_id, verdict=state.get("verdict"), case=state.get("case_id"))
@@ -198,6 +200,18 @@ class Engine:
             self.svc.update(kind, target, {"addTags": [FAILED_TAG]})
         except SocflowError:
             pass  # TheHive down: the journal has the reason; history shows it
+
+    def _unflag(self, state: dict[str, Any]) -> None:
+        """A resumed run that finishes takes off the flag an earlier failure put on."""
+        for kind, target in {("case", state.get("case_id")), (state["kind"], state["target"])}:
+            if not target:
+                continue
+            try:
+                tags = self.svc.entity(kind, target).get("tags") or []
+                if FAILED_TAG in tags:
+                    self.svc.update(kind, target, {"removeTags": [FAILED_TAG]})
+            except SocflowError:
+                pass  # best effort: the journal says the run is done
 
     def _walk(self, run_id: str, state: dict[str, Any]) -> None:
         steps = self.pb.steps
@@ -282,8 +296,20 @@ class Engine:
                 self.emit("effect-recovered", key=key, kind=kind)
                 return {**found, "recovered": True}
         self.journal.begin(run_id, key, kind, inputs)
+        tried = [False]
+
+        def attempt() -> dict[str, Any]:
+            # a retry after an answer that never came (timeout, connection lost, 5xx after the
+            # fact) looks for the effect first, exactly as a resumed run does
+            if tried[0] and find is not None:
+                found = find(idem)
+                if found is not None:
+                    return {**found, "recovered": True}
+            tried[0] = True
+            return do(idem)
+
         try:
-            out = self._call(kind, lambda: do(idem))
+            out = self._call(kind, attempt)
         except StepFailed as exc:
             self.journal.end(run_id, key, "failed", error=str(exc))
             raise

@@ -1,0 +1,228 @@
+"""Shipped playbooks end to end on the TheHive and Cortex emulators, with the real flavors.
+
+`socflow playbook run` as a process; Cortex runs Socflow_AbuseIPDB_Check, Socflow_OTX_Query and
+Socflow_Block as processes in job folders; the block list is the real service. kill -9 at
+several points of a run, then the same command again: every responder ran once, every task log
+was written once, the case is complete. Cortex down mid-run: the run fails with the reason, the
+case is left open and tagged, and the rerun finishes without repeating anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from blocklist.service import TOKEN, Service, start_service
+from fakes.cortex import FakeCortex
+from fakes.cti import FakeAbuseIPDB, FakeOTX
+from fakes.thehive import FakeTheHive
+
+from socflow.playbook.model import resolve
+
+ATTACKER, SCANNER = "45.0.0.1", "45.0.0.2"
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    with FakeTheHive() as hive, FakeCortex() as cortex, FakeAbuseIPDB() as abuse, FakeOTX() as otx:
+        blocklist = start_service(tmp_path / "bl.sqlite3")
+        try:
+            abuse.set_ip(ATTACKER, 95)
+            abuse.set_ip(SCANNER, 0, reports=0)
+            otx.set(ATTACKER, 4)
+            intel = {"allow_private_targets": True, "cache_path": str(tmp_path / "intel.sqlite")}
+            cortex.enable("Socflow_AbuseIPDB_Check", config={"key": abuse.key, "api_url": abuse.url, **intel})
+            cortex.enable("Socflow_OTX_Query", config={"key": otx.key, "api_url": otx.url, **intel})
+            cortex.enable("Socflow_Block", config={"api_url": blocklist.url, "api_token": TOKEN})
+            templates = tmp_path / "templates"
+            out = subprocess.run(["socflow", "playbook", "templates", "ssh-brute-force", "--output",
+                                  str(templates)], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            r = requests.post(f"{hive.url}/api/v1/caseTemplate", timeout=10, headers=_auth(hive),
+                              json=json.loads((templates / "socflow-ssh-brute-force.json").read_text()))
+            assert r.status_code == 201, r.text
+            env = {**os.environ, "SOCFLOW_THEHIVE_URL": hive.url, "SOCFLOW_THEHIVE_KEY": hive.api_key,
+                   "SOCFLOW_CORTEX_URL": cortex.url, "SOCFLOW_CORTEX_KEY": cortex.api_key,
+                   "SOCFLOW_STATE_DIR": str(tmp_path / "state")}
+            yield {"hive": hive, "cortex": cortex, "blocklist": blocklist, "env": env,
+                   "abuse": abuse}
+        finally:
+            blocklist.stop()
+
+
+def _auth(hive: FakeTheHive) -> dict[str, str]:
+    return {"Authorization": f"Bearer {hive.api_key}"}
+
+
+def _alert(hive: FakeTheHive, ip: str, ref: str = "r1") -> str:
+    body = {"type": "socflow", "source": "socflow", "sourceRef": ref,
+            "title": f"SSH brute force from {ip}", "description": "many failed logins",
+            "severity": 2, "tags": ["ssh", "brute-force", "socflow:rule=ssh-brute-force"],
+            "observables": [{"dataType": "ip", "data": ip, "tags": ["ssh-brute-force-source"]},
+                            {"dataType": "other", "data": "root", "tags": ["targeted-username"]}]}
+    r = requests.post(f"{hive.url}/api/v1/alert", json=body, headers=_auth(hive), timeout=10)
+    assert r.status_code == 201, r.text
+    return str(r.json()["_id"])
+
+
+def _run(stack: dict[str, Any], alert_id: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["socflow", "playbook", "run", "ssh-brute-force", "--alert", alert_id,
+                           "--json", *extra], capture_output=True, text=True, timeout=120,
+                          env=stack["env"])
+
+
+def _store(hive: FakeTheHive) -> Any:
+    return hive.orgs[hive.org]
+
+
+def _blocks(cortex: FakeCortex) -> list[Any]:
+    return [j for j in list(cortex.jobs.values()) if j.worker["name"] == "Socflow_Block"]
+
+
+def _check_worked_case(stack: dict[str, Any], alert_id: str) -> dict[str, Any]:
+    hive, cortex = stack["hive"], stack["cortex"]
+    store = _store(hive)
+    (case,) = store.cases.values()
+    assert case["title"].startswith("[SSH] SSH brute force from")
+    assert "contained" in case["tags"] and case.get("stage") != "Closed"
+    tasks = {t["title"]: t for tid, t in store.tasks.items() if store.task_case[tid] == case["_id"]}
+    assert sorted(tasks) == ["Containment", "Review accounts", "Triage"]  # no duplicate task
+    assert tasks["Containment"]["status"] == "Completed" and tasks["Triage"]["status"] == "Completed"
+    logs_by_task: dict[str, int] = {}
+    for task_id in store.log_task.values():
+        logs_by_task[task_id] = logs_by_task.get(task_id, 0) + 1
+    assert logs_by_task == {tasks["Containment"]["_id"]: 1, tasks["Triage"]["_id"]: 1}
+    assert stack["blocklist"].edl("ip") == [ATTACKER]
+    cortex.wait_idle(30)
+    blocks = _blocks(cortex)
+    assert len(blocks) == 1, [j.doc.get("status") for j in blocks]
+    assert hive._find_alert(store, alert_id)["caseId"] == case["_id"]
+    return case
+
+
+def test_ssh_brute_force_from_a_known_attacker_is_contained_and_documented(stack):
+    alert_id = _alert(stack["hive"], ATTACKER)
+    out = _run(stack, alert_id)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "done" and result["verdict"] == "malicious"
+    assert result["path"] == ["reputation", "decide", "contain", "log-containment", "log-triage"]
+    case = _check_worked_case(stack, alert_id)
+    store = _store(stack["hive"])
+    (containment,) = [t for t in store.tasks.values() if t["title"] == "Containment"]
+    (log,) = [store.logs[lid] for lid, tid in store.log_task.items() if tid == containment["_id"]]
+    text = log["message"]
+    assert "verdict** malicious" in text and "AbuseIPDB:Score" in text and f"`ip {ATTACKER}`" in text
+    assert "responder Socflow\\_Block" in text
+    assert stack["hive"].api_key not in out.stdout + out.stderr
+    assert stack["env"]["SOCFLOW_CORTEX_KEY"] not in out.stdout + out.stderr
+    assert case["_id"] == result["case"]
+
+
+def test_a_known_good_scanner_alert_is_closed_as_false_positive(stack):
+    alert_id = _alert(stack["hive"], SCANNER)
+    out = _run(stack, alert_id)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["verdict"] == "safe" and result["path"] == ["reputation", "decide", "dismiss"]
+    alert = stack["hive"]._find_alert(_store(stack["hive"]), alert_id)
+    assert alert["status"] == "FalsePositive" and not _store(stack["hive"]).cases
+    assert stack["blocklist"].edl("ip") == []
+
+
+def _hold_on_promotion(stack: dict[str, Any]) -> bool:
+    """Once the case exists (analyses done), hold Cortex so the next job — the responder's —
+    stays Waiting; true from then on."""
+    if _store(stack["hive"]).cases:
+        stack["cortex"].hold()
+        return True
+    return False
+
+
+def _kill_when(stack: dict[str, Any], alert_id: str, ready: Callable[[], bool]) -> None:
+    proc = subprocess.Popen(["socflow", "playbook", "run", "ssh-brute-force", "--alert", alert_id,
+                             "--quiet"], env=stack["env"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not ready():
+            assert proc.poll() is None, "the run ended before the kill point"
+            assert time.monotonic() < deadline, "kill point never reached"
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(30)
+
+
+KILL_POINTS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    # the analyses wait in Cortex (held) while the run waits for their reports
+    "analysis-in-cortex": lambda s: len(s["cortex"].jobs) >= 1,
+    "after-promotion": lambda s: bool(_store(s["hive"]).cases),
+    # the responder's job waits in Cortex (held): submitted, its answer not yet journaled
+    "responder-submitted": lambda s: bool(_blocks(s["cortex"])),
+    "after-first-task-log": lambda s: bool(_store(s["hive"]).logs),
+}
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_kill_9_then_resume_does_every_effect_once(stack, point):
+    hive, cortex = stack["hive"], stack["cortex"]
+    hive.latency = 0.03  # a TheHive that answers like a real one leaves time to land the kill
+    alert_id = _alert(hive, ATTACKER)
+    if point == "analysis-in-cortex":
+        cortex.hold()
+    if point == "responder-submitted":
+        _kill_when(stack, alert_id, lambda: _hold_on_promotion(stack) and KILL_POINTS[point](stack))
+    else:
+        _kill_when(stack, alert_id, lambda: KILL_POINTS[point](stack))
+    cortex.release()
+    hive.latency = 0
+    out = _run(stack, alert_id)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "done"
+    _check_worked_case(stack, alert_id)
+    history = subprocess.run(["socflow", "playbook", "history", "--json"], capture_output=True,
+                             text=True, timeout=60, env=stack["env"])
+    (run,) = json.loads(history.stdout)
+    assert run["status"] == "done" and run["attempts"] == 2
+
+
+def test_cortex_down_mid_run_fails_with_the_reason_then_the_rerun_finishes(stack, tmp_path):
+    hive, cortex = stack["hive"], stack["cortex"]
+    # the shipped playbook with quick retries (its own back-off would make this test wait ~15 s)
+    text = resolve("ssh-brute-force").read_text()
+    assert "retry: {attempts: 4, backoff: 2, max_backoff: 30}" in text
+    playbook = tmp_path / "ssh-brute-force.yml"
+    playbook.write_text(text.replace("backoff: 2, max_backoff: 30", "backoff: 0.05, max_backoff: 0.1"))
+    alert_id = _alert(hive, ATTACKER)
+    hive.latency = 0.05  # time between the promotion and the responder to cut Cortex off
+    proc = subprocess.Popen(["socflow", "playbook", "run", str(playbook), "--alert", alert_id,
+                             "--json", "--quiet"], env=stack["env"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not _store(hive).cases and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+    cortex.outage("503")  # Cortex answers the analyses, then fails everything after the promotion
+    stdout, stderr = proc.communicate(timeout=120)
+    hive.latency = 0
+    assert proc.returncode == 1, stderr
+    result = json.loads(stdout)
+    assert result["status"] == "failed" and "step contain: responder: gave up after 4 attempt(s)" in (
+        result["reason"]) and "Cortex" in result["reason"]
+    assert not _blocks(cortex)
+    (case,) = _store(hive).cases.values()
+    assert "socflow:playbook-failed" in case["tags"] and case.get("stage") != "Closed"
+    cortex.recover()
+    out = subprocess.run(["socflow", "playbook", "run", str(playbook), "--alert", alert_id, "--json"],
+                         capture_output=True, text=True, timeout=120, env=stack["env"])
+    assert out.returncode == 0, out.stderr
+    case = _check_worked_case(stack, alert_id)
+    assert "socflow:playbook-failed" not in case["tags"]  # the finished run takes its flag off
