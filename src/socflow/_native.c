@@ -19,6 +19,8 @@
  * lines_with(blob, needles)        indexes of the lines of a newline-joined batch holding any needle
  * marker_lines(blob)               indexes of its lines holding a defanging marker (refang._MARKER)
  * after_version_word(line, token)  the version-number test of extractor._VERSION_WORD
+ * count_findings(...)              extractor._count_findings' per-line loop
+ * login_setup(...), login_findings(line)   parse/syslog.line_findings (see there)
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE /* memmem */
@@ -918,6 +920,483 @@ static PyObject *after_version_word(PyObject *self, PyObject *const *args, Py_ss
     return PyBool_FromLong(found);
 }
 
+/* ---- login_findings: parse/syslog.line_findings for the usual login lines -----------------
+ *
+ * login_setup(shapes, head_shape, address, username_kind, not_a_user, literals, contexts, fallback)
+ * login_findings(line) -> list
+ *
+ * Answers exactly as syslog._line_findings_py would, for the lines whose answer it can be sure
+ * of without a regex engine: printable ASCII (so str and bytes regex classes agree), where the
+ * first pattern Python would try is one of the common six (sshd Failed/Invalid/Disconnected/
+ * Accepted, PAM's authentication failure with one rhost=, postfix client=) and that pattern's
+ * quick form matches at the literal's first place with the server's own words after the
+ * address. Every other line is handed to `fallback` (the Python function) unchanged, so a line
+ * this code does not understand costs a call, never a different answer.
+ * tests/core/test_scan_native.py checks both agree on generated and hostile lines, and
+ * syslog.py pins the patterns this code mirrors (a changed pattern turns it off). */
+static PyObject *lf_shapes, *lf_head_shape, *lf_address, *lf_username, *lf_not_a_user,
+    *lf_literals, *lf_contexts, *lf_fallback;
+
+enum { LF_UNSURE = -1, LF_NO = 0, LF_YES = 1 };
+
+static Py_ssize_t find_from(const char *s, Py_ssize_t n, Py_ssize_t from, const char *lit, Py_ssize_t m)
+{
+    if (from < 0 || from > n)
+        return -1;
+    const char *at = memmem(s + from, n - from, lit, m);
+    return at ? at - s : -1;
+}
+
+static int starts(const char *s, Py_ssize_t n, Py_ssize_t at, const char *lit)
+{
+    Py_ssize_t m = (Py_ssize_t)strlen(lit);
+    return at >= 0 && at + m <= n && memcmp(s + at, lit, m) == 0;
+}
+
+static Py_ssize_t run_nonspace(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    while (i < n && s[i] != ' ')
+        i++;
+    return i;
+}
+
+static int is_addr_char(unsigned char c) /* [0-9a-fA-F.:] */
+{
+    return is_hex[c] || c == '.' || c == ':';
+}
+
+/* (?: \[preauth\])?\]?\s* to the end; only ' ' is whitespace on the lines that come here */
+static int preauth_tail(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (starts(s, n, i, " [preauth]"))
+        i += 10;
+    if (i < n && s[i] == ']')
+        i++;
+    while (i < n && s[i] == ' ')
+        i++;
+    return i == n;
+}
+
+/* syslog._SSH_TAIL fullmatch: (?: ssh2)?(?:: [A-Z0-9-]+ (?:SHA256:[A-Za-z0-9+/]{43}|MD5(?::[0-9a-f]{2}){16}))?
+ * then preauth_tail. Each optional part, once it starts, must be taken: nothing after it can
+ * begin with its first characters. */
+static int ssh_tail(const char *s, Py_ssize_t n, Py_ssize_t i)
+{
+    if (starts(s, n, i, " ssh2"))
+        i += 5;
+    if (starts(s, n, i, ": ")) {
+        Py_ssize_t j = i + 2;
+        while (j < n && ((s[j] >= 'A' && s[j] <= 'Z') || (s[j] >= '0' && s[j] <= '9') || s[j] == '-'))
+            j++;
+        if (j == i + 2 || j >= n || s[j] != ' ')
+            return 0;
+        j++;
+        if (starts(s, n, j, "SHA256:")) {
+            j += 7;
+            if (j + 43 > n)
+                return 0;
+            for (Py_ssize_t k = 0; k < 43; k++) {
+                unsigned char c = (unsigned char)s[j + k];
+                if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/'))
+                    return 0;
+            }
+            j += 43;
+        } else if (starts(s, n, j, "MD5")) {
+            j += 3;
+            for (int k = 0; k < 16; k++, j += 3) {
+                if (j + 3 > n || s[j] != ':')
+                    return 0;
+                for (int h = 1; h <= 2; h++) {
+                    unsigned char c = (unsigned char)s[j + h];
+                    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+                        return 0;
+                }
+            }
+        } else {
+            return 0;
+        }
+        i = j;
+    }
+    return preauth_tail(s, n, i);
+}
+
+/* syslog._head_shape(line[:start] with digits as 1 and A-F as A), through its own cache dict */
+static int head_ok(const char *s, Py_ssize_t start)
+{
+    if (start == 0)
+        return LF_YES;
+    PyObject *shape = PyBytes_FromStringAndSize(NULL, start);
+    if (shape == NULL)
+        return LF_UNSURE;
+    char *d = PyBytes_AS_STRING(shape);
+    for (Py_ssize_t i = 0; i < start; i++) {
+        char c = s[i];
+        d[i] = (c >= '0' && c <= '9') ? '1' : (c >= 'A' && c <= 'F') ? 'A' : c;
+    }
+    PyObject *known = PyDict_GetItemWithError(lf_shapes, shape); /* borrowed */
+    int answer;
+    if (known != NULL) {
+        answer = PyObject_IsTrue(known);
+    } else if (PyErr_Occurred()) {
+        answer = -1;
+    } else {
+        PyObject *r = PyObject_CallOneArg(lf_head_shape, shape);
+        answer = r ? PyObject_IsTrue(r) : -1;
+        Py_XDECREF(r);
+    }
+    Py_DECREF(shape);
+    if (answer < 0) {
+        PyErr_Clear();
+        return LF_UNSURE;
+    }
+    return answer ? LF_YES : LF_NO;
+}
+
+/* Append (kind, value, context) for a username as syslog._reported does; 0 ok, -1 error */
+static int add_user(PyObject *out, PyObject *contexts, const char *key, const char *s,
+                    Py_ssize_t a, Py_ssize_t b)
+{
+    PyObject *context = PyDict_GetItemString(contexts, key); /* borrowed; absent: not reported */
+    if (context == NULL)
+        return 0;
+    while (a < b && s[a] == ' ') /* str.strip(): only ' ' is whitespace here */
+        a++;
+    while (b > a && s[b - 1] == ' ')
+        b--;
+    PyObject *value = PyUnicode_FromStringAndSize(s + a, b - a);
+    if (value == NULL)
+        return -1;
+    int skip = PySet_Contains(lf_not_a_user, value);
+    int rc = skip < 0 ? -1 : 0;
+    if (skip == 0) {
+        PyObject *item = PyTuple_Pack(3, lf_username, value, context);
+        rc = item ? PyList_Append(out, item) : -1;
+        Py_XDECREF(item);
+    }
+    Py_DECREF(value);
+    return rc;
+}
+
+static int add_address(PyObject *out, PyObject *contexts, const char *s, Py_ssize_t a, Py_ssize_t b)
+{
+    PyObject *context = PyDict_GetItemString(contexts, "ip");
+    if (context == NULL)
+        return 0;
+    PyObject *value = PyUnicode_FromStringAndSize(s + a, b - a);
+    if (value == NULL)
+        return -1;
+    PyObject *address = PyObject_CallOneArg(lf_address, value);
+    Py_DECREF(value);
+    if (address == NULL)
+        return -1;
+    int rc = 0;
+    if (address != Py_None) {
+        if (!PyTuple_Check(address) || PyTuple_GET_SIZE(address) != 2) {
+            PyErr_SetString(PyExc_TypeError, "login_findings: address() must give None or (kind, value)");
+            rc = -1;
+        } else {
+            PyObject *item = PyTuple_Pack(3, PyTuple_GET_ITEM(address, 0), PyTuple_GET_ITEM(address, 1), context);
+            rc = item ? PyList_Append(out, item) : -1;
+            Py_XDECREF(item);
+        }
+    }
+    Py_DECREF(address);
+    return rc;
+}
+
+/* Spans of one sure match: user (ua..ub, or ua < 0 for none), ruser, ip. */
+typedef struct {
+    Py_ssize_t start, ua, ub, ra, rb, ia, ib;
+} LoginMatch;
+
+static const char *const SSH_METHODS[] = {"password for ", "publickey for ", "none for ",
+                                          "keyboard-interactive/pam for ", "keyboard-interactive for ",
+                                          "hostbased for ", "gssapi-with-mic for ", NULL};
+
+/* "USER from ADDR port N<tail>" from i: the quick form of the sshd patterns (user without spaces) */
+static int user_from_addr(const char *s, Py_ssize_t n, Py_ssize_t i, int ssh, LoginMatch *m)
+{
+    m->ua = i;
+    m->ub = run_nonspace(s, n, i);
+    if (!starts(s, n, m->ub, " from "))
+        return 0;
+    m->ia = m->ub + 6;
+    m->ib = run_nonspace(s, n, m->ia);
+    if (m->ib == m->ia || !starts(s, n, m->ib, " port "))
+        return 0; /* (an address ending the line leaves the tail to the full pattern) */
+    Py_ssize_t d = m->ib + 6, e = d;
+    while (e < n && s[e] >= '0' && s[e] <= '9')
+        e++;
+    if (e == d)
+        return 0;
+    return ssh ? ssh_tail(s, n, e) : preauth_tail(s, n, e);
+}
+
+/* Pattern `k` of syslog._AUTH_PATTERNS at its literal's first place `q`: 1 with the spans set
+ * when the quick form matches with the server's words after the address, else 0 (unsure). */
+static int login_match(int k, const char *s, Py_ssize_t n, Py_ssize_t q, LoginMatch *m)
+{
+    m->ua = m->ra = -1;
+    switch (k) {
+    case 0: /* Failed METHOD for [invalid user ]USER from ADDR port N */
+    case 8: /* Accepted METHOD for USER from ADDR port N */
+    {
+        Py_ssize_t i = q + (k == 0 ? 7 : 9);
+        const char *const *method = SSH_METHODS;
+        for (; *method; method++)
+            if (starts(s, n, i, *method))
+                break;
+        if (*method == NULL)
+            return 0;
+        i += (Py_ssize_t)strlen(*method);
+        if (k == 0 && starts(s, n, i, "invalid user "))
+            i += 13; /* (without it, "invalid" would be the user and " user" is not " from ") */
+        m->start = q;
+        return user_from_addr(s, n, i, 1, m);
+    }
+    case 1: /* [Ii]nvalid user USER from ADDR port N */
+        if (q < 1 || (s[q - 1] != 'I' && s[q - 1] != 'i') || !starts(s, n, q, "nvalid user "))
+            return 0;
+        m->start = q - 1;
+        return user_from_addr(s, n, q + 12, 0, m);
+    case 2: /* (Disconnected from|Connection closed by) (authenticating|invalid) user USER ADDR port N */
+    {
+        Py_ssize_t a = find_from(s, n, 0, "Disconnected from ", 18);
+        Py_ssize_t b = find_from(s, n, 0, "Connection closed by ", 21);
+        Py_ssize_t p = a < 0 ? b : (b < 0 ? a : (a < b ? a : b));
+        if (p < 0)
+            return 0;
+        Py_ssize_t i = p + (p == a ? 18 : 21);
+        if (starts(s, n, i, "authenticating user "))
+            i += 20;
+        else if (starts(s, n, i, "invalid user "))
+            i += 13;
+        else
+            return 0;
+        m->start = p;
+        m->ua = i;
+        m->ub = run_nonspace(s, n, i);
+        if (m->ub >= n)
+            return 0;
+        m->ia = m->ub + 1;
+        m->ib = m->ia;
+        while (m->ib < n && is_addr_char((unsigned char)s[m->ib]))
+            m->ib++;
+        if (m->ib == m->ia || !starts(s, n, m->ib, " port "))
+            return 0;
+        Py_ssize_t d = m->ib + 6, e = d;
+        while (e < n && s[e] >= '0' && s[e] <= '9')
+            e++;
+        return e > d && preauth_tail(s, n, e);
+    }
+    case 5: /* authentication failure;[... ]ruser=R rhost=H[ user=U] with one " rhost=" */
+    {
+        Py_ssize_t first = find_from(s, n, 0, " rhost=", 7);
+        if (first < 0 || find_from(s, n, first + 1, " rhost=", 7) >= 0)
+            return 0;
+        Py_ssize_t a = q + 23, sp = find_from(s, n, a, " ruser=", 7), r;
+        if (sp >= 0)
+            r = sp + 7;
+        else if (starts(s, n, a, "ruser="))
+            r = a + 6;
+        else
+            return 0;
+        if (first < r)
+            return 0;
+        m->start = q;
+        m->ra = r;
+        m->rb = first;
+        m->ia = first + 7;
+        m->ib = run_nonspace(s, n, m->ia);
+        if (m->ib == n)
+            return 1;
+        Py_ssize_t w = m->ib;
+        while (w < n && s[w] == ' ')
+            w++;
+        if (starts(s, n, w, "user=")) {
+            m->ua = w + 5;
+            m->ub = n;
+            return 1;
+        }
+        return w == n;
+    }
+    case 9: /* client=NAME[ADDR] */
+    {
+        Py_ssize_t i = q + 7;
+        while (i < n && s[i] != ' ' && s[i] != '[')
+            i++;
+        if (i >= n || s[i] != '[')
+            return 0;
+        m->start = q;
+        m->ia = i + 1;
+        m->ib = m->ia;
+        while (m->ib < n && is_addr_char((unsigned char)s[m->ib]))
+            m->ib++;
+        return m->ib > m->ia && m->ib < n && s[m->ib] == ']';
+    }
+    default:
+        return 0;
+    }
+}
+
+static PyObject *login_setup(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *shapes, *head_shape, *address, *username, *not_a_user, *literals, *contexts, *fallback;
+    if (!PyArg_ParseTuple(args, "O!OOOO!O!O!O:login_setup", &PyDict_Type, &shapes, &head_shape, &address,
+                          &username, &PyFrozenSet_Type, &not_a_user, &PyTuple_Type, &literals,
+                          &PyTuple_Type, &contexts, &fallback))
+        return NULL;
+    if (PyTuple_GET_SIZE(literals) != 10 || PyTuple_GET_SIZE(contexts) != 10) {
+        PyErr_SetString(PyExc_ValueError, "login_setup: ten literals and ten context dicts");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < 10; i++)
+        if (!PyBytes_Check(PyTuple_GET_ITEM(literals, i)) || !PyDict_Check(PyTuple_GET_ITEM(contexts, i))) {
+            PyErr_SetString(PyExc_TypeError, "login_setup: literals are bytes, contexts dicts");
+            return NULL;
+        }
+    PyObject **slots[] = {&lf_shapes, &lf_head_shape, &lf_address, &lf_username, &lf_not_a_user,
+                          &lf_literals, &lf_contexts, &lf_fallback};
+    PyObject *values[] = {shapes, head_shape, address, username, not_a_user, literals, contexts, fallback};
+    for (int i = 0; i < 8; i++) {
+        Py_INCREF(values[i]);
+        Py_XSETREF(*slots[i], values[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *login_findings(PyObject *self, PyObject *line)
+{
+    (void)self;
+    if (lf_fallback == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "login_findings before login_setup");
+        return NULL;
+    }
+    if (!PyBytes_Check(line))
+        return PyObject_CallOneArg(lf_fallback, line);
+    const char *s = PyBytes_AS_STRING(line);
+    Py_ssize_t n = PyBytes_GET_SIZE(line);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+            return PyObject_CallOneArg(lf_fallback, line);
+    /* The first pattern Python tries: the first whose literal is present ("nvalid user" only
+     * with " from " after its first place, as _LINE_PATTERNS' `after`). */
+    int k = -1;
+    Py_ssize_t q = -1;
+    for (int i = 0; i < 10 && k < 0; i++) {
+        PyObject *lit = PyTuple_GET_ITEM(lf_literals, i);
+        Py_ssize_t at = find_from(s, n, 0, PyBytes_AS_STRING(lit), PyBytes_GET_SIZE(lit));
+        if (at < 0)
+            continue;
+        if (i == 1) {
+            Py_ssize_t from = -1, next;
+            while ((next = find_from(s, n, from + 1, " from ", 6)) >= 0)
+                from = next;
+            if (from < at)
+                continue;
+        }
+        k = i;
+        q = at;
+    }
+    if (k < 0)
+        return PyList_New(0);
+    LoginMatch m;
+    if (!login_match(k, s, n, q, &m))
+        return PyObject_CallOneArg(lf_fallback, line);
+    int head = head_ok(s, m.start);
+    if (head != LF_YES)
+        return PyObject_CallOneArg(lf_fallback, line);
+    PyObject *contexts = PyTuple_GET_ITEM(lf_contexts, k), *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    /* the order of the groups in syslog._AUTH_PATTERNS: user, ruser, ip */
+    if ((m.ua >= 0 && m.ub > m.ua && add_user(out, contexts, "user", s, m.ua, m.ub) < 0) ||
+        (m.ra >= 0 && m.rb > m.ra && add_user(out, contexts, "ruser", s, m.ra, m.rb) < 0) ||
+        add_address(out, contexts, s, m.ia, m.ib) < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* count_findings(indices, lines, findings, counted, counts, firsts, lasts) -> list
+ * extractor._count_findings' per-line loop: for each index (ascending), found = findings(line);
+ * every (kind, value) not in `counted` is counted once per line in counts/firsts/lasts. Returns
+ * every finding of every line, in order (the caller counts their contexts). */
+static PyObject *count_findings(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *indices, *lines, *findings, *counted, *counts, *firsts, *lasts;
+    if (!PyArg_ParseTuple(args, "O!O!OO!O!O!O!:count_findings", &PyList_Type, &indices, &PyList_Type, &lines,
+                          &findings, &PySet_Type, &counted, &PyDict_Type, &counts, &PyDict_Type, &firsts,
+                          &PyDict_Type, &lasts))
+        return NULL;
+    PyObject *every = PyList_New(0), *one = PyLong_FromLong(1);
+    if (every == NULL || one == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(indices); i++) {
+        PyObject *idx = PyList_GET_ITEM(indices, i);
+        Py_ssize_t at = PyLong_AsSsize_t(idx);
+        if (at == -1 && PyErr_Occurred())
+            goto fail;
+        if (at < 0 || at >= PyList_GET_SIZE(lines)) {
+            PyErr_SetString(PyExc_IndexError, "count_findings: line index out of range");
+            goto fail;
+        }
+        PyObject *found = PyObject_CallOneArg(findings, PyList_GET_ITEM(lines, at));
+        if (found == NULL)
+            goto fail;
+        if (!PyList_Check(found)) {
+            Py_DECREF(found);
+            PyErr_SetString(PyExc_TypeError, "count_findings: findings() must give a list");
+            goto fail;
+        }
+        for (Py_ssize_t j = 0; j < PyList_GET_SIZE(found); j++) {
+            PyObject *item = PyList_GET_ITEM(found, j);
+            if (PyList_Append(every, item) < 0 || !PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 3) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_TypeError, "count_findings: a finding is (kind, value, context)");
+                Py_DECREF(found);
+                goto fail;
+            }
+            PyObject *key = PyTuple_Pack(2, PyTuple_GET_ITEM(item, 0), PyTuple_GET_ITEM(item, 1));
+            int skip = key ? PySet_Contains(counted, key) : -1;
+            int rc = skip;
+            if (skip == 0) {
+                PyObject *seen = PyDict_GetItemWithError(counts, key); /* borrowed */
+                if (seen == NULL) {
+                    rc = PyErr_Occurred() ? -1
+                         : (PyDict_SetItem(counts, key, one) < 0 || PyDict_SetItem(firsts, key, idx) < 0 ||
+                            PyDict_SetItem(lasts, key, idx) < 0) ? -1 : 0;
+                } else {
+                    PyObject *last = PyDict_GetItemWithError(lasts, key);
+                    int same = last ? PyObject_RichCompareBool(last, idx, Py_EQ) : -1;
+                    rc = same;
+                    if (same == 0) {
+                        PyObject *more = PyNumber_Add(seen, one);
+                        rc = (more == NULL || PyDict_SetItem(counts, key, more) < 0 ||
+                              PyDict_SetItem(lasts, key, idx) < 0) ? -1 : 0;
+                        Py_XDECREF(more);
+                    }
+                }
+            }
+            Py_XDECREF(key);
+            if (rc < 0) {
+                Py_DECREF(found);
+                goto fail;
+            }
+        }
+        Py_DECREF(found);
+    }
+    Py_DECREF(one);
+    return every;
+fail:
+    Py_XDECREF(every);
+    Py_XDECREF(one);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"scan_lines", scan_lines, METH_VARARGS,
      "Count the indicator-bearing tokens of each line into `seen` (see extractor.py)."},
@@ -927,6 +1406,12 @@ static PyMethodDef methods[] = {
      "Sorted indexes of the lines of a newline-joined batch that hold a defanging marker."},
     {"after_version_word", (PyCFunction)(void (*)(void))after_version_word, METH_FASTCALL,
      "True when the first place of `token` in `line` follows a version word."},
+    {"count_findings", count_findings, METH_VARARGS,
+     "extractor._count_findings' per-line loop: count each line's findings once per line."},
+    {"login_setup", login_setup, METH_VARARGS,
+     "Give login_findings the syslog module's caches, callables and tables."},
+    {"login_findings", login_findings, METH_O,
+     "syslog.line_findings for one raw line (the usual login lines in C, the rest in Python)."},
     {NULL, NULL, 0, NULL},
 };
 

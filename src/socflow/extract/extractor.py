@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +31,7 @@ from .validate import FILE_LIKE_TLDS, OBJECT_ROOTS, classify_ip, icann_tlds
 # The per-line loop and the version-word test in C when the extension is there (same results).
 _native_scan = NATIVE.scan_lines if NATIVE else None
 _native_after_version_word = NATIVE.after_version_word if NATIVE else None
+_native_count_findings = NATIVE.count_findings if NATIVE else None
 
 Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
@@ -67,6 +68,30 @@ class _Batch:
     # token -> [count, first line, last line, what it holds]
     tokens: dict[bytes, list] = field(default_factory=dict)
     dropped: set[Key] = field(default_factory=set)  # untracked indicators seen past max_iocs
+
+
+def count_findings_py(indices: list[int], lines: list[bytes],
+                      findings: Callable[[bytes], list[tuple[IocType, str, str]]],
+                      counted: set[tuple[IocType, str]], counts: dict[tuple[IocType, str], int],
+                      firsts: dict[tuple[IocType, str], int], lasts: dict[tuple[IocType, str], int],
+                      ) -> list[tuple[IocType, str, str]]:
+    """Each line's findings counted once per line into counts/firsts/lasts, but for the
+    (kind, value) pairs in ``counted``; every finding returned in order. The twin of
+    ``_native.count_findings``."""
+    every: list[tuple[IocType, str, str]] = []
+    for idx in indices:
+        found = findings(lines[idx])
+        every += found
+        for kind, value, _ in found:
+            key = (kind, value)
+            if key in counted:
+                continue
+            seen = counts.get(key)
+            if seen is None:
+                counts[key], firsts[key], lasts[key] = 1, idx, idx
+            elif lasts[key] != idx:
+                counts[key], lasts[key] = seen + 1, idx
+    return every
 
 
 class Extractor:
@@ -211,25 +236,18 @@ class Extractor:
             self._noise.add(token)
         return found
 
-    @staticmethod
-    def _count_findings(lines: list[bytes], blob: bytes, fmt: LogFormat, batch: _Batch) -> None:
+    def _count_findings(self, lines: list[bytes], blob: bytes, fmt: LogFormat, batch: _Batch) -> None:
         """Count the indicators only the format knows (failed-login usernames and sources) once
         per line; an address the token scan already counted only gains the context."""
         counted_by_scan = set(batch.counts)
         counts, firsts, lasts, contexts = batch.counts, batch.first, batch.last, batch.contexts
-        findings, every = fmt.findings, []
-        for idx in lines_with(lines, blob, fmt.finding_triggers):  # ascending
-            found = findings(lines[idx])
-            every += found
-            for kind, value, _ in found:
-                key = (kind, value)
-                if key in counted_by_scan:
-                    continue
-                seen = counts.get(key)
-                if seen is None:
-                    counts[key], firsts[key], lasts[key] = 1, idx, idx
-                elif lasts[key] != idx:
-                    counts[key], lasts[key] = seen + 1, idx
+        indices = lines_with(lines, blob, fmt.finding_triggers)  # ascending
+        if _native_count_findings is not None and self.native:
+            every = _native_count_findings(indices, lines, fmt.findings, counted_by_scan,
+                                           counts, firsts, lasts)
+        else:
+            every = count_findings_py(indices, lines, fmt.findings, counted_by_scan,
+                                      counts, firsts, lasts)
         # Contexts counted in C, in order of first sight as the loop above would add them
         for (kind, value, context), seen in Counter(every).items():
             pair = ((kind, value), context)

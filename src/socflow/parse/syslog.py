@@ -279,9 +279,10 @@ _LINE_PATTERNS = tuple((*pattern, " from " if pattern[0] == "nvalid user" else N
                        for pattern in _FINDING_PATTERNS)
 
 
-def line_findings(line: bytes) -> list[Finding]:
+def _line_findings_py(line: bytes) -> list[Finding]:
     """Same as ``auth_findings(line.decode("utf-8", "replace"), line)[0]`` for a raw line (the
-    patterns skip a syslog header), about twice as fast.
+    patterns skip a syslog header), about twice as fast. ``line_findings`` is this function, or
+    its C twin where the extension is built (the usual login lines in C, the rest here).
 
     The literals are ASCII, which decoding with "replace" keeps as they are, so looking for them
     in the text is the same as looking for them in the bytes.
@@ -343,6 +344,38 @@ def _reported(values: tuple[str | None, ...],
             if value not in _NOT_A_USER:
                 found.append((_USERNAME, value, context))
     return found
+
+
+# What the C twin (socflow._native.login_findings) mirrors by hand: the sources of these patterns
+# and tables. Any change to them turns the twin off (tests/core/test_scan_native.py fails then,
+# asking for the C code to be brought in line and this digest renewed).
+_TWIN_SOURCES = repr((
+    [(literal, rx.pattern, groups, result) for literal, rx, groups, result, _ in _AUTH_PATTERNS],
+    _SSH_TAIL.pattern, _PREAUTH_TAIL.pattern, sorted(_NOT_A_USER), _HEAD, _LINE_PATTERNS[1][-1],
+)).encode()
+_TWIN_DIGEST = "dd9f8b7b56e748ee"
+
+
+def _native_twin() -> object:
+    import hashlib
+
+    from ..native import NATIVE
+
+    if NATIVE is None or not hasattr(NATIVE, "login_findings"):
+        return None
+    if hashlib.sha256(_TWIN_SOURCES).hexdigest()[:16] != _TWIN_DIGEST:
+        return None
+    NATIVE.login_setup(
+        _SHAPES, _head_shape, _address, _USERNAME, frozenset(_NOT_A_USER),
+        tuple(literal for literal, *_ in _AUTH_PATTERNS),
+        tuple({group: context for group, context in groups.items()
+               if group == "ip" or result in ("failed", "invalid")}
+              for _, _, groups, result, _ in _AUTH_PATTERNS),
+        _line_findings_py)
+    return NATIVE.login_findings
+
+
+line_findings = _native_twin() or _line_findings_py
 
 
 class Syslog(LogFormat):
