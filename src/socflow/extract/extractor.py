@@ -31,7 +31,7 @@ from .validate import FILE_LIKE_TLDS, OBJECT_ROOTS, classify_ip, icann_tlds
 # The per-line loop and the version-word test in C when the extension is there (same results).
 _native_scan = NATIVE.scan_lines if NATIVE else None
 _native_after_version_word = NATIVE.after_version_word if NATIVE else None
-_native_count_findings = NATIVE.count_findings if NATIVE else None
+_native_count_findings = getattr(NATIVE, "count_findings", None)  # (an older build lacks it)
 
 Key = tuple[IocType, str]
 SAMPLE_CHARS = 512  # a sample line is for the eye; longer ones are cut
