@@ -6,7 +6,8 @@ Each command line (``\\`` continuations joined, comments dropped) is then either
 
 * **run**, as written, when it needs no outside service: a ``socflow`` command other than
   ``enrich`` (API keys), ``alerts push`` (TheHive), ``blocklist serve`` (a server), ``doctor`` (a
-  deployment) or ``--follow`` (runs for ever). Optional parts of a synopsis (``[--json]``) are
+  deployment), ``--follow`` or ``--listen`` (run for ever; tests/bridge/test_rsyslog.py runs
+  docs/syslog.md's ``--listen`` commands against a real rsyslog). Optional parts of a synopsis (``[--json]``) are
   left out and ``--state-dir …`` means the sandbox's state dir; a line still holding a placeholder
   (``…``, ``<x>``, ``PATH…``) is only checked.
   It runs with ``bash`` in a sandbox per document: a temporary folder with a copy of
@@ -198,7 +199,7 @@ def concrete(words: list[str]) -> list[str]:
 
 def runnable(words: list[str], env: dict[str, str]) -> bool:
     path = socflow_path(words)
-    if path in NEEDS_SERVICE or "--follow" in words or "--help" in words:
+    if path in NEEDS_SERVICE or "--follow" in words or "--listen" in words or "--help" in words:
         return False
     return not any(PLACEHOLDER.search(w) for w in [*words, *env.values()])
 

@@ -39,6 +39,19 @@ def test_syslog_variants_and_auth_fields():
     assert (r.host, r.program, r.client_ip, r.fields["auth"]) == ("fw01", "sshd", "61.177.172.1", "invalid")
 
 
+def test_rfc5424_as_rsyslog_forwards_it():
+    """rsyslog's RSYSLOG_SyslogProtocol23Format keeps the space after the BSD tag's colon as the
+    start of MSG (``- -  Failed``): the message is still read from its start, and the anchoring
+    still takes the address the server wrote last."""
+    head = "<38>1 2026-12-06T21:09:26.088763+00:00 vm sshd 1234 - -  "
+    e = PARSERS["syslog"].parse(head + "Failed password for root from 45.77.1.9 port 22 ssh2")
+    assert (e.client_ip, e.user, e.fields["auth"], e.message[:6]) == ("45.77.1.9", "root", "failed", "Failed")
+    spoof = PARSERS["syslog"].parse(
+        head + "Failed password for x from 9.9.9.10 port 22 from 61.177.172.10 port 4 ssh2"
+    )
+    assert (spoof.client_ip, spoof.user) == ("61.177.172.10", "x from 9.9.9.10 port 22")
+
+
 def test_json_lines():
     e = PARSERS["json"].parse(EVE)
     assert (e.client_ip, e.host, e.url, e.status, e.method) == ("10.0.4.12", "c2.badcdn.xyz", "/gate.php", 200, "POST")

@@ -21,6 +21,7 @@ from ..classify.detect import Detector, format_of
 from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
 from ..read.follow import Checkpoint, Chunk, FileReader, Follower, source_key
+from ..read.listen import Listener
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
 from .alert import AlertBuilder
 from .enrichment import enrich_alert
@@ -159,6 +160,64 @@ class Ingestor:
                 idle_since = time.monotonic()
             follower.wait(poll)
         self.commit(follower.checkpoint(p) for p in follower.tails)
+
+    # ---- syslog listeners (and, with them, followed files)
+    def listen(
+        self,
+        listener: Listener,
+        follower: Follower | None = None,
+        *,
+        poll: float = 0.5,
+        idle_close: float = 5.0,
+        stop: Callable[[], bool] = lambda: False,
+        on_tick: Callable[[], None] | None = None,
+        tick_seconds: float = 60.0,
+    ) -> None:
+        """Feed what the listener receives (and what followed files grow by) to the rules.
+
+        A batch that owes RELP acknowledgements is committed at once and acknowledged only after
+        that commit: a receiver killed at any point has either committed a message's effect or
+        not acknowledged it (the sender re-sends it).
+        """
+        sources = {url: SourceReport(source=url, format="syslog") for url in listener.urls}
+        self.report.sources.extend(sources.values())
+        files = {path: SourceReport(source=path) for path in (follower.tails if follower else ())}
+        self.report.sources.extend(files.values())
+        idle_since = last_tick = time.monotonic()
+        stopping = False
+        while True:
+            if not stopping and stop():
+                stopping = True
+                listener.quiesce()  # nothing more is read; what is queued is committed and acked
+            batch = listener.take(0 if stopping else poll)
+            for url, lines in batch.lines.items():
+                self.feed(sources[url], Chunk(b"\n".join(lines) + b"\n", 0))
+            touched: set[str] = set()
+            if follower is not None:
+                for path, chunk in follower.poll():
+                    touched.add(path)
+                    self.feed(files[path], chunk)
+                    if chunk.rotated:
+                        self.commit([follower.checkpoint(path)])
+            if batch.acks or touched or stopping or self._due():
+                self.commit(follower.checkpoint(p) for p in touched) if follower else self.commit([])
+                listener.acknowledge(batch.acks, wait=stopping)
+            now = time.monotonic()
+            if batch or touched:
+                idle_since = now
+            elif now - idle_since >= idle_close:
+                # a quiet network: wall-clock time closes the windows a later event would have
+                self.engine.advance(time.time())
+                self._build(self.engine.close())
+                self.commit([])
+                idle_since = now
+            if on_tick is not None and now - last_tick >= tick_seconds:
+                on_tick()
+                last_tick = now
+            if stopping and not listener.queued_bytes():
+                break
+        if follower is not None:
+            self.commit(follower.checkpoint(p) for p in follower.tails)
 
     # ---- the hot path
     def feed(self, src: SourceReport, chunk: Chunk) -> None:

@@ -24,7 +24,8 @@ _ISO = re.compile(
 )
 _RFC5424 = re.compile(
     r"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<prog>\S+) (?P<pid>\S+) (?P<msgid>\S+) "
-    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+) ?(?P<msg>.*)"
+    # rsyslog's RFC 5424 templates keep the space a BSD tag had after its colon: "- -  Failed …"
+    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+) {0,2}(?P<msg>.*)"
 )
 _VARIANTS = (("rfc3164", _BSD), ("iso", _ISO), ("rfc5424", _RFC5424))
 
@@ -41,7 +42,7 @@ _HEAD = (
     r"(?:(?:<\d{1,3}>)?(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
     r" \S+ [^:\[\s]+(?:\[\d+\])?: ?"
-    r"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?)?"
+    r"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) {0,2})?"
     # a program tag without a time (as some exports write it), and the message's own first word
     # ("error: ", "pam_unix(sshd:auth): ", a postfix queue id): the server's, at the start
     r"(?:[^:\[\s]+(?:\[\d+\])?: ?|\S+\([^()\s]*\): ){0,2}"  # ("pam_unix(sshd:auth): ", a queue id)

@@ -23,6 +23,13 @@ from ...emit.ingest import IngestReport
 from ...errors import AuthError, ConfigError, SocflowError, UnavailableError
 from ...read import expand_paths, skipped_note
 from ...read.follow import Follower, source_key
+from ...read.listen import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_MESSAGE_BYTES,
+    Listener,
+    TlsSettings,
+    parse_listen,
+)
 from ..thehive import bridge
 from ..thehive.config import BridgeConfig, apply_overrides, load_config
 from .common import (
@@ -39,7 +46,7 @@ log = logging.getLogger("socflow.ingest")
 
 
 @click.command("ingest")
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option(
     "--config", "config_path", type=click.Path(dir_okay=False), help="Bridge config file (YAML)."
 )
@@ -62,6 +69,42 @@ log = logging.getLogger("socflow.ingest")
     "-f",
     is_flag=True,
     help="Keep reading appended lines (rotation and truncation aware).",
+)
+@click.option(
+    "--listen",
+    "listen_urls",
+    multiple=True,
+    metavar="URL",
+    help="Receive syslog on udp://, tcp://, tls:// or relp://HOST:PORT (repeatable; port 0 picks "
+    "a free one); files given too are followed.",
+)
+@click.option("--tls-cert", type=click.Path(dir_okay=False), help="PEM certificate (chain) of a tls:// listener.")
+@click.option("--tls-key", type=click.Path(dir_okay=False), help="PEM private key of a tls:// listener.")
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False),
+    help="PEM CA bundle: tls:// clients must present a certificate it signed.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=DEFAULT_MAX_CONNECTIONS,
+    show_default=True,
+    help="Open TCP/TLS/RELP connections at most; more are closed and counted.",
+)
+@click.option(
+    "--max-message-bytes",
+    type=click.IntRange(min=480),
+    default=DEFAULT_MAX_MESSAGE_BYTES,
+    show_default=True,
+    help="Longer syslog messages are cut (and counted).",
+)
+@click.option(
+    "--stats-every",
+    type=click.FloatRange(min=0.1),
+    default=60.0,
+    show_default=True,
+    help="Seconds between per-peer statistics lines of the listeners.",
 )
 @click.option(
     "--dry-run", is_flag=True, help="Print the alerts that would be sent; store and send nothing."
@@ -88,9 +131,17 @@ def ingest(
     deliver_timeout: float | None,
     as_json: bool,
     progress: bool,
+    listen_urls: tuple[str, ...] = (),
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    tls_client_ca: str | None = None,
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    stats_every: float = 60.0,
 ) -> int:
     """Detect attacks in PATHS (files, globs, directories, .gz/.bz2, - for stdin) and turn them into
-    TheHive alerts: brute force, web attacks, scanners, suspicious domains, intel hits, error bursts."""
+    TheHive alerts: brute force, web attacks, scanners, suspicious domains, intel hits, error bursts.
+    With --listen, syslog received over the network too (and PATHS are followed)."""
     config = apply_overrides(
         load_config(config_path),
         thehive_url=thehive_url,
@@ -102,12 +153,34 @@ def ingest(
     config.rules += list(rule_files)
     if deliver_timeout is not None:
         config.deliver_timeout = deliver_timeout
+    if not paths and not listen_urls:
+        raise click.UsageError("give PATHS to read, or --listen URL")
+    specs = [parse_listen(u) for u in listen_urls]
+    tls = None
+    if tls_cert or tls_key or tls_client_ca:
+        if not (tls_cert and tls_key):
+            raise click.UsageError("--tls-cert and --tls-key go together")
+        if not any(s.scheme == "tls" for s in specs):
+            raise click.UsageError("--tls-cert/--tls-key/--tls-client-ca need a --listen tls://HOST:PORT")
+        tls = TlsSettings(tls_cert, tls_key, tls_client_ca)
+    if specs and dry_run:
+        raise click.UsageError("--dry-run reads files once; it cannot be combined with --listen")
     skipped: list[str] = []
-    files = expand_paths(paths, skipped)
+    files = expand_paths(paths, skipped) if paths else []
     if skipped:
         _note(skipped_note(skipped))
-    if not files:
+    if not files and not specs:
         raise ConfigError("no file to read in " + " ".join(paths))
+    if specs:
+        listener = Listener(
+            specs,
+            tls=tls,
+            max_message_bytes=max_message_bytes,
+            max_connections=max_connections,
+            on_error=lambda peer, message: _emit(
+                "peer-error", logging.WARNING, listener=peer.listener, peer=peer.peer, error=message
+            ),
+        )
     if dry_run:
         return _dry_run(config, files, as_json)
     lock = bridge.lock_state(config)
@@ -116,6 +189,8 @@ def ingest(
         if sender is not None and not config.thehive.verify and not config.thehive.ca_bundle:
             _note(f"TLS verification of {config.thehive.url} is off (thehive.verify: false)")
         enricher = bridge.build_enricher(config)
+        if specs:
+            return _listen(config, files, listener, sender, enricher, as_json, stats_every)
         if follow:
             return _follow(config, files, sender, enricher)
         return _once(config, files, sender, enricher, as_json, progress)
@@ -348,6 +423,82 @@ def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) 
             truncations=follower.truncations,
         )
     return 130 if signal.SIGINT in stopped_by else 0  # Ctrl-C; SIGTERM is a service stop
+
+
+def _listen(
+    config: BridgeConfig,
+    files: list[str],
+    listener: Listener,
+    sender: Any,
+    enricher: Any,
+    as_json: bool,
+    stats_every: float,
+) -> int:
+    """Syslog listeners (and followed files) until SIGTERM/SIGINT; JSON log lines on stderr."""
+    _setup_json_logs()
+    stop = threading.Event()
+    stopped_by: list[int] = []
+
+    def _stop(signum: int, _frame: Any) -> None:
+        stopped_by.append(signum)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _stop)
+    with bridge.open_outbox(config) as outbox:
+        follower = (
+            Follower(
+                files,
+                {source_key(f): outbox.checkpoint(source_key(f)) for f in files},
+                max_line_bytes=config.max_line_bytes,
+            )
+            if files
+            else None
+        )
+        ingestor = bridge.build_ingestor(
+            config,
+            outbox,
+            enricher=enricher,
+            on_alert=lambda a, new: _emit(
+                "alert", sourceRef=a["sourceRef"], title=a["title"], new=new
+            ),
+        )
+        urls = listener.start()
+        thread = None
+        if sender is not None:
+            thread = threading.Thread(
+                target=_deliver_forever, args=(config, sender, stop), daemon=True
+            )
+            thread.start()
+        _emit(
+            "listening",
+            listeners=urls,
+            files=files,
+            state_dir=str(bridge.state_dir(config)),
+            thehive=config.thehive.url,
+        )
+        try:
+            ingestor.listen(
+                listener,
+                follower,
+                stop=stop.is_set,
+                on_tick=lambda: _emit("listener-stats", peers=listener.stats()),
+                tick_seconds=stats_every,
+            )
+        finally:
+            listener.close()
+            if follower is not None:
+                follower.close()
+            stop.set()
+            if thread:
+                thread.join(timeout=config.thehive.timeout + 5)
+        counts = outbox.counts()
+        _emit("stopped", counts=counts, peers=listener.stats())
+        if as_json:
+            summary = _summary_dict(ingestor.report, None, counts)
+            summary["peers"] = listener.stats()
+            write_json(summary, None)
+    return 130 if signal.SIGINT in stopped_by else 0
 
 
 def _deliver_forever(config: BridgeConfig, sender: Any, stop: threading.Event) -> None:
