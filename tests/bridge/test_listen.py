@@ -366,7 +366,7 @@ def test_cli_options_of_the_listener(tmp_path):
         (["--listen", "tls://127.0.0.1:0", "--tls-cert", "/nope.pem", "--tls-key", "/nope.key"], 1,
          "TLS certificate /nope.pem / key /nope.key: No such file or directory"),
         (["--listen", "tcp://192.0.2.1:5514"], 1, "cannot listen: tcp://192.0.2.1:5514:"),
-        ([], 2, "give PATHS to read, or --listen URL"),
+        ([], 2, "Missing argument 'PATHS...' (files to read), or --listen URL"),
     ],
 )
 def test_cli_listen_errors_are_one_line(tmp_path, args, code, message):

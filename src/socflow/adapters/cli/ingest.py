@@ -154,7 +154,7 @@ def ingest(
     if deliver_timeout is not None:
         config.deliver_timeout = deliver_timeout
     if not paths and not listen_urls:
-        raise click.UsageError("give PATHS to read, or --listen URL")
+        raise click.UsageError("Missing argument 'PATHS...' (files to read), or --listen URL")
     specs = [parse_listen(u) for u in listen_urls]
     tls = None
     if tls_cert or tls_key or tls_client_ca:
