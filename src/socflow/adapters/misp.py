@@ -1,0 +1,133 @@
+"""Push a case's MISP event to a configured MISP server with PyMISP (the playbook ``export`` step).
+
+The event is built offline by the core (:func:`socflow.export.misp_event`); this adapter only
+sends it: ``events/add`` (unpublished, as TheHive's own export leaves it) and, when asked,
+``events/publish/{id}``. The key comes from ``SOCFLOW_MISP_KEY`` (or the caller) and never appears
+in a message. The URL passes the outbound policy (:mod:`socflow.outbound`): loopback, link-local
+and metadata addresses are refused unless ``allow_private`` is set, every connection PyMISP makes
+(its constructor calls the server four times) goes through the guarded session, and redirects to
+another host are refused. Errors are translated once, here: a refused key → :class:`AuthError`,
+a 4xx answer → :class:`ProviderError`, a 5xx or an unreachable server → :class:`UnavailableError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import AuthError, ConfigError, PolicyError, ProviderError, UnavailableError
+from ..outbound import check_target, guarded_session, origin
+
+ENV_KEY = "SOCFLOW_MISP_KEY"
+SERVICE = "MISP"
+# pymisp logs every 4xx body at ERROR; without a handler of the application's, Python's last-resort
+# handler would print them under our one-line messages. The application's own handlers still get them.
+logging.getLogger("pymisp").addHandler(logging.NullHandler())
+
+
+@dataclass(frozen=True)
+class Pushed:
+    event_id: str
+    uuid: str
+    url: str  # <MISP origin>/events/view/<id>
+    published: bool
+    attributes: int
+
+
+def _policy_cause(exc: BaseException) -> PolicyError | None:
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, PolicyError):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _client(url: str, key: str, *, verify: bool | str, allow_private: bool, timeout: float) -> Any:
+    from pymisp import PyMISP
+
+    class GuardedPyMISP(PyMISP):  # type: ignore[misc]
+        """PyMISP whose session is socflow's guarded one from the very first request."""
+
+        def _prepare_request(self, *args: Any, **kwargs: Any) -> Any:
+            session = self._PyMISP__session
+            if not getattr(session, "socflow_guarded", False):
+                guarded = guarded_session(allow_private=allow_private, max_retries=0)
+                guarded.headers.update(session.headers)
+                guarded.socflow_guarded = True
+                self._PyMISP__session = guarded
+            return super()._prepare_request(*args, **kwargs)
+
+    return GuardedPyMISP(url, key, ssl=verify, timeout=timeout, tool="socflow")
+
+
+def _scrub(text: str, key: str) -> str:
+    return text.replace(key, "***") if key else text
+
+
+def _errors(answer: Any, what: str, url: str, key: str) -> None:
+    if not isinstance(answer, dict) or "errors" not in answer:
+        return
+    errors = answer["errors"]
+    status = errors[0] if isinstance(errors, (tuple, list)) and errors and isinstance(errors[0], int) else None
+    detail = errors[1] if status is not None and len(errors) > 1 else errors
+    if isinstance(detail, dict):
+        detail = detail.get("message") or detail.get("name") or ""
+    detail = _scrub(str(detail), key)[:200]
+    if status in (401, 403) and "Authentication failed" in detail:
+        raise AuthError(f"{SERVICE} {origin(url)} refused the key (HTTP {status})", service=SERVICE)
+    raise ProviderError(f"{SERVICE} {origin(url)}: {what} failed (HTTP {status}): {detail}", service=SERVICE)
+
+
+def push_event(
+    event: Any,
+    *,
+    url: str,
+    key: str | None = None,
+    verify: bool | str = True,
+    allow_private: bool = False,
+    timeout: float = 30.0,
+    publish: bool = False,
+) -> Pushed:
+    """Send ``event`` (a ``MISPEvent`` or a :class:`socflow.export.MispExport`) to MISP at ``url``."""
+    from pymisp.exceptions import MISPServerError, PyMISPError
+
+    event = getattr(event, "event", event)
+    key = key or os.environ.get(ENV_KEY, "")
+    if not key.strip():
+        raise ConfigError(f"no MISP key: set {ENV_KEY}")
+    key = key.strip()
+    check_target(url, allow_private=allow_private, what="the MISP url")
+    try:
+        misp = _client(url, key, verify=verify, allow_private=allow_private, timeout=timeout)
+        answer = misp.add_event(event)
+        _errors(answer, "adding the event", url, key)
+        stored = answer.get("Event", answer) if isinstance(answer, dict) else {}
+        event_id = str(stored.get("id", ""))
+        published = False
+        if publish and event_id:
+            _errors(misp.publish(event_id), "publishing the event", url, key)
+            published = True
+    except (AuthError, ProviderError):
+        raise
+    except (MISPServerError, PyMISPError, OSError, ValueError) as exc:
+        policy = _policy_cause(exc)
+        if policy is not None:
+            raise PolicyError(_scrub(str(policy), key)) from None
+        text = _scrub(str(exc), key)
+        if "Authentication failed" in text or "Unable to get the user settings" in text and "403" in text:
+            raise AuthError(f"{SERVICE} {origin(url)} refused the key", service=SERVICE) from None
+        kind = "answered a server error" if isinstance(exc, MISPServerError) else "cannot be reached"
+        raise UnavailableError(f"{SERVICE} {origin(url)} {kind}", service=SERVICE) from None
+    except Exception as exc:  # requests' errors are not all OSError subclasses
+        policy = _policy_cause(exc)
+        if policy is not None:
+            raise PolicyError(_scrub(str(policy), key)) from None
+        raise UnavailableError(f"{SERVICE} {origin(url)} cannot be reached", service=SERVICE) from None
+    return Pushed(event_id=event_id, uuid=str(stored.get("uuid", "")),
+                  url=f"{origin(url)}/events/view/{event_id}", published=published,
+                  attributes=len(stored.get("Attribute", [])))

@@ -1,0 +1,22 @@
+"""Export a case's indicators: a MISP event (pymisp objects, offline) or a STIX 2.1 bundle (stix2).
+
+Core code: it reads TheHive JSON dicts, builds documents and never sends anything; pushing an
+event to a MISP server is the adapter ``socflow.adapters.misp``. Values attackers wrote (URLs,
+addresses, subjects) are checked per type and either exported verbatim as data or refused with a
+reason (``skipped``); the output is valid JSON / STIX whatever they hold.
+
+    case = from_thehive(case_json, observables_json)
+    misp_event(case, distribution=0, only_ioc=False).to_json()   # {"Event": …}
+    stix_bundle(case).to_json()                                   # {"type": "bundle", …}
+"""
+
+from .indicators import CaseIndicators, Indicator, from_thehive, refusal
+from .misp import MispExport, misp_event, misp_type
+from .stix import StixExport, pattern, stix_bundle
+
+FORMATS = ("misp", "stix")
+
+__all__ = [
+    "FORMATS", "CaseIndicators", "Indicator", "MispExport", "StixExport", "from_thehive",
+    "misp_event", "misp_type", "pattern", "refusal", "stix_bundle",
+]
