@@ -146,7 +146,8 @@ def test_stix_only_ioc_and_sha384_refused():
 
 @pytest.mark.parametrize("kind,value,why", [
     ("ip", "999.1.1.1", "not an IP address or network"),
-    ("ip", "1.2.3.4 ", "not an IP address or network"),
+    ("ip", "1.2.3.4 5", "not an IP address or network"),
+    ("other", " \t ", "empty value"),
     ("domain", "evil.example/x", "not a domain name"),
     ("domain", "localhost", "not a domain name"),
     ("mail", "nobody", "not an e-mail address"),
@@ -195,7 +196,7 @@ def test_any_observable_value_gives_valid_output_or_a_clean_refusal(kind, value,
     assert len(misp.exported) + len(misp.skipped) == 1
     if misp.exported:
         (attr,) = doc["Event"]["Attribute"]
-        assert attr["value"] == value and attr["to_ids"] is ioc  # exported verbatim, as data
+        assert attr["value"] == value.strip() and attr["to_ids"] is ioc  # verbatim (trimmed), as data
     else:
         assert isinstance(misp.skipped[0][1], str) and misp.skipped[0][1]
     stix = stix_bundle(case)
@@ -206,4 +207,4 @@ def test_any_observable_value_gives_valid_output_or_a_clean_refusal(kind, value,
     assert bool(indicators) == (fits and pattern(ind) is not None)  # quoting never makes stix2 refuse
     if indicators:
         assert indicators[0].pattern == pattern(case.indicators[0])
-        assert value in json.loads(text)["objects"][-1]["name"]
+        assert json.loads(text)["objects"][-1]["name"] == f"{kind}: {value.strip()}"[:512]

@@ -36,6 +36,12 @@ class Indicator:
     ioc: bool = False
     message: str = ""
 
+    def __post_init__(self) -> None:
+        # pymisp's JSON strips surrounding whitespace from every string: both exports use the
+        # stripped value so the MISP event and the STIX bundle always carry the same indicator
+        if isinstance(self.value, str):
+            object.__setattr__(self, "value", self.value.strip())
+
 
 @dataclass(frozen=True)
 class CaseIndicators:
