@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -226,3 +227,84 @@ def test_cortex_down_mid_run_fails_with_the_reason_then_the_rerun_finishes(stack
     assert out.returncode == 0, out.stderr
     case = _check_worked_case(stack, alert_id)
     assert "socflow:playbook-failed" not in case["tags"]  # the finished run takes its flag off
+
+
+class _Watch:
+    """``socflow playbook watch`` as a service process; its JSON log lines, read as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(["socflow", "playbook", "watch", *args], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.events: list[dict[str, Any]] = []
+        self.raw: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.raw.append(line)
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                pass
+
+    def wait_for(self, event: str, timeout: float = 60) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for ev in list(self.events):
+                if ev.get("event") == event:
+                    return ev
+            assert self.proc.poll() is None, "".join(self.raw)
+            time.sleep(0.02)
+        raise AssertionError(f"no {event} in {''.join(self.raw)}")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(30)
+        self.reader.join(5)
+        return code
+
+
+def test_watch_polls_new_alerts_and_runs_the_matching_playbook_once(stack):
+    hive = stack["hive"]
+    alert_id = _alert(hive, ATTACKER)
+    _alert(hive, SCANNER, ref="r2")
+    other = dict(stack["env"])
+    watch = _Watch(["ssh-brute-force", "web-attack", "--interval", "0.3", "--since", "0"], other)
+    try:
+        done = [watch.wait_for("run-finished")]
+        deadline = time.monotonic() + 60
+        while len([e for e in watch.events if e.get("event") == "run-finished"]) < 2:
+            assert time.monotonic() < deadline, "".join(watch.raw)
+            time.sleep(0.05)
+        time.sleep(1)  # a few more polls: nothing runs twice
+    finally:
+        assert watch.stop() == 0
+    finished = [e for e in watch.events if e.get("event") == "run-finished"]
+    assert len(finished) == 2 and done[0]["playbook"] == "ssh-brute-force"
+    by_target = {e["target"]: e for e in finished}
+    assert by_target[alert_id]["verdict"] == "malicious" and by_target[alert_id]["status"] == "done"
+    _check_worked_case(stack, alert_id)
+    assert watch.events[-1]["event"] == "watch-stopped"
+    assert hive.api_key not in "".join(watch.raw)
+
+
+def test_watch_takes_thehive_webhook_notifications(stack, tmp_path):
+    hive = stack["hive"]
+    token = tmp_path / "token"
+    token.write_text("webhook-token-0123456789\n")
+    env = dict(stack["env"], SOCFLOW_PLAYBOOK_WEBHOOK_TOKEN_FILE=str(token))
+    watch = _Watch(["ssh-brute-force", "--webhook", "--no-poll", "--host", "127.0.0.1",
+                    "--port", "0"], env)
+    try:
+        port = watch.wait_for("webhook-listening")["port"]
+        hive.notify_to(f"http://127.0.0.1:{port}/webhook", triggers=["AlertCreated"],
+                       auth=("bearer", "webhook-token-0123456789"))
+        alert_id = _alert(hive, ATTACKER)
+        finished = watch.wait_for("run-finished")
+    finally:
+        assert watch.stop() == 0
+    assert finished["target"] == alert_id and finished["status"] == "done"
+    _check_worked_case(stack, alert_id)
+    assert hive.notifier.deliveries and all(d.status == 200 for d in hive.notifier.deliveries)
