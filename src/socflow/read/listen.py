@@ -487,9 +487,8 @@ class _Stream(asyncio.Protocol):
         while buf and not self.closing:
             if not self.mode:
                 first = buf.lstrip(b"\r\n\x00")
-                if not first:
-                    buf.clear()
-                    return
+                if not first and len(buf) <= limit:
+                    return  # only trailer bytes so far: kept (in LF framing they may start a line)
                 self.mode = "octet" if first[:1].isdigit() else "lf"
             if self.mode == "lf":
                 if self.skip_line:
