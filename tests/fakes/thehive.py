@@ -60,6 +60,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hashlib
+import email.message
 import email.parser
 import email.policy
 import json
@@ -157,6 +159,7 @@ class FakeTheHive(CaseStore):
         self.observable_types = dict(DEFAULT_TYPES)
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str, int]] = []
+        self.received: list[tuple[str, str]] = []  # every request as it arrives, before any answer
         self._seq = 0
         self._outage: tuple[str, int | None, float] | None = None
         self._port = port
@@ -401,7 +404,13 @@ class FakeTheHive(CaseStore):
                     dict(
                         base,
                         _id=self._next_id(),
-                        attachment={"name": filename or k, "size": len(payload)},
+                        attachment={
+                            "name": filename or k,
+                            "size": len(payload),
+                            "hashes": [hashlib.sha256(payload).hexdigest(),
+                                       hashlib.sha1(payload).hexdigest(),  # noqa: S324 - TheHive's
+                                       hashlib.md5(payload).hexdigest()],  # noqa: S324
+                        },
                     )
                 )
             return out
@@ -526,6 +535,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""  # always drained: keep-alive stays in sync
+        self.hive.received.append((method, self.path))
         if self.server is not self.hive._server:  # "refused": kept-alive connections die too
             self._die()
             return
@@ -717,26 +727,37 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _parse_multipart(ctype: str, raw: bytes) -> tuple[Any, dict[str, tuple[str, bytes]]]:
-    """``_json`` may be a plain form field or a file part (thehive4py sends both, spec C.4)."""
-    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw
-    )
+    """``_json`` may be a plain form field or a file part (thehive4py sends both, spec C.4).
+
+    File parts are kept byte for byte, whatever their Content-Type (an ``.eml`` part is
+    ``message/rfc822``, which a MIME parser would parse instead of keeping)."""
+    boundary = email.message.Message()
+    boundary["Content-Type"] = ctype
+    mark = boundary.get_param("boundary")
+    if not mark:
+        raise ApiError(400, "BadRequest", "Missing multipart boundary")
     body: Any = None
     parts: dict[str, tuple[str, bytes]] = {}
-    for part in msg.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        payload = part.get_payload(decode=True) or b""
+    delimiter = b"--" + str(mark).encode()
+    for chunk in raw.split(delimiter)[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head, _, payload = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        payload = payload.removesuffix(b"\r\n")
+        headers = email.parser.BytesHeaderParser(policy=email.policy.HTTP).parsebytes(head + b"\r\n\r\n")
+        name = headers.get_param("name", header="content-disposition")
+        filename = headers.get_param("filename", header="content-disposition")
         if name == "_json":
             try:
                 body = json.loads(payload)
             except ValueError:
                 raise ApiError(400, "BadRequest", "Invalid JSON in _json part") from None
         elif name:
-            key, n = name, 1
+            key, n = str(name), 1
             while key in parts:  # repeated parts (task-log ``attachments``): name, name#2, …
                 n += 1
                 key = f"{name}#{n}"
-            parts[key] = (part.get_filename() or "", payload)
+            parts[key] = (str(filename or ""), payload)
     if body is None:
         raise ApiError(400, "BadRequest", "Missing _json part")
     return body, parts

@@ -26,6 +26,10 @@ from typing import Any, Protocol
 from ..errors import DeliveryError, UnavailableError
 from .outbox import Outbox, OutboxAlert
 
+# An alert payload may carry files for its ``file`` observables: ``{part name: absolute path}``
+# under this key (never sent as a field; the transport sends each file as a multipart part).
+FILES = "x-socflow-files"
+
 
 @dataclass(frozen=True)
 class Sent:

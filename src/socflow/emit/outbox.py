@@ -58,7 +58,20 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 );
 CREATE TABLE IF NOT EXISTS groups (gid TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS mail_messages (
+    mailbox TEXT NOT NULL,
+    item TEXT NOT NULL,
+    source_ref TEXT NOT NULL,
+    state TEXT NOT NULL,
+    acked INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (mailbox, item)
+);
 """
+
+# mail intake: a message is ``committed`` (its alert is in the outbox) before the mailbox is told
+# (flag or move), then ``done``
+COMMITTED, DONE = "committed", "done"
 
 
 @dataclass(frozen=True)
@@ -131,8 +144,12 @@ class Outbox:
         groups: dict[str, str] | None = None,
         deleted_groups: Iterable[str] = (),
         watermark: float | None = None,
+        messages: Iterable[tuple[str, str, str]] = (),
     ) -> set[str]:
-        """Store new alerts, checkpoints and rule state atomically; return the new alerts' sourceRefs."""
+        """Store new alerts, checkpoints and rule state atomically; return the new alerts' sourceRefs.
+
+        ``messages`` are the mail intake's checkpoints: ``(mailbox, item, sourceRef)`` of each
+        message whose alert is in this transaction (state ``committed``)."""
         now = time.time()
         new: set[str] = set()
         with self._transaction() as db:
@@ -163,7 +180,51 @@ class Outbox:
                 db.execute(
                     "INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (repr(watermark),)
                 )
+            for mailbox, item, ref in messages:
+                db.execute(
+                    "INSERT INTO mail_messages (mailbox, item, source_ref, state, updated_at)"
+                    " VALUES (?, ?, ?, 'committed', ?) ON CONFLICT (mailbox, item) DO NOTHING",
+                    (mailbox, item, ref, now),
+                )
         return new
+
+    # ---- the mail intake's checkpoints (mailbox, item): IMAP "<UIDVALIDITY>.<UID>", maildir file
+    def message_state(self, mailbox: str, item: str) -> tuple[str, str, bool] | None:
+        """(state, sourceRef, acknowledged) of a message already taken in, or None."""
+        row = self.db.execute(
+            "SELECT state, source_ref, acked FROM mail_messages WHERE mailbox = ? AND item = ?",
+            (mailbox, item),
+        ).fetchone()
+        return (row[0], row[1], bool(row[2])) if row else None
+
+    def set_message_state(self, mailbox: str, item: str, *, state: str | None = None,
+                          acked: bool | None = None) -> None:
+        if state is not None:
+            self.db.execute(
+                "UPDATE mail_messages SET state = ?, updated_at = ? WHERE mailbox = ? AND item = ?",
+                (state, time.time(), mailbox, item),
+            )
+        if acked is not None:
+            self.db.execute(
+                "UPDATE mail_messages SET acked = ? WHERE mailbox = ? AND item = ?",
+                (int(acked), mailbox, item),
+            )
+
+    def messages_in(self, mailbox: str, state: str | None = None) -> list[tuple[str, str, str]]:
+        """(item, sourceRef, state) of the messages of ``mailbox`` taken in, oldest first."""
+        sql = "SELECT item, source_ref, state FROM mail_messages WHERE mailbox = ?"
+        args: tuple[Any, ...] = (mailbox,)
+        if state:
+            sql += " AND state = ?"
+            args += (state,)
+        return [tuple(r) for r in self.db.execute(sql + " ORDER BY rowid", args)]  # type: ignore[misc]
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
     class _Tx:
         def __init__(self, db: sqlite3.Connection) -> None:

@@ -69,6 +69,7 @@ def _analyze_bytes(data: bytes, source: str, policy: MailPolicy | None, unwrap_r
                 "attachment": outer_name}
             report = _analyze_bytes(inner_bytes, source, policy, False, None, blobs)
             report.reporter = reporter
+            report.reported_message = inner_bytes
             if count > 1:
                 report.findings.append(Finding(
                     "report.multiple_messages",

@@ -134,6 +134,9 @@ class MailReport:
     indicators: list[dict[str, Any]] = field(default_factory=list)  # from the core extractor
     defects: list[str] = field(default_factory=list)
     enrichment: list[dict[str, Any]] = field(default_factory=list)
+    # the reported message's own bytes when this report judged a user's report (for the intake's
+    # .eml observable); not part of to_dict
+    reported_message: bytes | None = field(default=None, repr=False)
 
     @property
     def reasons(self) -> list[Finding]:

@@ -43,6 +43,11 @@ def mail() -> None:
     """Analyse e-mail messages for phishing (verdicts that explain themselves)."""
 
 
+from .mailintake import intake  # noqa: E402 - a sub-command of the group above
+
+mail.add_command(intake)
+
+
 @mail.command("analyze")
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")

@@ -14,6 +14,7 @@ ConfigError (a person must set the CA bundle).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import requests
@@ -24,7 +25,7 @@ from thehive4py import TheHiveApi
 from thehive4py.errors import TheHiveError
 from urllib3 import Retry
 
-from ...emit.delivery import Sent
+from ...emit.delivery import FILES, Sent
 from ...errors import AuthError, ConfigError, DeliveryError, UnavailableError
 
 SERVICE = "TheHive"
@@ -116,8 +117,16 @@ class TheHiveSender:
         self.api.session.mount("https://", adapter)
 
     def send(self, alert: dict[str, Any]) -> Sent:
+        files: dict[str, str] | None = alert.get(FILES)
+        if files:  # file observables: multipart, one part per file (spec C.4)
+            alert = {k: v for k, v in alert.items() if k != FILES}
+            for path in files.values():
+                if not os.path.isfile(path):
+                    raise DeliveryError(
+                        f"the alert's file {path} is gone; it cannot be sent", permanent=True
+                    )
         try:
-            out = self.api.alert.create(alert)  # type: ignore[arg-type]
+            out = self.api.alert.create(alert, attachment_map=files or None)  # type: ignore[arg-type]
         except TheHiveError as exc:
             return self._refused(exc)
         except requests.exceptions.SSLError as exc:

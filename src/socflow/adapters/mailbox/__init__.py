@@ -1,0 +1,1 @@
+"""Mailboxes of reported mail (IMAP, maildir/folder) for `socflow mail intake`."""

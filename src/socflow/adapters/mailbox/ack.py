@@ -1,0 +1,85 @@
+"""Acknowledging a report to the person who sent it, through the Notify responder's mail path.
+
+The settings are Socflow_Notify_Mail's (``smtp_host``, ``smtp_port``, ``smtp_security``,
+``allow_plaintext``, ``smtp_user``, ``from_address``, ``verify_tls``, ``timeout``,
+``body_format``) plus its ``subject_template`` / ``body_template`` and ``cacerts``, read from a
+YAML file (``--ack-config``); the SMTP password comes from ``SOCFLOW_SMTP_PASSWORD``. Templates
+are rendered by the responder's sandbox (``_render``: every value escaped for the destination,
+bounded time and size) with the alert as the TheHive object and three more values:
+``verdict``, ``subject`` (the reported message's) and ``reporter``. The message goes only to
+the reporter's address, TLS required as for the responder.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from ...classify import yamlfile
+from ...config import convert
+from ...errors import ConfigError
+from ..cortex.responders import _mail, _render
+
+DEFAULT_SUBJECT = "Thank you for your report: {{ subject }}"
+DEFAULT_BODY = (
+    "Thank you for reporting this message to the security team.\n\n"
+    "Subject: {{ subject }}\n"
+    "First assessment: {{ verdict }}\n\n"
+    "An analyst will look at it. Please do not open its links or attachments, and delete it.\n"
+)
+_SETTINGS = set(_mail.MailSettings.__struct_fields__) - {"to", "recipients_from_tags",
+                                                         "smtp_password"}
+_EXTRA = {"subject_template", "body_template", "cacerts"}
+
+
+class Acknowledger:
+    def __init__(self, settings: _mail.MailSettings, subject: str, body: str,
+                 cacerts: str | None) -> None:
+        self.settings, self.subject, self.body, self.cacerts = settings, subject, body, cacerts
+
+    @classmethod
+    def from_file(cls, path: str) -> Acknowledger:
+        data, lines = yamlfile.load_file(path)
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}:1: the acknowledgement config must be a mapping "
+                              "(smtp_host:, from_address:, …)")
+        unknown = sorted(set(data) - _SETTINGS - _EXTRA)
+        if unknown:
+            line = lines.get((unknown[0],), 1) if isinstance(lines, dict) else 1
+            raise ConfigError(f"{path}:{line}: {unknown[0]}: unknown setting (known: "
+                              f"{', '.join(sorted(_SETTINGS | _EXTRA))})")
+        values = {k: v for k, v in data.items() if k in _SETTINGS}
+        password = os.environ.get("SOCFLOW_SMTP_PASSWORD") or None
+        if password:
+            values["smtp_password"] = password
+        settings = convert(values, _mail.MailSettings, f"{path}: ")
+        if settings.smtp_user and not password:
+            raise ConfigError(f"{path}: smtp_user is set: the password comes from "
+                              "SOCFLOW_SMTP_PASSWORD")
+        for key in ("subject_template", "body_template", "cacerts"):
+            if key in data and not isinstance(data[key], str):
+                raise ConfigError(f"{path}: {key} must be text")
+        ack = cls(settings, data.get("subject_template") or DEFAULT_SUBJECT,
+                  data.get("body_template") or DEFAULT_BODY, data.get("cacerts"))
+        ack.render({"title": "check", "severity": 1, "tags": [], "description": ""},
+                   {"verdict": "safe", "subject": "check", "reporter": "a@example.org"})
+        return ack
+
+    def render(self, alert: dict[str, Any], extra: dict[str, str]) -> tuple[str, str]:
+        values = _render.context(alert, "thehive:alert", None, None)
+        values.update(extra)
+        escape = "html" if self.settings.body_format == "html" else "plain"
+        subject = _render.render(self.subject, values, "header", item="subject_template")
+        subject = _render.header(subject)[: _render.MAX_SUBJECT]
+        body = _render.render(self.body, values, escape, item="body_template")
+        return subject, body
+
+    def send(self, reporter: str, alert: dict[str, Any], extra: dict[str, str]) -> None:
+        """Raises DeliveryError / UnavailableError / AuthError (one line) when it fails."""
+        recipients, _ = _mail.split_recipients([reporter])
+        if not recipients:
+            raise ConfigError(f"the reporter's address {reporter!r} is not one to write to")
+        subject, body = self.render(alert, extra)
+        msg = _mail.build_message(self.settings, recipients, subject, body, "")
+        _mail.send(self.settings, msg, recipients, self.cacerts)
+
