@@ -115,7 +115,8 @@ def test_ssh_brute_force_from_a_known_attacker_is_contained_and_documented(stack
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["status"] == "done" and result["verdict"] == "malicious"
-    assert result["path"] == ["reputation", "decide", "contain", "log-containment", "log-triage"]
+    assert result["path"] == ["reputation", "decide", "contain", "share", "log-containment",
+                              "log-triage"]
     case = _check_worked_case(stack, alert_id)
     store = _store(stack["hive"])
     (containment,) = [t for t in store.tasks.values() if t["title"] == "Containment"]
@@ -308,3 +309,27 @@ def test_watch_takes_thehive_webhook_notifications(stack, tmp_path):
     assert finished["target"] == alert_id and finished["status"] == "done"
     _check_worked_case(stack, alert_id)
     assert hive.notifier.deliveries and all(d.status == 200 for d in hive.notifier.deliveries)
+
+
+def test_the_export_step_writes_the_cases_indicators_as_a_misp_event(stack, tmp_path):
+    text = resolve("ssh-brute-force").read_text()
+    out_file = tmp_path / "exports" / "case-{case}.json"
+    playbook = tmp_path / "ssh.yml"
+    playbook.write_text(text.replace("    kind: export\n    format: misp\n",
+                                     f"    kind: export\n    format: misp\n    ioc_only: false\n"
+                                     f"    output: {out_file}\n"))
+    alert_id = _alert(stack["hive"], ATTACKER)
+    out = subprocess.run(["socflow", "playbook", "run", str(playbook), "--alert", alert_id, "--json"],
+                         capture_output=True, text=True, timeout=120, env=stack["env"])
+    assert out.returncode == 0, out.stderr
+    (written,) = (tmp_path / "exports").iterdir()
+    event = json.loads(written.read_text())["Event"]
+    values = {a["type"]: a["value"] for a in event["Attribute"]}
+    assert values["ip-dst"] == ATTACKER or values.get("ip-src") == ATTACKER
+    assert {"name": "tlp:amber"} in event["Tag"] or any(t["name"].startswith("tlp:") for t in event["Tag"])
+    case = _check_worked_case(stack, alert_id)
+    assert written.name == f"case-{case['number']}.json"
+    store = _store(stack["hive"])
+    (containment,) = [t for t in store.tasks.values() if t["title"] == "Containment"]
+    (log,) = [store.logs[lid] for lid, tid in store.log_task.items() if tid == containment["_id"]]
+    assert "export misp: " in log["message"] and "indicator(s)" in log["message"]

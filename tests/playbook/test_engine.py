@@ -200,3 +200,12 @@ def test_an_effect_whose_answer_is_lost_is_looked_for_before_the_retry(journal, 
     assert h.calls["promote"] == 1 and len(h.cases) == 1
     assert sorted(j["data"] for j in h.jobs) == ["198.51.100.9", "203.0.113.7"]
     assert sum(len(v) for v in h.logs.values()) == 1
+
+
+def test_an_unexpected_error_fails_the_run_with_its_name_not_a_traceback(journal):
+    h = hive()
+    h.fail["add_log"] = [RuntimeError("boom")]
+    result = run(h, journal)
+    assert result.status == "failed"
+    assert result.reason == "step log: unexpected error: RuntimeError: boom"
+    assert journal.step(result.run_id, "log").status == "failed"

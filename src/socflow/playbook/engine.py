@@ -269,6 +269,10 @@ class Engine:
         except StepFailed as exc:
             self.journal.end(run_id, step.id, "failed", error=str(exc))
             raise StepFailed(f"step {step.id}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a bug or a broken install: the run says so
+            reason = f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}"
+            self.journal.end(run_id, step.id, "failed", error=reason)
+            raise StepFailed(f"step {step.id}: {reason}") from None
         self.journal.end(run_id, step.id, "done", outcome)
         self.emit("step-done", step=step.id, kind=step.kind,
                   **{k: outcome[k] for k in ("verdict", "goto") if k in outcome})
@@ -659,6 +663,8 @@ def _fold(state: dict[str, Any], step: Any, outcome: dict[str, Any]) -> None:
         state["verdict"] = outcome.get("verdict")
         state["reasons"] = outcome.get("reasons", [])
         state["why"] = outcome.get("why")
+    elif isinstance(step, ExportStep):
+        state.setdefault("actions", []).append(outcome)
     elif isinstance(step, ActStep):
         for a in outcome.get("actions", []):
             state.setdefault("actions", []).append(a)
@@ -688,6 +694,8 @@ def _describe_action(a: dict[str, Any]) -> str:
     if kind in ("promote", "merge"):
         return f"{kind} → case {markdown.code(str(a.get('case')))}"
     if kind == "export":
-        return f"export {markdown.escape(str(a.get('format', '')))}"
+        where = a.get("output") or a.get("url") or a.get("skipped_export") or ""
+        return (f"export {markdown.escape(str(a.get('format', '')))}: {a.get('exported', 0)} "
+                f"indicator(s), {a.get('skipped', 0)} skipped; {markdown.escape(str(where))}")
     fields = a.get("fields") or {}
     return f"{kind}: " + ", ".join(f"{k}={markdown.code(str(v))}" for k, v in fields.items())

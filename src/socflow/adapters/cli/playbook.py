@@ -87,6 +87,9 @@ def _journal(state_dir: str | None, db: str | None) -> SqliteJournal:
 
 
 def _service_options(func: Any) -> Any:
+    func = secret_option("--misp-key", "SOCFLOW_MISP_KEY", "MISP API key")(func)
+    func = click.option("--misp-url", envvar="SOCFLOW_MISP_URL",
+                        help="MISP the export steps push events to [env SOCFLOW_MISP_URL].")(func)
     func = secret_option("--cortex-key", "SOCFLOW_CORTEX_KEY", "Cortex API key")(func)
     func = click.option("--cortex-url", envvar="SOCFLOW_CORTEX_URL",
                         help="Cortex base URL [env SOCFLOW_CORTEX_URL].")(func)
@@ -96,7 +99,7 @@ def _service_options(func: Any) -> Any:
 
 
 def _services(kw: dict[str, Any]) -> Any:
-    from ..playbook.services import CortexSettings, TheHiveCortex
+    from ..playbook.services import CortexSettings, MispSettings, TheHiveCortex
 
     try:
         settings = TheHiveSettings(url=kw.get("thehive_url"), organisation=kw.get("organisation"),
@@ -107,7 +110,8 @@ def _services(kw: dict[str, Any]) -> Any:
         settings.api_key = SecretStr(kw["thehive_key"])
     cortex = CortexSettings(kw.get("cortex_url"), kw.get("cortex_key"),
                             timeout=kw.get("timeout", 30.0))
-    return TheHiveCortex(settings, cortex)
+    misp = MispSettings(kw.get("misp_url"), kw.get("misp_key"), timeout=kw.get("timeout", 30.0))
+    return TheHiveCortex(settings, cortex, misp)
 
 
 def _printer(quiet: bool) -> Any:

@@ -16,7 +16,10 @@ Cortex's cache (R4.1), which is why this matters.
 from __future__ import annotations
 
 import math
+import re
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -39,6 +42,15 @@ class CortexSettings:
         self.verify = verify
 
 
+@dataclass(frozen=True)
+class MispSettings:
+    url: str | None = None
+    key: str | None = None  # else SOCFLOW_MISP_KEY (read by socflow.adapters.misp)
+    verify: bool | str = True
+    allow_private: bool = False
+    timeout: float = 30.0
+
+
 def _translate(service: str, status: int | None, text: str) -> Exception:
     if status is None or status in _TRANSIENT:
         return UnavailableError(f"{service}: {text[:300]}", service=service)
@@ -50,7 +62,8 @@ def _translate(service: str, status: int | None, text: str) -> Exception:
 class TheHiveCortex:
     """The engine's ``Services`` over HTTP."""
 
-    def __init__(self, thehive: TheHiveSettings, cortex: CortexSettings | None) -> None:
+    def __init__(self, thehive: TheHiveSettings, cortex: CortexSettings | None,
+                 misp: MispSettings | None = None) -> None:
         if not thehive.url:
             raise ConfigError("no TheHive URL (use --thehive-url or SOCFLOW_THEHIVE_URL)")
         if not thehive.key():
@@ -62,6 +75,7 @@ class TheHiveCortex:
         self.hive.session.mount("http://", adapter)
         self.hive.session.mount("https://", adapter)
         self.cortex = cortex
+        self.misp = misp
         self.http = requests.Session()
         self._analyzers: dict[tuple[str, str], str] = {}
 
@@ -148,15 +162,34 @@ class TheHiveCortex:
         self._th("update task", self.hive.task.update, task_id, fields)
 
     def export(self, case_id: str, fmt: str, output: str | None, ioc_only: bool) -> dict[str, Any]:
-        try:
-            from ...export import export_case  # type: ignore[import-not-found, attr-defined]
-        except ImportError:
-            raise ConfigError(
-                "the export step needs socflow's MISP/STIX export module, not in this version"
-            ) from None
+        """The case's indicators as a MISP event or a STIX 2.1 bundle (socflow.export): to
+        ``output`` (``{case}`` in it becomes the case number), or the MISP event to the
+        configured MISP. Neither configured: nothing is exported, and the outcome says why."""
+        from ...export import from_thehive, misp_event, stix_bundle
+
         case = self.entity("case", case_id)
-        observables = self.observables("case", case_id)
-        return dict(export_case(case, observables, fmt=fmt, output=output, ioc_only=ioc_only))
+        indicators = from_thehive(case, self.observables("case", case_id))
+        built = (misp_event(indicators, only_ioc=ioc_only) if fmt == "misp"
+                 else stix_bundle(indicators, only_ioc=ioc_only))
+        result: dict[str, Any] = {"format": fmt, "exported": len(built.exported),
+                                  "skipped": len(built.skipped)}
+        if output:
+            label = re.sub(r"[^A-Za-z0-9_.-]", "_", str(case.get("number") or case_id))
+            path = Path(output.replace("{case}", label))
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(built.to_json() + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"export to {path}: {exc.strerror or exc}") from None
+            return result | {"output": str(path)}
+        if fmt == "misp" and self.misp is not None and self.misp.url:
+            from ..misp import push_event
+
+            pushed = push_event(built, url=self.misp.url, key=self.misp.key,
+                                verify=self.misp.verify, allow_private=self.misp.allow_private,
+                                timeout=self.misp.timeout)
+            return result | {"misp_event": pushed.event_id, "url": pushed.url}
+        return result | {"skipped_export": "no output file and no MISP configured (--misp-url)"}
 
     # ---- Cortex
     def _cx(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
@@ -273,4 +306,4 @@ class TheHiveCortex:
         return [dict(a) for a in out or []]
 
 
-__all__ = ["CortexSettings", "TheHiveCortex"]
+__all__ = ["CortexSettings", "MispSettings", "TheHiveCortex"]
