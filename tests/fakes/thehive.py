@@ -25,7 +25,8 @@ Routes (``/api/v1``; JSON; errors ``{"type", "message"}`` — 400 ``AttributeChe
   mandatory task is Waiting/InProgress, then InProgress tasks → Completed, Waiting → Cancel,
   ``endDate``/``closedDate`` set; reopening needs ``manageCase/reopen``),
   ``DELETE /case/{id}/alert/{alertId}`` (unlink → alert back to New), ``POST /case/{id}/observable``
-  (as for alerts; multipart part ``attachment``), ``GET|PATCH /observable/{id}``.
+  (as for alerts; multipart part ``attachment``), ``GET|PATCH /observable/{id}``,
+  ``GET /observable/{id}/attachment/{attachmentId}/download`` (the file's bytes).
 * templates: ``POST /caseTemplate`` (201; duplicate name 400 CreateError),
   ``GET|PATCH|DELETE /caseTemplate/{name or id}``.
 * tasks: ``POST /case/{id}/task`` (201; defaults Waiting, order 0, group "default", flag and
@@ -157,6 +158,7 @@ class FakeTheHive(CaseStore):
         self.basic = {"admin@thehive.local": User("admin@thehive.local", (org, "admin"), "secret")}
         self.orgs: dict[str, Org] = {o: Org() for o in (org, "admin", *extra_orgs)}
         self.observable_types = dict(DEFAULT_TYPES)
+        self.blobs: dict[str, bytes] = {}  # attachment id (sha256) -> bytes, for downloads
         self.lock = threading.RLock()
         self.requests: list[tuple[str, str, int]] = []
         self.received: list[tuple[str, str]] = []  # every request as it arrives, before any answer
@@ -400,12 +402,16 @@ class FakeTheHive(CaseStore):
                 if not isinstance(k, str) or k not in parts:
                     raise ApiError(400, "BadRequest", f"Attachment part {k!r} not found")
                 filename, payload = parts[k]
+                sha = hashlib.sha256(payload).hexdigest()
+                self.blobs[sha] = payload
                 out.append(
                     dict(
                         base,
                         _id=self._next_id(),
                         attachment={
+                            "id": sha,
                             "name": filename or k,
+                            "contentType": "application/octet-stream",
                             "size": len(payload),
                             "hashes": [hashlib.sha256(payload).hexdigest(),
                                        hashlib.sha1(payload).hexdigest(),  # noqa: S324 - TheHive's
@@ -482,13 +488,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- plumbing
     def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
-        raw = b"" if body is None else json.dumps(body).encode()
+        binary = isinstance(body, bytes)  # an attachment download
+        raw = b"" if body is None else body if binary else json.dumps(body).encode()
         # Recorded before the answer leaves: a client that has its answer must find its request
         # here (recording after the write lost that race under load).
         self.hive.requests.append((self.command, self.path, status))
         self.send_response(status)
         if body is not None:
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "application/octet-stream" if binary else "application/json")
         if status == 503:
             self.send_header("Retry-After", "1")
         for name, value in (headers or {}).items():
@@ -706,6 +713,13 @@ class _Handler(BaseHTTPRequestHandler):
         if m and method == "PATCH":
             hive.update_log(org_name, login, unquote(m.group(1)), body)
             return 204, None
+        m = re.fullmatch(r"/api/v1/observable/([^/]+)/attachment/([^/]+)/download", path)
+        if m and method == "GET":  # the file of a file observable (thehive4py download_attachment)
+            obs = hive._find_observable(org, unquote(m.group(1)))
+            att = obs.get("attachment") or {}
+            if att.get("id") != unquote(m.group(2)) or att["id"] not in hive.blobs:
+                raise ApiError(404, "NotFoundError", f"Attachment {m.group(2)} not found")
+            return 200, hive.blobs[att["id"]]
         m = re.fullmatch(r"/api/v1/observable/([^/]+)", path)
         if m and method == "GET":
             return 200, dict(hive._find_observable(org, unquote(m.group(1))))

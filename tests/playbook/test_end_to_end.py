@@ -44,12 +44,13 @@ def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
             cortex.enable("Socflow_OTX_Query", config={"key": otx.key, "api_url": otx.url, **intel})
             cortex.enable("Socflow_Block", config={"api_url": blocklist.url, "api_token": TOKEN})
             templates = tmp_path / "templates"
-            out = subprocess.run(["socflow", "playbook", "templates", "ssh-brute-force", "--output",
-                                  str(templates)], capture_output=True, text=True, timeout=60)
+            out = subprocess.run(["socflow", "playbook", "templates", "--output", str(templates)],
+                                 capture_output=True, text=True, timeout=60)
             assert out.returncode == 0, out.stderr
-            r = requests.post(f"{hive.url}/api/v1/caseTemplate", timeout=10, headers=_auth(hive),
-                              json=json.loads((templates / "socflow-ssh-brute-force.json").read_text()))
-            assert r.status_code == 201, r.text
+            for path in sorted(templates.iterdir()):  # imported as an administrator would
+                r = requests.post(f"{hive.url}/api/v1/caseTemplate", timeout=10, headers=_auth(hive),
+                                  json=json.loads(path.read_text()))
+                assert r.status_code == 201, r.text
             env = {**os.environ, "SOCFLOW_THEHIVE_URL": hive.url, "SOCFLOW_THEHIVE_KEY": hive.api_key,
                    "SOCFLOW_CORTEX_URL": cortex.url, "SOCFLOW_CORTEX_KEY": cortex.api_key,
                    "SOCFLOW_STATE_DIR": str(tmp_path / "state")}
@@ -333,3 +334,93 @@ def test_the_export_step_writes_the_cases_indicators_as_a_misp_event(stack, tmp_
     (containment,) = [t for t in store.tasks.values() if t["title"] == "Containment"]
     (log,) = [store.logs[lid] for lid, tid in store.log_task.items() if tid == containment["_id"]]
     assert "export misp: " in log["message"] and "indicator(s)" in log["message"]
+
+
+def test_web_attack_from_a_known_attacker_is_blocked_and_documented(stack):
+    hive = stack["hive"]
+    payload = "http://shop.example-corp.com/item?id=1' UNION SELECT password FROM users--"
+    body = {"type": "socflow", "source": "socflow", "sourceRef": "w1", "severity": 2,
+            "title": f"SQL injection from {ATTACKER}", "description": "payloads in the access log",
+            "tags": ["web", "sqli", "socflow:rule=web-sqli"],
+            "observables": [{"dataType": "ip", "data": ATTACKER, "tags": ["web-attack-source"]},
+                            {"dataType": "url", "data": payload, "tags": ["sqli-payload"]}]}
+    r = requests.post(f"{hive.url}/api/v1/alert", json=body, headers=_auth(hive), timeout=10)
+    assert r.status_code == 201, r.text
+    alert_id = r.json()["_id"]
+    out = subprocess.run(["socflow", "playbook", "run", "web-attack", "--alert", alert_id, "--json"],
+                         capture_output=True, text=True, timeout=120, env=stack["env"])
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["path"] == ["reputation", "payload-intel", "decide", "contain", "share",
+                              "log-containment"]
+    store = _store(hive)
+    (case,) = store.cases.values()
+    assert case["title"].startswith("[WEB] ") and case["severity"] == 3
+    assert stack["blocklist"].edl("ip") == [ATTACKER]  # the address, never the payload URL
+    stack["cortex"].wait_idle(30)
+    assert len(_blocks(stack["cortex"])) == 1
+    (containment,) = [t for tid, t in store.tasks.items() if t["title"] == "Containment"]
+    (log,) = [store.logs[lid] for lid, tid in store.log_task.items() if tid == containment["_id"]]
+    assert containment["status"] == "Completed"
+    assert "verdict** malicious" in log["message"] and f"`ip {ATTACKER}`" in log["message"]
+
+
+def test_a_reported_phishing_mail_becomes_a_worked_case(stack, tmp_path):
+    """The intake's alert (tests build it with the intake's own function): the mail analyzer
+    runs on the reported message (downloaded from TheHive, sent to Cortex as a file), the links,
+    their domains and the originating address are blocked, the notification goes out, and each
+    phase has its task log; intel analyzers that Cortex lacks are noted, not fatal."""
+    from fakes.mail import PASSWORD, USER, FakeSMTP
+
+    from socflow.mail import analyze_bytes
+    from socflow.mail.alert import phishing_alert
+
+    hive, cortex = stack["hive"], stack["cortex"]
+    message = (Path(__file__).resolve().parents[1] / "mail" / "corpus" / "phish" /
+               "attachment-0.eml").read_bytes()
+    report = analyze_bytes(message, "attachment-0.eml")
+    alert = phishing_alert(report, ref="msgid-test", file_name="reported.eml",
+                           source="imap://soc@example-corp.com/INBOX 1.7")
+    with FakeSMTP() as smtp:
+        cortex.enable("Socflow_MailAnalysis")
+        cortex.enable("Socflow_Notify_Mail", config={
+            "smtp_host": "localhost", "smtp_port": smtp.port, "smtp_user": USER,
+            "smtp_password": PASSWORD, "from_address": "soc@example-corp.com",
+            "to": ["soc@example-corp.com"], "cacerts": smtp.ca_pem, "timeout": 10})
+        r = requests.post(f"{hive.url}/api/v1/alert", headers=_auth(hive), timeout=10,
+                          files={"_json": (None, json.dumps(alert)),
+                                 "eml": ("reported.eml", message, "message/rfc822")})
+        assert r.status_code == 201, r.text
+        alert_id = r.json()["_id"]
+        out = subprocess.run(["socflow", "playbook", "run", "phishing", "--alert", alert_id,
+                              "--json"], capture_output=True, text=True, timeout=180,
+                             env=stack["env"])
+        assert out.returncode == 0, out.stderr
+        cortex.wait_idle(60)
+        notified = list(smtp.received)
+    result = json.loads(out.stdout)
+    assert result["verdict"] == "malicious"
+    assert result["path"] == ["promote", "detection", "mail", "intel", "decide", "contain",
+                              "verification", "containment", "awareness", "log-awareness",
+                              "escalation", "share", "reporting"]
+    store = _store(hive)
+    (case,) = store.cases.values()
+    assert case["title"].startswith("[PHISHING] ") and "contained" in case["tags"]
+    ran = [j.worker["name"] for j in cortex.jobs.values()]
+    assert ran.count("Socflow_MailAnalysis") == 1 and ran.count("Socflow_Notify_Mail") == 1
+    blocked = stack["blocklist"].edl("url") + stack["blocklist"].edl("domain") + \
+        stack["blocklist"].edl("ip")
+    urls = [o["data"] for o in alert["observables"] if o["dataType"] == "url"]
+    assert blocked and set(stack["blocklist"].edl("url")) <= set(urls)
+    assert ran.count("Socflow_Block") == len([o for o in alert["observables"]
+                                              if o["dataType"] in ("url", "domain", "ip")])
+    assert len(notified) == 1
+    tasks = {t["title"]: t for tid, t in store.tasks.items() if store.task_case[tid] == case["_id"]}
+    logged = {}
+    for lid, tid in store.log_task.items():
+        logged.setdefault(tid, []).append(store.logs[lid]["message"])
+    for title in ("Detection", "Verification", "Containment", "User awareness", "Reporting"):
+        assert len(logged.get(tasks[title]["_id"], [])) == 1, title
+    verification = logged[tasks["Verification"]["_id"]][0]
+    assert "Socflow\\_MailAnalysis" in verification and "Mail:Verdict" in verification
+    assert "Socflow\\_VirusTotal\\_GetReport" in verification  # not done: Cortex lacks it

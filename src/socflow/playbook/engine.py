@@ -94,8 +94,20 @@ def marker(run_id: str, key: str) -> str:
 
 
 def ref(obs: dict[str, Any]) -> str:
-    """Observables keep their type and value when an alert becomes a case, not their id."""
-    return f"{obs.get('dataType')}|{obs.get('data')}"
+    """Observables keep their type and value when an alert becomes a case, not their id (a
+    file: its attachment id, the SHA-256 of its bytes)."""
+    value = obs.get("data")
+    if value is None and isinstance(obs.get("attachment"), dict):
+        value = obs["attachment"].get("id")
+    return f"{obs.get('dataType')}|{value}"
+
+
+def shown(obs: dict[str, Any]) -> str:
+    """How an observable is named in logs and plans: its type and value (a file: its name)."""
+    value = obs.get("data")
+    if value is None and isinstance(obs.get("attachment"), dict):
+        value = obs["attachment"].get("name", "")
+    return f"{obs.get('dataType', '')} {value or ''}"
 
 
 @dataclass
@@ -354,7 +366,8 @@ class Engine:
     # ---- steps
     def _analyze(self, run_id: str, step: AnalyzeStep, state: dict[str, Any]) -> dict[str, Any]:
         observables = self._observables(state)
-        chosen = [o for o in observables if o.get("dataType") in step.data_types and o.get("data")]
+        chosen = [o for o in observables if o.get("dataType") in step.data_types
+                  and (o.get("data") or o.get("attachment"))]
         chosen = chosen[: step.max_observables]
         results, failures = [], []
         for obs in chosen:
@@ -531,8 +544,7 @@ class Engine:
             if chosen > spec.max_observables:
                 break
             sub = f"{key}/{ref(obs)}"
-            out.append(self._responder(run_id, sub, spec, "thehive:case_artifact", obs,
-                                       f"{obs.get('dataType')} {obs.get('data')}"))
+            out.append(self._responder(run_id, sub, spec, "thehive:case_artifact", obs, shown(obs)))
         return out
 
     def _responder(self, run_id: str, key: str, spec: ResponderAction, data_type: str,
@@ -612,10 +624,9 @@ class Engine:
             lines += ["", "| analyzer | observable | finding | level |", "|---|---|---|---|"]
             for t in evidence[:30]:
                 obs = values.get(t["observable"], {})
-                shown = f"{obs.get('dataType', '')} {obs.get('data', '')}"
                 finding = f"{t['namespace']}:{t['predicate']}"
                 lines.append(
-                    f"| {markdown.escape(t['analyzer'])} | {markdown.code(shown, table=True)} | "
+                    f"| {markdown.escape(t['analyzer'])} | {markdown.code(shown(obs), table=True)} | "
                     f"{markdown.code(finding, table=True)} | {t['level']} |"
                 )
         actions = state.get("actions", [])
@@ -646,7 +657,7 @@ def _external(out: dict[str, Any]) -> dict[str, Any]:
 
 
 def _slim(observables: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    keep = ("_id", "dataType", "data", "tags", "tlp", "pap", "ioc", "message")
+    keep = ("_id", "dataType", "data", "attachment", "tags", "tlp", "pap", "ioc", "message")
     return [{k: o[k] for k in keep if k in o} for o in observables if isinstance(o, dict)]
 
 

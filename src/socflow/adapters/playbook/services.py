@@ -15,8 +15,10 @@ Cortex's cache (R4.1), which is why this matters.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ from ..thehive.sender import TheHiveSettings, _TimeoutAdapter
 
 _TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 MAX_LIST = 500
+MAX_FILE = 64 << 20  # a file observable sent to an analyzer (mail messages, documents)
 
 
 class CortexSettings:
@@ -237,11 +240,25 @@ class TheHiveCortex:
                 timeout: float) -> dict[str, Any]:
         data_type = str(observable.get("dataType"))
         wid = self._worker_id("analyzer", analyzer, data_type)
-        job = self._cx("POST", f"analyzer/{wid}/run", f"run {analyzer}", json={
-            "data": observable.get("data"), "dataType": data_type,
-            "tlp": min(int(observable.get("tlp", 2)), 3), "pap": min(int(observable.get("pap", 2)), 3),
-            "message": key,
-        })
+        fields = {"dataType": data_type, "tlp": min(int(observable.get("tlp", 2)), 3),
+                  "pap": min(int(observable.get("pap", 2)), 3), "message": key}
+        attachment = observable.get("attachment")
+        if data_type == "file" and isinstance(attachment, dict) and attachment.get("id"):
+            # the file travels as Cortex takes files: multipart, _json + a part named data
+            with tempfile.TemporaryDirectory(prefix="socflow-playbook-") as folder:
+                path = Path(folder) / "observable"
+                self._th("download the file", self.hive.observable.download_attachment,
+                         str(observable["_id"]), str(attachment["id"]), str(path))
+                if path.stat().st_size > MAX_FILE:
+                    raise ProviderError(f"the file observable is over {MAX_FILE >> 20} MiB")
+                name = re.sub(r"[^\w.-]", "_", str(attachment.get("name") or "file"))[:100]
+                with path.open("rb") as fh:
+                    job = self._cx("POST", f"analyzer/{wid}/run", f"run {analyzer}",
+                                   data={"_json": json.dumps(fields)},
+                                   files={"data": (name, fh, "application/octet-stream")})
+        else:
+            job = self._cx("POST", f"analyzer/{wid}/run", f"run {analyzer}",
+                           json={"data": observable.get("data"), **fields})
         return self._wait(job, analyzer, timeout)
 
     def _wait(self, job: dict[str, Any], name: str, timeout: float) -> dict[str, Any]:
