@@ -235,7 +235,9 @@ def sample_job(path: Path, service_url: str, tmp: Path, key: str | None = None) 
         name = item["name"]
         if name in config:
             continue
-        if name.endswith("_url"):
+        if name == "state_url":
+            config[name] = ""  # the shared-state backend, not a service: its default (tests/state)
+        elif name.endswith("_url"):
             config[name] = service_url
         elif name == "allow_private_targets":
             config[name] = True  # every endpoint here is a loopback one (socflow.outbound)

@@ -110,6 +110,10 @@ class EnrichConfig(BaseModel):
     abuseipdb: AbuseIPDBSettings | None = None
     otx: OTXSettings | None = None
     cache_path: Path | None = Field(default=None, description="SQLite file; None = this process only")
+    state_url: str | None = Field(
+        default=None, description="sqlite:///path or redis(s)://[user@]host:port/db; wins over cache_path"
+    )
+    state_password: SecretStr | None = Field(default=None, description="the Redis password")
     budget_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="wall time one lookup may take, waits included"
     )

@@ -1,7 +1,9 @@
 """The façade adapters use: ``build_enricher(config).verdicts(ioc_type, value)``.
 
-Order of a lookup: a local answer (private IP, blacklist snapshot) → the shared SQLite cache →
-the shared rate ledger → the service. Verdicts are cached with a TTL chosen by their level;
+Order of a lookup: a local answer (private IP, blacklist snapshot) → the shared cache → the
+shared rate ledger → the service. Cache and ledger live in SQLite (``cache_path``, one host) or,
+with ``state_url`` ``redis://…``, in Redis shared by every host and container
+(``socflow.statestore``). Verdicts are cached with a TTL chosen by their level;
 "not found" is cached too (negative caching), so a second job for an unknown hash makes no call.
 Cache keys include the service URL (``ServiceClient.cache_service``), and only answers the
 provider module verified (documented success or not-found shape) ever reach the cache: anything
@@ -16,13 +18,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import ipaddress
+import os
 import random
 import sqlite3
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self
 
 from ..errors import InputError, NotFoundError, SocflowError, UnavailableError
 from ..models import IocType, Verdict
+from ..statestore import RedisRateLedger, RedisVerdictCache, connect, parse_state_url
 from .base import Deadline, Provider, envelope
 from .http import ApiRules, ServiceClient
 from .indicators import canonical
@@ -32,6 +37,10 @@ from .store import VerdictCache, open_db
 if TYPE_CHECKING:  # a pydantic config.EnrichConfig works the same (same attributes)
     from .settings import EnrichConfig, ProviderSettings
 
+# A job that misses the cache holds the indicator's fetch lock this long at most; jobs for the
+# same indicator poll the cache meanwhile (a lookup answers in well under that).
+FETCH_LOCK_SECONDS = 30.0
+LOCK_POLL = 0.05
 # Expired verdicts are deleted by one closing enricher in PURGE_CHANCE, so no job pays every time.
 PURGE_CHANCE = 0.02
 
@@ -67,9 +76,24 @@ class Enricher:
         self, config: EnrichConfig, on_wait: Callable[[str, float, str], None] | None = None
     ) -> None:
         self.config = config
-        self._conn = open_db(config.cache_path, busy_seconds=min(10.0, config.budget_seconds))
-        self.cache = VerdictCache(self._conn)
-        self.ledger = RateLedger(self._conn, on_wait=on_wait)
+        self._owner = f"{os.getpid()}-{os.urandom(6).hex()}"
+        self._conn: sqlite3.Connection | None = None
+        self._redis: Any = None
+        state_url = getattr(config, "state_url", None)
+        target = parse_state_url(state_url) if state_url else None
+        self.state_url = target.url if target else None
+        self.cache: VerdictCache | RedisVerdictCache
+        self.ledger: RateLedger | RedisRateLedger
+        if target is not None and target.kind == "redis":
+            password = getattr(config, "state_password", None)
+            self._redis = connect(target, password.get_secret_value() if password else None)
+            self.cache = RedisVerdictCache(self._redis, target)
+            self.ledger = RedisRateLedger(self._redis, target, on_wait=on_wait)
+        else:
+            path = target.path if target is not None else config.cache_path
+            self._conn = open_db(path, busy_seconds=min(10.0, config.budget_seconds))
+            self.cache = VerdictCache(self._conn)
+            self.ledger = RateLedger(self._conn, on_wait=on_wait)
         self.providers: dict[str, Provider] = {}
         self._usage: dict[str, ServiceUsage] = {}
         for name, settings in config.provider_settings().items():
@@ -156,16 +180,39 @@ class Enricher:
         self, provider: Provider, kind: str, key: str, fetch: Callable[[Deadline], dict[str, Any]]
     ) -> Verdict:
         service = provider.client.cache_service  # type: ignore[attr-defined]
-        cached = self.cache.get(service, kind, key)
+        deadline = self.deadline()
+        cached = self._cached(provider, service, kind, key)
         if cached is not None:
-            self._usage[provider.name].cache_hits += 1
-            return dataclasses.replace(provider.normalise(cached), from_cache=True)
-        raw = fetch(self.deadline())
-        verdict = provider.normalise(raw)
-        if not raw.get("local"):
-            ttl = provider.settings.cache_ttl.seconds_for(verdict.level.value, bool(raw.get("found")))
-            self.cache.put(service, kind, key, raw, verdict.level.value, ttl)
-        return verdict
+            return cached
+        # Single flight: one job fetches, parallel jobs for the same indicator wait for its answer
+        # (up to FETCH_LOCK_SECONDS; a holder that died lets its lock expire).
+        hold = min(FETCH_LOCK_SECONDS, max(deadline.remaining(), 0.1))
+        while not self.cache.lock(service, kind, key, self._owner, hold):
+            if deadline.remaining() <= 0:
+                break  # the holder is slow: fetch ourselves rather than fail the job
+            time.sleep(LOCK_POLL)
+            cached = self._cached(provider, service, kind, key)
+            if cached is not None:
+                return cached
+        try:
+            cached = self._cached(provider, service, kind, key)  # filled while we took the lock
+            if cached is not None:
+                return cached
+            raw = fetch(deadline)
+            verdict = provider.normalise(raw)
+            if not raw.get("local"):
+                ttl = provider.settings.cache_ttl.seconds_for(verdict.level.value, bool(raw.get("found")))
+                self.cache.put(service, kind, key, raw, verdict.level.value, ttl)
+            return verdict
+        finally:
+            self.cache.unlock(service, kind, key, self._owner)
+
+    def _cached(self, provider: Provider, service: str, kind: str, key: str) -> Verdict | None:
+        cached = self.cache.get(service, kind, key)
+        if cached is None:
+            return None
+        self._usage[provider.name].cache_hits += 1
+        return dataclasses.replace(provider.normalise(cached), from_cache=True)
 
     def _fetch(self, provider: Provider, ioc_type: IocType, value: str, deadline: Deadline) -> dict[str, Any]:
         try:
@@ -215,12 +262,16 @@ class Enricher:
             session = provider.client._session  # type: ignore[attr-defined]
             if session is not None:
                 session.close()
+        if self._redis is not None:
+            self._redis.close()
+            return
         if random.random() < PURGE_CHANCE:
             try:
                 self.cache.purge_expired()
             except sqlite3.Error:
                 pass  # another process holds the lock; the next one will purge
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
     def __enter__(self) -> Self:
         return self

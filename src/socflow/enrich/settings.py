@@ -135,12 +135,19 @@ class EnrichConfig(_Settings, kw_only=True):
     abuseipdb: AbuseIPDBSettings | None = None
     otx: OTXSettings | None = None
     cache_path: Path | None = None  # SQLite file; None = this process only
+    # sqlite:///path or redis(s)://[user@]host:port/db (socflow.statestore); wins over cache_path
+    state_url: str | None = None
+    state_password: Secret | None = None  # the Redis password (never inside state_url)
     budget_seconds: Annotated[float, Meta(gt=0, le=3600)] = 60.0  # one lookup, waits included
     proxies: dict[str, str] = field(default_factory=dict)  # scheme -> proxy URL
     ca_bundle: Path | None = None  # CA file; None = REQUESTS_CA_BUNDLE/certifi
     user_agent: str = "socflow"
     # loopback/link-local/metadata api_urls refused unless set (socflow.outbound)
     allow_private_targets: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.state_password, str):  # built in code with a plain string
+            self.state_password = Secret(self.state_password)
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         found = {"virustotal": self.virustotal, "abuseipdb": self.abuseipdb, "otx": self.otx}

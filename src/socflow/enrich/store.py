@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE TABLE IF NOT EXISTS rate_calls (bucket TEXT NOT NULL, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS rate_calls_bucket_at ON rate_calls (bucket, at);
 CREATE TABLE IF NOT EXISTS rate_blocks (bucket TEXT PRIMARY KEY, until REAL NOT NULL, reason TEXT);
+CREATE TABLE IF NOT EXISTS fetch_locks (name TEXT PRIMARY KEY, owner TEXT NOT NULL, until REAL NOT NULL);
 """
 
 
@@ -91,3 +92,29 @@ class VerdictCache:
 
     def purge_expired(self) -> int:
         return self.conn.execute("DELETE FROM verdicts WHERE expires_at<=?", (time.time(),)).rowcount
+
+    # Single flight: the first job to miss an entry fetches it, the others wait for its answer
+    # (parallel jobs for one indicator spend one lookup, not one each).
+    def lock(self, service: str, ioc_type: str, indicator: str, owner: str, seconds: float) -> bool:
+        name = "\x1f".join((service, ioc_type, indicator))
+        now = time.time()
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("DELETE FROM fetch_locks WHERE name=? AND until<=?", (name, now))
+            got = self.conn.execute("INSERT OR IGNORE INTO fetch_locks VALUES (?,?,?)",
+                                    (name, owner, now + seconds)).rowcount
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        return bool(got)
+
+    def locked(self, service: str, ioc_type: str, indicator: str) -> bool:
+        name = "\x1f".join((service, ioc_type, indicator))
+        row = self.conn.execute("SELECT 1 FROM fetch_locks WHERE name=? AND until>?",
+                                (name, time.time())).fetchone()
+        return row is not None
+
+    def unlock(self, service: str, ioc_type: str, indicator: str, owner: str) -> None:
+        name = "\x1f".join((service, ioc_type, indicator))
+        self.conn.execute("DELETE FROM fetch_locks WHERE name=? AND owner=?", (name, owner))

@@ -39,6 +39,7 @@ from ...enrich.indicators import HASH_TYPES, ioc_type_of
 from ...errors import ConfigError, InputError, SocflowError, validation_summary
 from ...models import IocType, IpClass, Verdict
 from ...state import default_dir
+from ...statestore import PASSWORD_ENV
 from .common import (
     console,
     err_console,
@@ -102,6 +103,10 @@ def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
               help="VirusTotal calls per minute for this key (public API: 4).")
 @click.option("--state-dir", envvar="SOCFLOW_STATE_DIR", type=click.Path(file_okay=False),
               help="Where the shared cache/quota file lives [env SOCFLOW_STATE_DIR; default $XDG_STATE_HOME/socflow or ~/.local/state/socflow].")
+@click.option("--state-url", envvar="SOCFLOW_STATE_URL",
+              help="Shared cache/quota state: sqlite:///path or redis://[user@]host:port/db, rediss:// "
+                   "for TLS (password in SOCFLOW_STATE_PASSWORD, never in the URL); wins over "
+                   "--state-dir [env SOCFLOW_STATE_URL].")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the shared cache (quota kept in memory only).")
 @click.option("--budget", type=click.FloatRange(min=1, max=3600), default=DEFAULT_BUDGET, show_default=True,
               help="Seconds one lookup may take, quota waits included (the default covers a full "
@@ -119,7 +124,8 @@ def _settings(cls: type, key: str | None, url: str | None, **extra: Any) -> Any:
 @warninglist_options
 def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], vt_key: str | None,
            abuseipdb_key: str | None, otx_key: str | None, vt_url: str | None, abuseipdb_url: str | None,
-           otx_url: str | None, vt_per_minute: int, state_dir: str | None, no_cache: bool, budget: float,
+           otx_url: str | None, vt_per_minute: int, state_dir: str | None, state_url: str | None,
+           no_cache: bool, budget: float,
            allow_private_targets: bool, proxy: str | None, ca_bundle: str | None, as_json: bool,
            output: str | None, progress: bool, include_warninglisted: bool,
            warninglists_add: tuple[str, ...], warninglists_disable: tuple[str, ...],
@@ -141,6 +147,8 @@ def enrich(values: tuple[str, ...], from_log: bool, providers: tuple[str, ...], 
             abuseipdb=_settings(AbuseIPDBSettings, abuseipdb_key, abuseipdb_url) if "abuseipdb" in wanted else None,
             otx=_settings(OTXSettings, otx_key, otx_url) if "otx" in wanted else None,
             cache_path=None if no_cache else Path(state_dir or default_dir()) / CACHE_FILE,
+            state_url=None if no_cache else (state_url or None),
+            state_password=(os.environ.get(PASSWORD_ENV) or None) if state_url and not no_cache else None,
             budget_seconds=budget,
             proxies={"http": proxy, "https": proxy} if proxy else {},
             ca_bundle=Path(ca_bundle) if ca_bundle else None,

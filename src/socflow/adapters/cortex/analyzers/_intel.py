@@ -19,6 +19,7 @@ from ....enrich.settings import EnrichConfig, load_settings
 from ....errors import ConfigError, InputError, PolicyError, PrivateStateError
 from ....models import IocType, Verdict
 from ....state import default_dir, private_dir
+from ....statestore import PASSWORD_ENV, URL_ENV
 from ..base import SocflowAnalyzer
 
 HOUR = 3600.0
@@ -32,7 +33,7 @@ class IntelAnalyzer(SocflowAnalyzer):
     PROVIDER: ClassVar[str]
     TITLE: ClassVar[str]
     SETTINGS: ClassVar[type]  # the provider's msgspec settings (enrich/settings.py)
-    SECRET_CONFIG = frozenset({"key", "api_key"})
+    SECRET_CONFIG = frozenset({"key", "api_key", "state_password"})
     MAX_TLP = MAX_PAP = 2  # used when the admin left max_tlp/max_pap unset (null)
 
     # -- configuration ---------------------------------------------------------------------
@@ -87,8 +88,14 @@ class IntelAnalyzer(SocflowAnalyzer):
         job_timeout = self.config("jobTimeout")
         if isinstance(job_timeout, (int, float)) and job_timeout > 0:
             budget = min(budget, job_timeout * 60 * JOB_SHARE)
+        state_url = self.config("state_url") or os.environ.get(URL_ENV) or None
+        state_password = self.config("state_password") or os.environ.get(PASSWORD_ENV) or None
+        if state_url is not None and not isinstance(state_url, str):
+            raise ConfigError("state_url must be a string such as redis://host:6379/0")
+        if state_password is not None and not isinstance(state_password, str):
+            raise ConfigError("state_password must be a string")
         cache = self.config("cache_path")
-        if cache is None:  # unset: the user's own state dir, as every socflow command
+        if cache is None and not state_url:  # unset: the user's own state dir, as every command
             cache = default_cache()
         proxies = {k: v for k, v in (("http", self.http_proxy), ("https", self.https_proxy)) if v}
         ca_bundle = None
@@ -97,6 +104,7 @@ class IntelAnalyzer(SocflowAnalyzer):
         return load_settings(_set({
             self.PROVIDER: self.settings(),
             "cache_path": str(cache) if cache else None,
+            "state_url": state_url, "state_password": state_password,
             "budget_seconds": budget, "proxies": proxies,
             "ca_bundle": str(ca_bundle) if ca_bundle else None,
             "user_agent": "socflow-cortex/1.0",
