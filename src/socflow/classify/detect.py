@@ -9,6 +9,8 @@ the block was read; :meth:`Detector.flush` the rest at the end of the input.
 
 from __future__ import annotations
 
+from hashlib import blake2b
+
 from ..parse import PARSERS, detect_format
 from .engine import Detection, Engine
 from .prefilter import LineFilter
@@ -33,11 +35,22 @@ class Detector:
             self._filters[fmt] = LineFilter(self.engine.rules_for(fmt), self.intel_prefilter)
         return self._filters[fmt]
 
-    def observe(self, data: bytes, fmt: str) -> int:
-        """Run the rules over a block of whole lines in format ``fmt``; return the lines parsed."""
+    def observe(self, data: bytes, fmt: str, origin: str | None = None, base: int | None = 0) -> int:
+        """Run the rules over a block of whole lines in format ``fmt``; return the lines parsed.
+
+        ``origin`` (the file's identity) and ``base`` (the block's offset in it) name each line
+        for shared windows: ``origin:offset`` is the same whenever that line is read again
+        (``base`` None: lines without a position, named by a hash of their bytes)."""
         parse = PARSERS[fmt].parse
         observe = self.engine.observe
         parsed = 0
+        if origin is not None and self.engine.shared is not None:
+            for start, end, rules in self.filter_for(fmt).hits(data):
+                raw = data[start:end]
+                where = base + start if base is not None else blake2b(raw, digest_size=10).hexdigest()
+                observe(parse(raw.decode("utf-8", "replace").rstrip("\r")), rules, f"{origin}:{where}")
+                parsed += 1
+            return parsed
         for start, end, rules in self.filter_for(fmt).hits(data):
             observe(parse(data[start:end].decode("utf-8", "replace").rstrip("\r")), rules)
             parsed += 1
@@ -47,9 +60,11 @@ class Detector:
         """Detections whose window closed, or that were closed early to bound memory."""
         return self.engine.close() + self.engine.take_evicted()
 
-    def feed(self, data: bytes, fmt: str) -> tuple[int, list[Detection]]:
+    def feed(
+        self, data: bytes, fmt: str, origin: str | None = None, base: int | None = 0
+    ) -> tuple[int, list[Detection]]:
         """:meth:`observe` then :meth:`closed`: (lines parsed, detections ready)."""
-        parsed = self.observe(data, fmt)
+        parsed = self.observe(data, fmt, origin, base)
         return parsed, self.closed()
 
     def flush(self) -> list[Detection]:

@@ -8,6 +8,14 @@ it counted at least ``threshold`` events. Events without a time share window 0, 
 
 State (open groups) is exported as JSON rows (:meth:`take_changes`) so that the caller can store it
 in the same transaction as its read position; a restart then resumes exactly where it stopped.
+
+Shared windows (``shared``: ``socflow.statestore`` windows on Redis or one SQLite file): several
+bridge workers, each reading its own logs, count into the same groups. Each event is added by its
+identity (``eid``: source and line offset), so a worker that replays uncommitted lines after a
+crash adds the same set members again and counts nothing twice. Whether a group crossed its
+threshold, and what its alert says, is read from the shared state when the group closes; the
+alert is then *claimed* (``claim(gid, owner)``), so the first worker to close it over the
+threshold raises it and every other worker (or a replay by someone else) does not.
 """
 
 from __future__ import annotations
@@ -171,6 +179,8 @@ class Engine:
         intel: IntelSource | None = None,
         grace: int = 300,
         max_groups: int = 200_000,
+        shared: Any | None = None,
+        owner: str = "",
     ) -> None:
         self.rules = {
             r.id: r for r in rules if not (r.indicators and r.indicators.intel and intel is None)
@@ -186,13 +196,18 @@ class Engine:
         self._deleted: set[str] = set()
         self._evicted: list[Detection] = []
         self._next_close = float("inf")  # earliest window end among open groups
+        self.shared = shared  # statestore windows (RedisWindows / SqliteWindows) or None
+        self.owner = owner  # this worker's identity for alert claims
+        self._pending: list[Any] = []  # WindowEvents not yet in the shared state
 
     # ---- which rules look at a format
     def rules_for(self, fmt: str) -> list[Rule]:
         return [r for r in self.rules.values() if r.formats is None or fmt in r.formats]
 
     # ---- matching
-    def observe(self, event: Event, rules: Iterable[Rule]) -> None:
+    def observe(self, event: Event, rules: Iterable[Rule], eid: str | None = None) -> None:
+        """Count ``event`` for every rule of ``rules`` it matches; ``eid`` identifies it in
+        shared windows (the same line read twice has the same eid)."""
         ts = event.timestamp.timestamp() if event.timestamp else None
         if ts is not None and ts > self.watermark:
             self.watermark = ts
@@ -202,7 +217,7 @@ class Engine:
                 continue
             self.matched[rule.id] = self.matched.get(rule.id, 0) + 1
             for key in self._keys(rule, event, found):
-                self._add(rule, key, ts, event, found)
+                self._add(rule, key, ts, event, found, eid)
 
     def _match(self, rule: Rule, event: Event) -> list[tuple[str, str]] | None:
         """None when the rule does not match; else the matching indicators (may be empty)."""
@@ -246,6 +261,7 @@ class Engine:
         ts: float | None,
         event: Event,
         found: list[tuple[str, str]],
+        eid: str | None = None,
     ) -> None:
         window = int(ts // rule.window * rule.window) if ts is not None else 0
         gid = group_id(rule.id, window, key)
@@ -265,6 +281,37 @@ class Engine:
         for spec in rule.observables:
             self._collect(group, spec, event, found)
         self._dirty.add(gid)
+        if self.shared is not None and eid is not None:
+            self._share(rule, gid, window, ts, event, found, eid)
+
+    def _share(self, rule: Rule, gid: str, window: int, ts: float | None, event: Event,
+               found: list[tuple[str, str]], eid: str) -> None:
+        from ..statestore import WindowEvent
+
+        values = []
+        for spec in rule.observables:
+            for kind, value in self._pairs(spec, event, found):
+                values.append(json.dumps([spec.key, kind, value], ensure_ascii=False))
+        self._pending.append(WindowEvent(
+            gid, eid, ts, event.raw[:2000] if rule.samples else None, tuple(values[:MAX_VALUES]),
+            rule.samples, float(rule.window + self.grace + 86400)))
+
+    @staticmethod
+    def _pairs(spec: ObservableSpec, event: Event, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        if spec.field is not None:
+            value = _text(field_value(event, spec.field))
+            return [(_ioc_type_of(value), value)] if value else []
+        if spec.indicators:
+            return found
+        wanted = set(spec.extract or ())
+        return [(k.value, v) for k, v in find_iocs(event.raw) if k in wanted]
+
+    def sync(self) -> None:
+        """Send the events counted since the last call to the shared windows (idempotent; raises
+        UnavailableError when the state backend is down, keeping them for the next call)."""
+        if self.shared is not None and self._pending:
+            self.shared.add(self._pending)
+            self._pending = []
 
     @staticmethod
     def _collect(
@@ -295,6 +342,7 @@ class Engine:
         limit = self.watermark - self.grace
         if limit < self._next_close:  # nothing can close yet: skip the scan (called once per block)
             return []
+        self.sync()
         closed, self._next_close = [], float("inf")
         for g in self.groups.values():
             if not g.window_start:
@@ -308,14 +356,24 @@ class Engine:
 
     def flush(self) -> list[Detection]:
         """End of input: every group over its threshold becomes a detection; the others stay."""
+        if self.shared is not None:
+            self.sync()
+            counts = self.shared.counts(list(self.groups))
+            ready = [g for gid, g in self.groups.items()
+                     if max(g.count, counts.get(gid, 0)) >= self.rules[g.rule_id].threshold]
+            return self._finish(ready)
         ready = [g for g in self.groups.values() if g.count >= self.rules[g.rule_id].threshold]
         return self._finish(ready)
 
     def _finish(self, groups: list[Group]) -> list[Detection]:
+        if self.shared is not None:
+            groups = self._shared_view(groups)
         out = []
         for g in sorted(groups, key=lambda g: (g.window_start, g.rule_id, g.key)):
             rule = self.rules[g.rule_id]
-            if g.count >= rule.threshold:
+            if g.count >= rule.threshold and (
+                self.shared is None or self.shared.claim(g.gid, self.owner)
+            ):
                 out.append(
                     Detection(
                         rule,
@@ -329,6 +387,22 @@ class Engine:
                     )
                 )
             self._drop(g.gid)
+        return out
+
+    def _shared_view(self, groups: list[Group]) -> list[Group]:
+        """The groups as every worker saw them (count, times, samples, values from the shared
+        state; this worker's own view where the shared one has nothing yet)."""
+        self.sync()
+        shared = self.shared.groups([g.gid for g in groups]) if self.shared is not None else {}
+        out = []
+        for g in groups:
+            sg = shared.get(g.gid)
+            if sg is None or sg.count == 0:
+                out.append(g)
+                continue
+            out.append(Group(g.rule_id, g.key, g.window_start, sg.count, sg.first_seen,
+                             sg.last_seen, (sg.samples or [])[: self.rules[g.rule_id].samples],
+                             sg.values or {}))
         return out
 
     def _evict(self) -> None:

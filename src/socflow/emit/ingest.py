@@ -11,6 +11,7 @@ checkpoint and the engine's open groups go to the outbox in one transaction (see
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,6 +21,7 @@ from typing import Any
 from ..classify.detect import Detector, format_of
 from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
+from ..errors import UnavailableError
 from ..read.follow import Checkpoint, Chunk, FileReader, Follower, source_key
 from ..read.listen import Listener
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
@@ -73,7 +75,9 @@ class Ingestor:
         on_alert: Callable[[dict[str, Any], bool], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
         max_alerts_per_rule: int | None = None,
+        on_state_down: Callable[[str, float], None] | None = None,
     ) -> None:
+        self.on_state_down = on_state_down or (lambda error, retry_in: None)
         self.engine, self.builder, self.outbox = engine, builder, outbox
         self.max_alerts_per_rule = max_alerts_per_rule  # None: no storm cap
         self._built: Counter[str] = Counter()  # alerts built per rule in this run
@@ -111,7 +115,7 @@ class Ingestor:
         last: Chunk | None = None
         for chunk in reader:
             last = chunk
-            self.feed(src, chunk)
+            self.feed(src, chunk, self._origin(reader.checkpoint(chunk.offset)))
             if self._due():
                 self.commit([reader.checkpoint(chunk.offset)])
         src.errors.extend(stats.errors)
@@ -136,28 +140,43 @@ class Ingestor:
         sources = {path: SourceReport(source=path) for path in follower.tails}
         self.report.sources.extend(sources.values())
         idle_since = time.monotonic()
+        touched: set[str] = set()  # files read since the last commit that went through
+        backoff = 0.0
         while not stop():
-            got = False
-            touched: set[str] = set()
-            for path, chunk in follower.poll():
-                got = True
-                touched.add(path)
-                self.feed(sources[path], chunk)
-                if chunk.rotated:
-                    # commit the old file's last lines before the follower moves to the new one
-                    self.commit([follower.checkpoint(path)])
-                elif self._due():
+            try:
+                got = False
+                for path, chunk in follower.poll():
+                    got = True
+                    touched.add(path)
+                    self.feed(sources[path], chunk, self._origin(follower.checkpoint(path)))
+                    if chunk.rotated:
+                        # commit the old file's last lines before the follower moves to the new one
+                        self.commit([follower.checkpoint(path)])
+                    elif self._due():
+                        self.commit(follower.checkpoint(p) for p in touched)
+                if got:
+                    idle_since = time.monotonic()
                     self.commit(follower.checkpoint(p) for p in touched)
-            if got:
-                idle_since = time.monotonic()
-                self.commit(follower.checkpoint(p) for p in touched)
+                    touched.clear()
+                    backoff = 0.0
+                    continue
+                if time.monotonic() - idle_since >= idle_close:
+                    # quiet logs: let wall-clock time close the windows a later event would have
+                    self.engine.advance(time.time())
+                    self._build(self.engine.close())
+                    self.commit(follower.checkpoint(p) for p in touched)
+                    touched.clear()
+                    idle_since = time.monotonic()
+                backoff = 0.0
+            except UnavailableError as exc:
+                if exc.service != "state":
+                    raise
+                # The shared state is down: nothing was committed, so no checkpoint moved. Keep
+                # what was read (its events stay queued) and try again; a kill meanwhile replays.
+                backoff = min(max(backoff * 2, 1.0), 30.0)
+                self.on_state_down(str(exc), backoff)
+                follower.wait(backoff)
                 continue
-            if time.monotonic() - idle_since >= idle_close:
-                # quiet logs: let wall-clock time close the windows a later event would have closed
-                self.engine.advance(time.time())
-                self._build(self.engine.close())
-                self.commit([])
-                idle_since = time.monotonic()
             follower.wait(poll)
         self.commit(follower.checkpoint(p) for p in follower.tails)
 
@@ -191,12 +210,13 @@ class Ingestor:
                 listener.quiesce()  # nothing more is read; what is queued is committed and acked
             batch = listener.take(0 if stopping else poll)
             for url, lines in batch.lines.items():
-                self.feed(sources[url], Chunk(b"\n".join(lines) + b"\n", 0))
+                self.feed(sources[url], Chunk(b"\n".join(lines) + b"\n", 0),
+                          self._listen_origin(url), by_content=True)
             touched: set[str] = set()
             if follower is not None:
                 for path, chunk in follower.poll():
                     touched.add(path)
-                    self.feed(files[path], chunk)
+                    self.feed(files[path], chunk, self._origin(follower.checkpoint(path)))
                     if chunk.rotated:
                         self.commit([follower.checkpoint(path)])
             if batch.acks or touched or stopping or self._due():
@@ -219,8 +239,29 @@ class Ingestor:
         if follower is not None:
             self.commit(follower.checkpoint(p) for p in follower.tails)
 
+    def _origin(self, checkpoint: Checkpoint | None) -> str | None:
+        """The identity of the file a chunk comes from, for shared windows: this worker, the
+        path and the file's first bytes (stable across restarts; a rotated file is another)."""
+        if self.engine.shared is None:
+            return None
+        if checkpoint is None:
+            return None  # stdin: lines cannot be read again, so cannot be replayed either
+        text = f"{self.engine.owner}\x1f{checkpoint.source}\x1f{checkpoint.head}"
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
+    def _listen_origin(self, url: str) -> str | None:
+        """Shared-window identity of a listener's lines: this worker and the listener; each line
+        is then named by its content, so a RELP re-send of a message is counted once (two
+        byte-identical messages on one listener count once too)."""
+        if self.engine.shared is None:
+            return None
+        text = f"{self.engine.owner}\x1f{url}"
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+
     # ---- the hot path
-    def feed(self, src: SourceReport, chunk: Chunk) -> None:
+    def feed(
+        self, src: SourceReport, chunk: Chunk, origin: str | None = None, by_content: bool = False
+    ) -> None:
         data = chunk.data
         if not data:
             return
@@ -229,7 +270,8 @@ class Ingestor:
         src.bytes += len(data)
         src.lines += data.count(b"\n")
         self._since_bytes += len(data)
-        parsed, detections = self.detector.feed(data, src.format)
+        base = None if by_content else chunk.offset - len(data)
+        parsed, detections = self.detector.feed(data, src.format, origin, base)
         src.parsed += parsed
         self._build(detections)
         self.on_progress(len(data))
@@ -263,6 +305,9 @@ class Ingestor:
         )
 
     def commit(self, checkpoints: Iterable[Checkpoint | None]) -> None:
+        # shared windows first: if the state backend is down this raises and no checkpoint moves
+        # (re-reading those lines later adds the same events again, counted once)
+        self.engine.sync()
         upserts, deleted, watermark = self.engine.take_changes()
         alerts = self._alerts
         new = self.outbox.commit(

@@ -247,6 +247,14 @@ class Outbox:
         ).fetchone()
         return Checkpoint(*row) if row else None
 
+    def worker_id(self) -> str:
+        """This outbox's worker identity (made once, kept): alert claims and event identities in
+        shared windows use it, so a restarted worker is recognised as the same one."""
+        import os
+
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('worker_id', ?)", (os.urandom(8).hex(),))
+        return str(self.db.execute("SELECT value FROM meta WHERE key = 'worker_id'").fetchone()[0])
+
     def engine_state(self) -> tuple[list[str], float]:
         rows = [r[0] for r in self.db.execute("SELECT data FROM groups")]
         wm = self.db.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()

@@ -237,6 +237,49 @@ def check_blocklist(base: str | None) -> Check:
     return Check("blocklist", "ok", f"{url} answered 200")
 
 
+def check_state(url: str | None, password: str | None, containerised: bool) -> Check:
+    """The shared state backend: reachable, password accepted, version, persistence; and the
+    per-job SQLite state that containers cannot share (each job: empty cache, its own quota)."""
+    from ...errors import SocflowError
+    from ...statestore import connect, parse_state_url, redis_errors, server_info, translate
+
+    if not url:
+        if containerised:
+            return Check("state", "warn", "no state_url: containerised neurons keep a per-job SQLite "
+                         "cache and quota ledger (every job starts empty and spends its own quota)",
+                         "set the intel flavors' state_url to a Redis all jobs reach "
+                         "(pass --state-url / SOCFLOW_STATE_URL here to check it)")
+        return Check("state", "skip", "no state URL given", "pass --state-url or SOCFLOW_STATE_URL")
+    try:
+        target = parse_state_url(url)
+    except SocflowError as exc:
+        return Check("state", "fail", str(exc), "fix the URL (docs/deploy.md §9)")
+    if target.kind == "sqlite":
+        if containerised:
+            return Check("state", "warn", f"{target.url} is a per-host SQLite file: containers of "
+                         "the docker/kubernetes runner do not share it",
+                         "use a redis:// state_url for containerised neurons")
+        return Check("state", "ok", f"{target.url} (SQLite, this host's processes only)")
+    client = connect(target, password)
+    try:
+        client.ping()
+        info = server_info(client, target)
+    except redis_errors() as exc:
+        problem = translate(target, exc)
+        return Check("state", "fail", str(problem),
+                     "check the host, port and TLS options, and SOCFLOW_STATE_PASSWORD")
+    except SocflowError as exc:
+        return Check("state", "fail", str(exc), "check SOCFLOW_STATE_PASSWORD and the user in the URL")
+    finally:
+        client.close()
+    what = f"{target.url}: {info['server']} {info['version']}"
+    if not info["aof"]:
+        return Check("state", "warn", f"{what}, appendonly off: a restart or kill loses cached "
+                     "verdicts, quota counts and open rule windows since the last snapshot",
+                     "CONFIG SET appendonly yes (then persist it in redis.conf)")
+    return Check("state", "ok", f"{what}, appendonly on")
+
+
 # ------------------------------------------------------------------ command
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 
@@ -276,7 +319,9 @@ def run_checks(opts: dict[str, Any]) -> list[Check]:
     checks.append(check_api("Cortex", opts["cortex_url"], opts["cortex_key"],
                             "/api/status", "/api/user/current"))
     checks.append(check_blocklist(opts["blocklist_url"]))
-    return redact(checks, [opts["thehive_key"], opts["cortex_key"]])
+    password = os.environ.get("SOCFLOW_STATE_PASSWORD") or None
+    checks.append(check_state(opts["state_url"], password, containerised=bool(opts["image"])))
+    return redact(checks, [opts["thehive_key"], opts["cortex_key"], password or ""])
 
 
 def _print_table(checks: list[Check]) -> None:
@@ -303,6 +348,8 @@ def _print_table(checks: list[Check]) -> None:
 @click.option("--cortex-url", envvar="SOCFLOW_CORTEX_URL")
 @secret_option("--cortex-key", "SOCFLOW_CORTEX_KEY", "Cortex API key")
 @click.option("--blocklist-url", envvar="SOCFLOW_BLOCKLIST_URL")
+@click.option("--state-url", envvar="SOCFLOW_STATE_URL",
+              help="Shared state the neurons' state_url names (password in SOCFLOW_STATE_PASSWORD).")
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 def doctor(as_json: bool, **opts: Any) -> None:
     """Check a socflow/Cortex/TheHive deployment and say what to fix."""

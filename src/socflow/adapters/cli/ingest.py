@@ -58,6 +58,13 @@ log = logging.getLogger("socflow.ingest")
     help="Outbox and checkpoints [env SOCFLOW_STATE_DIR; default ~/.local/state/socflow].",
 )
 @click.option(
+    "--state-url",
+    envvar="SOCFLOW_STATE_URL",
+    help="Share rule windows and alert claims with other workers: redis://[user@]host:port/db, "
+    "rediss:// for TLS, or sqlite:///path for workers of one host; the password only in "
+    "SOCFLOW_STATE_PASSWORD [env SOCFLOW_STATE_URL; default: windows in this state dir only].",
+)
+@click.option(
     "--rules",
     "rule_files",
     multiple=True,
@@ -125,6 +132,7 @@ def ingest(
     organisation: str | None,
     ca_bundle: str | None,
     state_dir: str | None,
+    state_url: str | None,
     rule_files: tuple[str, ...],
     follow: bool,
     dry_run: bool,
@@ -149,6 +157,7 @@ def ingest(
         organisation=organisation,
         ca_bundle=ca_bundle,
         state_dir=state_dir,
+        state_url=state_url,
     )
     config.rules += list(rule_files)
     if deliver_timeout is not None:
@@ -199,6 +208,7 @@ def ingest(
 
 
 def _dry_run(config: BridgeConfig, files: list[str], as_json: bool) -> int:
+    config.state_url = None  # a dry run claims nothing and counts nothing in shared windows
     alerts: list[dict[str, Any]] = []
     with bridge.open_outbox(config, memory=True) as outbox:
         ingestor = bridge.build_ingestor(
@@ -395,6 +405,9 @@ def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) 
             enricher=enricher,
             on_alert=lambda a, new: _emit(
                 "alert", sourceRef=a["sourceRef"], title=a["title"], new=new
+            ),
+            on_state_down=lambda error, retry_in: _emit(
+                "state-unavailable", logging.WARNING, error=error, retry_in=retry_in
             ),
         )
         thread = None

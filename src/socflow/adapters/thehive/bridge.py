@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import SecretStr
+
 from ...classify import Engine, load_rule_files
 from ...classify.intel import AnyIntel, EnrichmentIntel, FeedIntel
 from ...emit.alert import AlertBuilder
@@ -19,6 +21,7 @@ from ...emit.ingest import Ingestor
 from ...emit.outbox import Outbox
 from ...errors import ConfigError
 from ...state import default_dir, private_dir
+from ...statestore import open_windows, resolve
 from ...warninglists import WarningLists
 from .config import BridgeConfig
 from .sender import TheHiveSender
@@ -71,7 +74,13 @@ def build_enricher(config: BridgeConfig) -> Any | None:
         raise ConfigError(
             "enrichment.enabled is true but no provider (virustotal, abuseipdb, otx) is configured"
         )
-    return build(config.enrichment.config)
+    enrich_config = config.enrichment.config
+    if config.state_url and not enrich_config.state_url:  # the workers share the intel cache too
+        target, password = resolve(config.state_url)
+        enrich_config = enrich_config.model_copy(
+            update={"state_url": config.state_url,
+                    "state_password": SecretStr(password) if password else None})
+    return build(enrich_config)
 
 
 def build_ingestor(
@@ -81,6 +90,7 @@ def build_ingestor(
     enricher: Any | None = None,
     on_alert: Callable[[dict[str, Any], bool], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_state_down: Callable[[str, float], None] | None = None,
 ) -> Ingestor:
     rules = [
         r
@@ -97,7 +107,13 @@ def build_ingestor(
         skip = None if config.enrichment.warninglisted else (lambda kind, value: bool(lists.match(kind, value)))
         sources.append(EnrichmentIntel(enricher, skip=skip))
     intel = AnyIntel(sources) if sources else None
-    engine = Engine(rules, intel=intel, grace=config.window_grace)
+    shared = None
+    if config.state_url:
+        target, password = resolve(config.state_url)
+        assert target is not None
+        shared = open_windows(target, password)
+    engine = Engine(rules, intel=intel, grace=config.window_grace, shared=shared,
+                    owner=outbox.worker_id() if shared is not None else "")
     return Ingestor(
         engine,
         AlertBuilder(config.alerts, lists),
@@ -110,6 +126,7 @@ def build_ingestor(
         max_alerts_per_rule=config.max_alerts_per_rule,
         on_alert=on_alert,
         on_progress=on_progress,
+        on_state_down=on_state_down,
     )
 
 

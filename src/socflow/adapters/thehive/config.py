@@ -73,6 +73,12 @@ class BridgeConfig(BaseModel):
     warninglists: WarningListsConfig = Field(default_factory=WarningListsConfig)
     enrichment: EnrichmentSettings = Field(default_factory=EnrichmentSettings)
     state_dir: str | None = None
+    state_url: str | None = Field(
+        default=None,
+        description="shared rule windows and alert claims for several bridge workers: "
+        "sqlite:///path (one host) or redis(s)://[user@]host:port/db; the password only in "
+        "SOCFLOW_STATE_PASSWORD",
+    )
     window_grace: int = Field(
         default=300, ge=0, le=86400, description="seconds late events may arrive"
     )
@@ -140,6 +146,8 @@ def apply_overrides(config: BridgeConfig, **flags: Any) -> BridgeConfig:
         th.ca_bundle = flags["ca_bundle"]
     if flags.get("state_dir"):
         config.state_dir = flags["state_dir"]
+    if flags.get("state_url"):
+        config.state_url = flags["state_url"]
     if th.ca_bundle and not Path(th.ca_bundle).is_file():
         raise ConfigError(f"CA bundle {th.ca_bundle}: no such file")
     return config

@@ -1,0 +1,279 @@
+"""Several ``socflow ingest`` workers sharing rule windows and alert claims through ``state_url``
+(Redis, or one SQLite file for workers of one host): the same alerts as one process reading all
+the input, each alert created once, replays after kill -9 never counted twice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from support.redisserver import RedisServer
+
+from socflow.classify.engine import group_id
+from socflow.emit.outbox import Outbox
+from socflow.statestore import open_windows, parse_state_url
+
+SOCFLOW = str(Path(sys.executable).parent / "socflow")
+ATTACKER = "45.33.0.9"
+# ssh-brute-force: 5 failures from one address within one 10-minute window
+WINDOW = 1773100800  # 2026-03-10T00:00:00Z, a multiple of 600
+
+
+def failures(n: int, first: int, pid: int = 500) -> str:
+    lines = []
+    for k in range(n):
+        minute, second = divmod(first + k, 60)
+        lines.append(f"2026-03-10T00:0{minute}:{second:02d}+00:00 web{pid} sshd[{pid}]: Failed password "
+                     f"for root from {ATTACKER} port {40000 + first + k} ssh2")
+    return "\n".join(lines) + "\n"
+
+
+def noise(n: int, pid: int) -> str:
+    return "".join(f"2026-03-10T00:05:{k % 60:02d}+00:00 web{pid} sshd[{pid}]: Accepted publickey for "
+                   f"deploy from 10.0.0.{k % 200 + 1} port {30000 + k} ssh2\n" for k in range(n))
+
+
+def ingest(state: Path, files: list[Path], state_url: str | None, env: dict[str, str] | None = None,
+           *extra: str) -> subprocess.CompletedProcess[str]:
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+    run_env.update(env or {})
+    args = [SOCFLOW, "ingest", *map(str, files), "--state-dir", str(state), "--json", "--no-progress", *extra]
+    if state_url:
+        args += ["--state-url", state_url]
+    return subprocess.run(args, env=run_env, capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def alerts(state: Path) -> list[dict]:
+    if not (state / "outbox.sqlite").exists():
+        return []
+    with Outbox(state / "outbox.sqlite") as box:
+        return [a.payload for a in box.list()]
+
+
+def brute_force(found: list[dict]) -> list[dict]:
+    return [a for a in found if "socflow:rule=ssh-brute-force" in a["tags"]]
+
+
+def split_attack(tmp_path: Path) -> list[Path]:
+    """Six failures (threshold 5) spread over three hosts' logs: two each, none enough alone."""
+    files = []
+    for n in range(3):
+        path = tmp_path / f"host{n}" / "auth.log"
+        path.parent.mkdir()
+        path.write_text(noise(20, n) + failures(2, 10 * n, pid=n), encoding="utf-8")
+        files.append(path)
+    return files
+
+
+def single_worker_alert(tmp_path: Path, files: list[Path]) -> dict:
+    combined = tmp_path / "all" / "auth.log"
+    combined.parent.mkdir()
+    combined.write_text("".join(f.read_text() for f in files), encoding="utf-8")
+    run = ingest(tmp_path / "single", [combined], None)
+    assert run.returncode == 0, run.stderr
+    (alert,) = brute_force(alerts(tmp_path / "single"))
+    return alert
+
+
+def summary(alert: dict) -> tuple:
+    return (alert["sourceRef"], alert["title"], alert["date"], alert["severity"],
+            sorted((o["dataType"], o["data"]) for o in alert["observables"]),
+            "6 event(s)" in alert["description"])
+
+
+def test_three_workers_raise_the_single_alert_one_worker_would(state_url: str, tmp_path: Path) -> None:
+    files = split_attack(tmp_path)
+    expected = single_worker_alert(tmp_path, files)
+    # the three documented ways to give it: the config file's state_url, the environment, the flag
+    config = tmp_path / "bridge.yml"
+    config.write_text(f"state_url: {state_url}\n", encoding="utf-8")
+    runs = [ingest(tmp_path / "worker0", [files[0]], None, None, "--config", str(config)),
+            ingest(tmp_path / "worker1", [files[1]], None, {"SOCFLOW_STATE_URL": state_url}),
+            ingest(tmp_path / "worker2", [files[2]], state_url)]
+    assert all(run.returncode == 0 for run in runs), [run.stderr for run in runs]
+    raised = [a for n in range(3) for a in brute_force(alerts(tmp_path / f"worker{n}"))]
+    assert len(raised) == 1, raised
+    assert brute_force(alerts(tmp_path / "worker2")) == raised  # the worker that saw all six
+    assert summary(raised[0]) == summary(expected)
+    assert summary(expected)[-1] is True  # both counted six events
+
+
+def test_three_workers_in_parallel_raise_it_once(state_url: str, tmp_path: Path) -> None:
+    files = split_attack(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+    procs = [subprocess.Popen([SOCFLOW, "ingest", str(p), "--state-dir", str(tmp_path / f"worker{n}"),
+                               "--json", "--no-progress", "--state-url", state_url],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for n, p in enumerate(files)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+    raised = [a for n in range(3) for a in brute_force(alerts(tmp_path / f"worker{n}"))]
+    assert len(raised) == 1  # the last worker to finish sees all six; only one claim wins
+
+
+def test_without_shared_state_each_worker_sees_too_little(tmp_path: Path) -> None:
+    """The problem the issue describes: split over three bridges, the attack stays hidden."""
+    for n, path in enumerate(split_attack(tmp_path)):
+        assert ingest(tmp_path / f"worker{n}", [path], None).returncode == 0
+    assert not [a for n in range(3) for a in brute_force(alerts(tmp_path / f"worker{n}"))]
+
+
+def shared_count(state_url: str) -> int:
+    windows = open_windows(parse_state_url(state_url), None)
+    try:
+        return windows.counts([group_id("ssh-brute-force", WINDOW, (ATTACKER,))])[
+            group_id("ssh-brute-force", WINDOW, (ATTACKER,))]
+    finally:
+        windows.close()
+
+
+def test_a_replay_after_a_crash_before_the_commit_counts_nothing_twice(state_url: str, tmp_path: Path) -> None:
+    """The events reached the shared state, the outbox commit did not (kill -9 between them):
+    the restarted worker reads the same lines again and adds the same identities."""
+    log = tmp_path / "a" / "auth.log"
+    log.parent.mkdir()
+    log.write_text(noise(5, 1), encoding="utf-8")
+    state = tmp_path / "worker-a"
+    assert ingest(state, [log], state_url).returncode == 0  # the worker exists (its identity is kept)
+    before = tmp_path / "outbox-before.sqlite"
+    shutil.copyfile(state / "outbox.sqlite", before)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(failures(3, 0, pid=1))
+    assert ingest(state, [log], state_url).returncode == 0
+    assert shared_count(state_url) == 3
+    for suffix in ("", "-wal", "-shm"):  # back to the last commit before the lines were read
+        Path(f"{state / 'outbox.sqlite'}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(before, state / "outbox.sqlite")
+    assert ingest(state, [log], state_url).returncode == 0  # replays the three lines
+    assert shared_count(state_url) == 3
+    other = tmp_path / "b" / "auth.log"
+    other.parent.mkdir()
+    other.write_text(failures(2, 20, pid=2), encoding="utf-8")
+    assert ingest(tmp_path / "worker-b", [other], state_url).returncode == 0
+    raised = brute_force(alerts(state)) + brute_force(alerts(tmp_path / "worker-b"))
+    assert len(raised) == 1 and "5 event(s)" in raised[0]["description"]
+
+
+def test_worker_killed_by_sigkill_and_restarted_counts_each_line_once(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    log = tmp_path / "a" / "auth.log"
+    log.parent.mkdir()
+    log.write_text(failures(3, 0, pid=1), encoding="utf-8")
+    state = tmp_path / "worker-a"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+    proc = subprocess.Popen([SOCFLOW, "ingest", str(log), "--follow", "--state-dir", str(state),
+                             "--state-url", redis_server.url], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while shared_count(redis_server.url) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert shared_count(redis_server.url) == 3
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(failures(1, 30, pid=1))
+    assert ingest(state, [log], redis_server.url).returncode == 0
+    assert shared_count(redis_server.url) == 4  # the three again (maybe replayed) plus one new
+    other = tmp_path / "b" / "auth.log"
+    other.parent.mkdir()
+    other.write_text(failures(1, 40, pid=2), encoding="utf-8")
+    assert ingest(tmp_path / "worker-b", [other], redis_server.url).returncode == 0
+    raised = brute_force(alerts(state)) + brute_force(alerts(tmp_path / "worker-b"))
+    assert len(raised) == 1 and "5 event(s)" in raised[0]["description"]
+
+
+def test_redis_down_stops_the_checkpoint_and_a_rerun_resumes(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    try:
+        log = tmp_path / "a" / "auth.log"
+        log.parent.mkdir()
+        log.write_text(failures(3, 0, pid=1), encoding="utf-8")
+        state = tmp_path / "worker-a"
+        server.kill()
+        down = ingest(state, [log], server.url)
+        assert down.returncode == 1
+        assert "state backend redis://127.0.0.1:" in down.stderr and "unreachable" in down.stderr
+        assert "Traceback" not in down.stderr
+        with Outbox(state / "outbox.sqlite") as box:  # nothing committed: no checkpoint moved
+            assert box.checkpoint(str(log.resolve())) is None
+        server.start()
+        assert ingest(state, [log], server.url).returncode == 0
+        assert shared_count(server.url) == 3
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("persistent", [True, False])
+def test_redis_restart_with_and_without_persistence(persistent: bool, tmp_path: Path) -> None:
+    """kill -9 of Redis: with appendonly, the windows survive; without, their counts are lost
+    (documented) — and an alert already raised is never raised again by its worker."""
+    server = RedisServer(tmp_path / "redis", appendonly=persistent)
+    try:
+        first = tmp_path / "a" / "auth.log"
+        first.parent.mkdir()
+        first.write_text(failures(5, 0, pid=1), encoding="utf-8")
+        state = tmp_path / "worker-a"
+        assert ingest(state, [first], server.url).returncode == 0
+        assert len(brute_force(alerts(state))) == 1
+        server.restart()  # kill -9, then start again on the same folder
+        assert shared_count(server.url) == (5 if persistent else 0)
+        run = ingest(state, [first], server.url)  # the same input again: nothing new
+        assert run.returncode == 0
+        assert len(brute_force(alerts(state))) == 1
+    finally:
+        server.stop()
+
+
+def test_follow_mode_waits_for_redis_and_resumes_without_loss(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")  # no persistence: what counts is what arrives after
+    log = tmp_path / "a" / "auth.log"
+    log.parent.mkdir()
+    log.write_text(noise(3, 1), encoding="utf-8")
+    state, errors = tmp_path / "worker-a", tmp_path / "stderr.jsonl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+    try:
+        with errors.open("w") as err:
+            proc = subprocess.Popen([SOCFLOW, "ingest", str(log), "--follow", "--state-dir", str(state),
+                                     "--state-url", server.url], env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            deadline = time.monotonic() + 20
+            while "following" not in errors.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            server.kill()
+            with log.open("a", encoding="utf-8") as fh:
+                fh.write(failures(3, 0, pid=1))
+            while "state-unavailable" not in errors.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "state-unavailable" in errors.read_text()
+            assert proc.poll() is None  # still running, waiting for the state backend
+            server.start()
+            while time.monotonic() < deadline:
+                try:
+                    if shared_count(server.url) == 3:
+                        break
+                except Exception:  # noqa: BLE001 - the server may still be starting
+                    pass
+                time.sleep(0.1)
+            assert shared_count(server.url) == 3
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+        assert proc.returncode == 0, errors.read_text()
+        with Outbox(state / "outbox.sqlite") as box:
+            checkpoint = box.checkpoint(str(log.resolve()))
+        assert checkpoint is not None and checkpoint.offset == log.stat().st_size
+        text = errors.read_text()
+        assert "Traceback" not in text
+    finally:
+        server.stop()
