@@ -277,3 +277,39 @@ def test_follow_mode_waits_for_redis_and_resumes_without_loss(tmp_path: Path) ->
         assert "Traceback" not in text
     finally:
         server.stop()
+
+
+def test_two_syslog_listeners_share_windows(redis_server: RedisServer, tmp_path: Path) -> None:
+    """Two ``socflow ingest --listen`` workers, three failures each over UDP: one alert."""
+    import json as _json
+    import socket
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+    workers = []
+    for n in range(2):
+        proc = subprocess.Popen([sys.executable, "-m", "socflow.adapters.cli.main", "ingest",
+                                 "--listen", "udp://127.0.0.1:0", "--state-dir", str(tmp_path / f"w{n}"),
+                                 "--state-url", redis_server.url], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        first = _json.loads(proc.stderr.readline())  # type: ignore[union-attr]
+        assert first["event"] == "listening", first
+        workers.append((proc, int(first["listeners"][0].rsplit(":", 1)[1])))
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for n, (_, port) in enumerate(workers):
+                for k in range(3):
+                    line = (f"<38>Dec  7 00:00:{10 * n + k:02d} web{n} sshd[{n}]: Failed password for root "
+                            f"from 45.77.9.9 port {2200 + 10 * n + k} ssh2")
+                    sock.sendto(line.encode(), ("127.0.0.1", port))
+        deadline = time.monotonic() + 30
+        raised: list[dict] = []
+        while time.monotonic() < deadline and not raised:
+            time.sleep(0.5)
+            raised = [a for n in range(2) for a in brute_force(alerts(tmp_path / f"w{n}"))]
+        time.sleep(1.0)  # a second alert, if any, would come now
+    finally:
+        for proc, _ in workers:
+            proc.send_signal(signal.SIGTERM)
+            proc.communicate(timeout=60)
+    raised = [a for n in range(2) for a in brute_force(alerts(tmp_path / f"w{n}"))]
+    assert len(raised) == 1 and "6 event(s)" in raised[0]["description"], raised
