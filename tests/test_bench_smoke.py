@@ -49,3 +49,13 @@ def test_evaluate_cli_json() -> None:
     assert data["lines"] > 2000
     for score in data["types"].values():
         assert score["tp"] + score["fn"] == score["labelled"]
+
+
+def test_syslog_bench_throughput_runs_every_transport() -> None:
+    data = _run("bench/syslog.py", "--messages", "2000", "--no-loss", "--json")
+    rows = {row["transport"]: row for row in data["throughput"]}
+    assert set(rows) == {"udp", "udp at 50k/s", "tcp", "relp"}
+    for name in ("tcp", "relp"):  # streams lose nothing, every message reaches the pipeline
+        assert rows[name]["received"] == rows[name]["into_pipeline"] == 2000
+    assert all(row["listener_cpu_s"] > 0 and row["messages_per_cpu_s"] > 0 for row in rows.values())
+    assert data["loss"] == []
