@@ -6,8 +6,9 @@ Each command line (``\\`` continuations joined, comments dropped) is then either
 
 * **run**, as written, when it needs no outside service: a ``socflow`` command other than
   ``enrich`` (API keys), ``alerts push`` (TheHive), ``blocklist serve`` (a server), ``doctor`` (a
-  deployment), ``--follow`` or ``--listen`` (run for ever; tests/bridge/test_rsyslog.py runs
-  docs/syslog.md's ``--listen`` commands against a real rsyslog). Optional parts of a synopsis (``[--json]``) are
+  deployment), ``mail intake`` (a mailbox: tests/mail/test_mail_intake_docs.py runs
+  docs/phishing.md's against a real dovecot), ``--follow`` or ``--listen`` (run for ever;
+  tests/bridge/test_rsyslog.py runs docs/syslog.md's ``--listen`` commands against a real rsyslog). Optional parts of a synopsis (``[--json]``) are
   left out and ``--state-dir …`` means the sandbox's state dir; a line still holding a placeholder
   (``…``, ``<x>``, ``PATH…``) is only checked.
   It runs with ``bash`` in a sandbox per document: a temporary folder with a copy of
@@ -54,7 +55,8 @@ STARTS_LIKE_SHELL = re.compile(
     r"^(?:[A-Z_][A-Z0-9_]*=\S*\s+)*(?:socflow|\.venv/bin/\S+|make|docker|export|zcat|cat|curl)(?:\s|$)"
 )
 NEEDS_SERVICE = {("enrich",), ("alerts", "push"), ("blocklist", "serve"), ("doctor",),
-                 ("playbook", "run"), ("playbook", "watch")}
+                 ("playbook", "run"), ("playbook", "watch"),
+                 ("mail", "intake")}  # a mailbox: tests/mail/test_mail_intake_docs.py runs those
 PLACEHOLDER = re.compile(r"…|^\[|\]$|^<.*>$")
 MAPPED = {"/var/log/": "var/log/", "/var/lib/socflow": "var/lib/socflow", "/etc/socflow": "etc/socflow"}
 

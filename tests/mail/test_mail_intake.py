@@ -221,6 +221,8 @@ def test_service_uses_idle_and_takes_new_mail_at_once(dovecot, hive, tmp_path):
         time.sleep(0.5)  # in IDLE by now
         dovecot.append(REPORT)
         assert _wait_for(lambda: len(hive.alerts) == 1), service
+        second = run(*imap_args(dovecot, tmp_path / "s", "--once"))  # same mailbox, same state
+        assert second.returncode == 1 and "another socflow mail intake of imap://" in second.stderr
     finally:
         service.send_signal(signal.SIGTERM)
         _, err = service.communicate(timeout=20)
@@ -235,14 +237,18 @@ def test_service_uses_idle_and_takes_new_mail_at_once(dovecot, hive, tmp_path):
 def test_service_polls_a_server_without_idle_and_ctrl_c_exits_130(tmp_path, hive):
     server = Dovecot(tmp_path / "dovecot", idle=False).start()
     try:
+        server.create_folder("Done")
         args = imap_args(server, tmp_path / "s", "--poll-interval", "0.3", "--flag", "\\Flagged",
-                         hive=hive)
+                         "--move-to", "Done", hive=hive)
         service = _service(args, hive_env(hive))
         try:
             assert _wait_for(lambda: "Login: user=<phish>" in server.log())
-            uid = server.append(PHISH)
+            server.append(PHISH)
             assert _wait_for(lambda: len(hive.alerts) == 1)
-            assert _wait_for(lambda: b"\\Flagged" in server.messages()[uid])
+            # no MOVE on this server: copied to Done, then this one message expunged
+            assert _wait_for(lambda: server.messages() == {})
+            (flags,) = server.messages("Done").values()
+            assert b"\\Flagged" in flags
         finally:
             service.send_signal(signal.SIGINT)
             _, err = service.communicate(timeout=20)
@@ -298,6 +304,10 @@ def test_bad_credentials_are_one_line_exit_1_and_never_print_the_secret(dovecot,
     assert proc.stderr == (f"socflow: error: the IMAP server 127.0.0.1:{dovecot.port} refused "
                            f"the login of user '{USER}'\n")
     assert wrong not in proc.stdout + proc.stderr
+    proc = run(*imap_args(dovecot, tmp_path / "s", "--once"), "--imap-password", wrong)
+    assert proc.returncode == 1 and wrong not in proc.stdout + proc.stderr
+    assert proc.stderr.splitlines()[0].startswith(
+        "socflow: warning: --imap-password on the command line is visible to other users")
     secret_file = tmp_path / "imap-password"
     secret_file.write_text(wrong + "\n")
     env = {k: v for k, v in os.environ.items() if k != "SOCFLOW_IMAP_PASSWORD"}
@@ -424,5 +434,16 @@ def test_reporter_is_acknowledged_once_through_the_notify_mail_path(dovecot, tmp
         assert "First assessment: malicious" in message.get_content()
         assert run(*args, env=env).returncode == 0
         assert len(smtp.received) == 1  # once per message
+        # the same phish reported by a second person: no second alert, but a second thank-you
+        other = REPORT.replace(b"Hana Sample <hana.sample@contoso.com>",
+                               b"Ivo Sample <ivo.sample@contoso.com>")
+        assert other != REPORT
+        dovecot.append(other)
+        proc = run(*args, "--json", env=env)
+        summary = json.loads(proc.stdout)
+        assert summary["new_alerts"] == 0 and summary["already_in_outbox"] == 1
+        assert summary["outbox"]["pending"] == 1  # no TheHive configured: the one alert waits
+        assert [m.rcpt_tos for m in smtp.received] == [["hana.sample@contoso.com"],
+                                                       ["ivo.sample@contoso.com"]]
         assert SMTP_PASSWORD not in proc.stdout + proc.stderr
-        assert smtp.logins == [(SMTP_USER, True)]
+        assert set(smtp.logins) == {(SMTP_USER, True)}  # logged in over TLS

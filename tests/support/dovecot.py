@@ -112,8 +112,8 @@ class Dovecot:
                                  tls_port=self.tls_port, cert=self.root / "server.pem",
                                  key=self.root / "server.key", mail_user=MAIL_USER,
                                  mail_group=MAIL_GROUP)
-            if not self.idle:  # a server without IDLE: the intake must poll
-                text += "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS MOVE\n"
+            if not self.idle:  # a server without IDLE (nor MOVE): the intake must poll (and copy)
+                text += "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS\n"
             self.config.write_text(text)
             self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.config)],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

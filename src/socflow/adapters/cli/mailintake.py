@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
+from click.core import ParameterSource
 
 from ...errors import AuthError, ConfigError, UnavailableError
 from .common import secret_option, thehive_options, warn, write_json
@@ -31,8 +32,8 @@ DEFAULT_FLAG = "$SocflowIntake"
 @click.command("intake")
 @click.option("--imap-host", envvar="SOCFLOW_IMAP_HOST",
               help="IMAP server of the reporting mailbox [env SOCFLOW_IMAP_HOST].")
-@click.option("--imap-port", type=click.IntRange(1, 65535),
-              help="IMAP port [default 993 with tls, 143 otherwise].")
+@click.option("--imap-port", type=click.IntRange(1, 65535), envvar="SOCFLOW_IMAP_PORT",
+              help="IMAP port [env SOCFLOW_IMAP_PORT; default 993 with tls, 143 otherwise].")
 @click.option("--imap-user", envvar="SOCFLOW_IMAP_USER",
               help="IMAP login [env SOCFLOW_IMAP_USER].")
 @secret_option("--imap-password", "SOCFLOW_IMAP_PASSWORD", "IMAP password")
@@ -41,8 +42,9 @@ DEFAULT_FLAG = "$SocflowIntake"
 @click.option("--imap-security", type=click.Choice(SECURITY), default="tls", show_default=True,
               help="tls (implicit, 993), starttls (required, never a plaintext fallback) or plain "
                    "(only with --allow-plaintext, only to a loopback server).")
-@click.option("--imap-ca-file", type=click.Path(dir_okay=False),
-              help="CA certificate(s) that signed the IMAP server's certificate.")
+@click.option("--imap-ca-file", type=click.Path(dir_okay=False), envvar="SOCFLOW_IMAP_CA_FILE",
+              help="CA certificate(s) that signed the IMAP server's certificate "
+                   "[env SOCFLOW_IMAP_CA_FILE; default the system's].")
 @click.option("--allow-plaintext", is_flag=True,
               help="Accept --imap-security plain to a server on this host (tests, a local relay).")
 @click.option("--maildir", type=click.Path(file_okay=False),
@@ -87,10 +89,18 @@ def intake(imap_host: str | None, imap_port: int | None, imap_user: str | None,
     from ..thehive import bridge
     from ..thehive.config import BridgeConfig, apply_overrides
 
+    ctx = click.get_current_context()
+    if maildir and imap_host and ctx.get_parameter_source("imap_host") is not ParameterSource.COMMANDLINE:
+        imap_host = None  # SOCFLOW_IMAP_HOST is for IMAP runs; --maildir on the command line wins
     if bool(imap_host) == bool(maildir):
         raise click.UsageError("give either --imap-host (IMAP) or --maildir (a folder)")
-    if maildir and (imap_user or imap_port or imap_ca_file or allow_plaintext):
-        raise click.UsageError("--imap-* options and --allow-plaintext go with --imap-host")
+    if maildir:
+        given = [f"--{n.replace('_', '-')}" for n in (
+            "imap_user", "imap_port", "imap_ca_file", "imap_password", "imap_folder",
+            "imap_security", "allow_plaintext", "no_idle")
+            if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE]
+        if given:  # the environment may hold IMAP settings for other runs: only flags count
+            raise click.UsageError(f"{given[0]} goes with --imap-host, not --maildir")
     policy = load_policy(policy_path)
     cap = policy.limits.max_message_bytes
     config = apply_overrides(BridgeConfig(), thehive_url=thehive_url, thehive_key=thehive_key,
