@@ -59,3 +59,13 @@ def test_syslog_bench_throughput_runs_every_transport() -> None:
         assert rows[name]["received"] == rows[name]["into_pipeline"] == 2000
     assert all(row["listener_cpu_s"] > 0 and row["messages_per_cpu_s"] > 0 for row in rows.values())
     assert data["loss"] == []
+
+
+def test_playbook_bench_runs_both_parts() -> None:
+    data = _run("bench/playbook.py", "--runs", "3", "--http-runs", "2", "--latency-ms", "0,5",
+                "--json")
+    assert [r["latency_ms"] for r in data["engine"]] == [0.0, 5.0]
+    for row in data["engine"]:
+        assert row["journaled_steps_per_run"] == 14 and row["cpu_ms_per_step"] > 0
+    for row in data["http"]:
+        assert row["requests_per_run"] > 5 and row["runs_per_minute"] > 0
