@@ -78,9 +78,12 @@ def run(kind: str, url: str, workers: int, n: int, target: object) -> tuple[floa
     return workers * n / wall, cpu / (workers * n) * 1e6
 
 
-def calls(client: object) -> int:
+def calls(client: object) -> tuple[int, float]:
+    """Redis commands run so far (scripts' inner commands included) and server CPU seconds."""
     stats = client.info("commandstats")  # type: ignore[attr-defined]
-    return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info",))
+    cpu = client.info("cpu")  # type: ignore[attr-defined]
+    return (sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info",)),
+            cpu["used_cpu_user"] + cpu["used_cpu_sys"])
 
 
 def main() -> None:
@@ -97,17 +100,21 @@ def main() -> None:
     client = server.client()
     print(f"redis-server {client.info('server')['redis_version']} on TCP loopback; "  # type: ignore[attr-defined]
           f"{mp.cpu_count()} cores; CPython {sys.version.split()[0]}")
-    print(f"{'what':<10} {'backend':<8} {'workers':>7} {'per s':>10} {'client CPU µs/op':>17} {'Redis cmds/op':>15}")
+    print(f"{'what':<10} {'backend':<8} {'workers':>7} {'per s':>10} {'client CPU µs/op':>17} "
+          f"{'Redis cmds/op':>15} {'Redis CPU µs/op':>16}")
     try:
         for what, target, n in (("lookups", lookup_worker, args.lookups), ("events", event_worker, args.events)):
             for kind in ("sqlite", "redis"):
                 for workers in counts:
                     url = server.url if kind == "redis" else f"sqlite://{folder}/{what}-{workers}.sqlite"
-                    before = calls(client) if kind == "redis" else 0
+                    before = calls(client) if kind == "redis" else (0, 0.0)
                     rate, cpu = run(kind, url, workers, n, target)
-                    trips = (calls(client) - before) / (workers * n) if kind == "redis" else float("nan")
-                    print(f"{what:<10} {kind:<8} {workers:>7} {rate:>10,.0f} {cpu:>17.1f} {trips:>15.3f}",
-                          flush=True)
+                    after = calls(client) if kind == "redis" else (0, 0.0)
+                    ops = workers * n
+                    cmds = (after[0] - before[0]) / ops if kind == "redis" else float("nan")
+                    server_us = (after[1] - before[1]) / ops * 1e6 if kind == "redis" else float("nan")
+                    print(f"{what:<10} {kind:<8} {workers:>7} {rate:>10,.0f} {cpu:>17.1f} {cmds:>15.3f} "
+                          f"{server_us:>16.1f}", flush=True)
     finally:
         server.stop()
     print(f"max RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
