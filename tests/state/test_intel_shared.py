@@ -243,3 +243,31 @@ def test_state_url_from_the_environment(redis_server: RedisServer, tmp_path: Pat
             assert result.output["success"], result.output
         assert vt.count("/ip_addresses/") == 1
         assert not (tmp_path / "env-home-0" / "s").exists()  # no per-job SQLite state was made
+
+
+def test_state_fallback_runs_without_cache_on_a_quarter_of_the_quota() -> None:
+    from socflow.enrich.enricher import ConservativeLedger
+
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    enricher = Enricher(load_settings({"state_url": down, "state_fallback": True}))
+    assert isinstance(enricher.ledger, ConservativeLedger)
+    assert enricher.state_fallback and "is unreachable" in enricher.state_fallback
+    limits = [RateLimit(limit=4, per_seconds=60.0), RateLimit(limit=500, per_seconds=86400.0)]
+    enricher.ledger.acquire("Svc", "b", limits, Deadline(0.0))
+    with pytest.raises(QuotaError, match="1 calls per 60 s"):  # 4 per minute counts as 1 here
+        enricher.ledger.acquire("Svc", "b", limits, Deadline(0.0))
+    enricher.close()
+
+
+def test_state_fallback_job_reports_it_and_a_reachable_redis_is_used(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    with FakeVirusTotal() as vt:
+        vt.set_object("ip_addresses", "11.2.0.1")  # type: ignore[attr-defined]
+        down = shared_job(vt, tmp_path, 0, "11.2.0.1", f"redis://127.0.0.1:{free_port()}/0",
+                          state_fallback=True)
+        assert down.output["success"], down.output
+        assert "is unreachable" in down.output["full"]["state_fallback"]
+        up = shared_job(vt, tmp_path, 1, "11.2.0.1", redis_server.url, state_fallback=True)
+        assert up.output["success"] and "state_fallback" not in up.output["full"]
+        assert vt.count("/ip_addresses/") == 2  # the fallback job shared nothing

@@ -114,6 +114,10 @@ class EnrichConfig(BaseModel):
         default=None, description="sqlite:///path or redis(s)://[user@]host:port/db; wins over cache_path"
     )
     state_password: SecretStr | None = Field(default=None, description="the Redis password")
+    state_fallback: bool = Field(
+        default=False,
+        description="Redis unreachable: run without cache, a quarter of each limit for this process",
+    )
     budget_seconds: float = Field(
         default=60.0, gt=0, le=3600, description="wall time one lookup may take, waits included"
     )

@@ -84,11 +84,14 @@ class Enricher:
         self.state_url = target.url if target else None
         self.cache: VerdictCache | RedisVerdictCache
         self.ledger: RateLedger | RedisRateLedger
+        self.state_fallback: str | None = None  # why the shared state is not used, if so
         if target is not None and target.kind == "redis":
             password = getattr(config, "state_password", None)
             self._redis = connect(target, password.get_secret_value() if password else None)
             self.cache = RedisVerdictCache(self._redis, target)
             self.ledger = RedisRateLedger(self._redis, target, on_wait=on_wait)
+            if getattr(config, "state_fallback", False):
+                self._fall_back_if_down(target, on_wait)
         else:
             path = target.path if target is not None else config.cache_path
             self._conn = open_db(path, busy_seconds=min(10.0, config.budget_seconds))
@@ -99,6 +102,24 @@ class Enricher:
         for name, settings in config.provider_settings().items():
             self.providers[name] = self._build(name, settings)
             self._usage[name] = ServiceUsage()
+
+    def _fall_back_if_down(
+        self, target: Any, on_wait: Callable[[str, float, str], None] | None
+    ) -> None:
+        """``state_fallback``: Redis unreachable -> no cache and a conservative quota of this
+        process alone (a quarter of each limit, at least one call), instead of failing."""
+        from ..statestore import redis_errors, translate
+
+        try:
+            self._redis.ping()
+            return
+        except redis_errors() as exc:
+            self.state_fallback = str(translate(target, exc))
+        self._redis.close()
+        self._redis = None
+        self._conn = open_db(None)
+        self.cache = VerdictCache(self._conn)
+        self.ledger = ConservativeLedger(self._conn, on_wait=on_wait)
 
     def _build(self, name: str, settings: ProviderSettings) -> Provider:
         module_name, cls_name = PROVIDERS[name]
@@ -278,6 +299,17 @@ class Enricher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ConservativeLedger(RateLedger):
+    """This process's own ledger when the shared one is out of reach: other jobs may be spending
+    the same quota unseen, so each limit counts as a quarter of itself (at least one call)."""
+
+    def acquire(self, service: str, bucket: str, limits: Any, deadline: Deadline) -> None:
+        from .settings import RateLimit
+
+        quarter = [RateLimit(limit=max(1, lim.limit // 4), per_seconds=lim.per_seconds) for lim in limits]
+        super().acquire(service, bucket, quarter, deadline)
 
 
 def build_enricher(

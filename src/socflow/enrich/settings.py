@@ -138,6 +138,8 @@ class EnrichConfig(_Settings, kw_only=True):
     # sqlite:///path or redis(s)://[user@]host:port/db (socflow.statestore); wins over cache_path
     state_url: str | None = None
     state_password: Secret | None = None  # the Redis password (never inside state_url)
+    # Redis unreachable: run without cache, a quarter of each limit for this process (else fail)
+    state_fallback: bool = False
     budget_seconds: Annotated[float, Meta(gt=0, le=3600)] = 60.0  # one lookup, waits included
     proxies: dict[str, str] = field(default_factory=dict)  # scheme -> proxy URL
     ca_bundle: Path | None = None  # CA file; None = REQUESTS_CA_BUNDLE/certifi

@@ -105,6 +105,7 @@ class IntelAnalyzer(SocflowAnalyzer):
             self.PROVIDER: self.settings(),
             "cache_path": str(cache) if cache else None,
             "state_url": state_url, "state_password": state_password,
+            "state_fallback": self.config("state_fallback"),
             "budget_seconds": budget, "proxies": proxies,
             "ca_bundle": str(ca_bundle) if ca_bundle else None,
             "user_agent": "socflow-cortex/1.0",
@@ -144,7 +145,10 @@ class IntelAnalyzer(SocflowAnalyzer):
         with build_enricher(config) as enricher:
             verdict = self.lookup(enricher, ioc_type, value)
             provider = enricher.provider(self.PROVIDER)
-            return self.full_report(verdict, provider, enricher.usage()[self.PROVIDER])
+            report = self.full_report(verdict, provider, enricher.usage()[self.PROVIDER])
+            if enricher.state_fallback:  # said in the report: this job ran on a local quota
+                report["state_fallback"] = enricher.state_fallback
+            return report
 
     def lookup(self, enricher: Any, ioc_type: IocType, value: str) -> Verdict:
         return enricher.lookup(self.PROVIDER, ioc_type, value)  # type: ignore[no-any-return]
