@@ -129,3 +129,45 @@ def test_webhook_takes_authenticated_creation_events_only():
         assert server.refused == 2
     finally:
         server.stop()
+
+
+def test_watch_once_db_history_filters_and_templates_of_a_file(tmp_path):
+    pb = tmp_path / "triage.yml"
+    pb.write_text(PLAYBOOK)
+    db = tmp_path / "elsewhere" / "journal.sqlite"
+    with FakeTheHive() as hive:
+        first = _alert(hive)
+        out = _socflow(["watch", str(pb), "--once", "--since", "0", "--db", str(db)], hive, tmp_path)
+        assert out.returncode == 0, out.stderr
+        events = [json.loads(line) for line in out.stderr.splitlines()]
+        (finished,) = [e for e in events if e["event"] == "run-finished"]
+        assert finished["target"] == first and finished["status"] == "done"
+        assert oct(db.stat().st_mode & 0o777) == "0o600"
+        # the cursor is kept: a second --once finds nothing new to run
+        out = _socflow(["watch", str(pb), "--once", "--db", str(db)], hive, tmp_path)
+        assert "run-finished" not in out.stderr
+    assert not (tmp_path / "state" / "playbooks.sqlite").exists()  # --db, not the state dir
+    runs = json.loads(_socflow(["history", "--json", "--db", str(db), "--playbook", "triage",
+                                "--limit", "1"], hive, tmp_path).stdout)
+    assert [r["playbook"] for r in runs] == ["triage"]
+    assert json.loads(_socflow(["history", "--json", "--db", str(db), "--playbook", "other"],
+                               hive, tmp_path).stdout) == []
+    text = _socflow(["history", "--db", str(db)], hive, tmp_path).stdout
+    assert "done" in text and f"triage:alert:{first}" in text
+    missing = _socflow(["history", "--run", "nope", "--db", str(db)], hive, tmp_path)
+    assert missing.returncode == 1 and "no run 'nope' in the journal" in missing.stderr
+    shipped = _socflow(["templates", "ssh-brute-force", "--output", str(tmp_path / "t")], hive, tmp_path)
+    assert shipped.returncode == 0 and "socflow-ssh-brute-force.json: 3 tasks" in shipped.stdout
+    none = _socflow(["templates", str(pb), "--output", str(tmp_path / "t2")], hive, tmp_path)
+    assert none.returncode == 0 and "no case_template: nothing written" in none.stderr
+
+
+def test_watch_usage_errors(tmp_path):
+    pb = tmp_path / "triage.yml"
+    pb.write_text(PLAYBOOK)
+    with FakeTheHive() as hive:
+        out = _socflow(["watch", str(pb), "--no-poll"], hive, tmp_path)
+        assert out.returncode == 2 and "--no-poll needs --webhook" in out.stderr
+        out = _socflow(["watch", str(pb), "--webhook"], hive, tmp_path,
+                       SOCFLOW_PLAYBOOK_WEBHOOK_TOKEN="")
+        assert out.returncode == 2 and "--webhook needs --webhook-token" in out.stderr

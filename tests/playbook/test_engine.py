@@ -209,3 +209,78 @@ def test_an_unexpected_error_fails_the_run_with_its_name_not_a_traceback(journal
     assert result.status == "failed"
     assert result.reason == "step log: unexpected error: RuntimeError: boom"
     assert journal.step(result.run_id, "log").status == "failed"
+
+
+ACTIONS = """
+name: actions
+trigger: {event: alert}
+retry: {attempts: 2, backoff: 0}
+steps:
+  - id: work
+    kind: act
+    actions:
+      - promote: {template: SSH, merge_by_tag: "socflow:rule="}
+      - assign: analyst@soc
+      - escalate:
+          severity: 4
+          assignee: l2-lead@soc
+          responder: {name: Socflow_Notify_Mail, entity: case}
+      - close: {status: TruePositive, impact: WithImpact, summary: contained}
+"""
+
+
+def test_promote_merges_into_the_open_case_of_the_same_campaign(journal):
+    h = hive()
+    h.alerts["~1"]["tags"] = ["ssh", "socflow:rule=ssh-brute-force"]
+    h.cases["~50"] = {"_id": "~50", "title": "earlier", "stage": "InProgress",
+                      "tags": ["socflow:rule=ssh-brute-force"]}
+    h.obs["~50"] = []
+    result = Engine(load_playbook(ACTIONS, "a.yml"), h, journal, sleep=lambda s: None).run("alert", "~1")
+    assert result.status == "done" and result.case_id == "~50"
+    assert h.calls["merge"] == 1 and h.calls["promote"] == 0 and h.alerts["~1"]["caseId"] == "~50"
+
+
+def test_assign_escalate_and_close_act_on_the_case(journal):
+    h = hive()
+    result = Engine(load_playbook(ACTIONS, "a.yml"), h, journal, sleep=lambda s: None).run("alert", "~1")
+    assert result.status == "done" and h.calls["promote"] == 1  # no open campaign case: promoted
+    case = h.cases[result.case_id]
+    assert case["severity"] == 4 and case["assignee"] == "l2-lead@soc"
+    assert "socflow:escalated" in case["tags"]
+    assert case["status"] == "TruePositive" and case["impactStatus"] == "WithImpact"
+    assert case["summary"] == "contained"
+    (job,) = h.jobs
+    assert job["responder"] == "Socflow_Notify_Mail" and job["dataType"] == "thehive:case"
+    keys = [s.key for s in journal.steps(result.run_id)]
+    assert keys == ["work", "work/0", "work/1", "work/2/update", "work/2/notify", "work/3"]
+
+
+def test_a_case_responder_before_any_case_fails_the_run_clearly(journal):
+    text = ACTIONS.replace("trigger: {event: alert}", "trigger: {event: manual}").replace(
+        "      - promote: {template: SSH, merge_by_tag: \"socflow:rule=\"}\n", "")
+    h = hive()
+    result = Engine(load_playbook(text, "a.yml"), h, journal, sleep=lambda s: None).run("alert", "~1")
+    assert result.status == "failed"
+    assert "responder Socflow_Notify_Mail runs on the case, and there is none yet" in result.reason
+
+
+def test_a_case_trigger_works_on_the_case_itself(journal):
+    h = hive()
+    h.cases["~60"] = {"_id": "~60", "title": "c", "tags": ["vip"], "severity": 2}
+    h.obs["~60"] = [{"_id": "~61", "dataType": "ip", "data": "203.0.113.7"}]
+    text = """
+name: on-cases
+trigger: {event: case}
+steps:
+  - {id: intel, kind: analyze, analyzers: [Socflow_AbuseIPDB_Check], data_types: [ip]}
+  - id: decide
+    kind: decide
+    branches: [{when: {all: [{tag: vip}, {verdict: malicious}]}, goto: raise}]
+    default: note
+  - {id: raise, kind: act, actions: [{severity: 4}, {promote: {}}], next: note}
+  - {id: note, kind: record, task: Triage}
+"""
+    result = Engine(load_playbook(text, "c.yml"), h, journal, sleep=lambda s: None).run("case", "~60")
+    assert result.status == "done" and result.path == ["intel", "decide", "raise", "note"]
+    assert h.cases["~60"]["severity"] == 4 and h.calls["promote"] == 0  # already a case
+    assert len(h.logs) == 1

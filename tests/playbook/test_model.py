@@ -177,3 +177,20 @@ def test_cli_templates_writes_import_ready_json(tmp_path):
     assert not any(k.startswith("_") for k in tpl)
     assert [t["title"] for t in tpl["tasks"]][:2] == ["Detection", "Verification"]
     assert all(t["status"] == "Waiting" for t in tpl["tasks"])
+
+
+def test_a_playbook_with_very_many_paths_is_checked_in_bounded_time():
+    import time
+
+    steps = []
+    for i in range(60):  # d_i goes to a_i or b_i, both go on to d_i+1: 2**60 paths
+        steps.append(f"  - id: d{i}\n    kind: decide\n    branches: [{{when: {{tag: t{i}}}, goto: a{i}}}]\n    default: b{i}\n")
+        steps.append(f"  - id: a{i}\n    kind: act\n    actions: [{{tag: [x{i}]}}]\n    next: d{i + 1}\n")
+        steps.append(f"  - id: b{i}\n    kind: act\n    actions: [{{tag: [y{i}]}}]\n")
+    steps.append("  - id: d60\n    kind: record\n    task: Triage\n")
+    text = "name: wide\ntrigger: {event: alert}\nsteps:\n" + "".join(steps)
+    started = time.process_time()
+    assert "steps[180] (d60): a record step needs a case" in error_of(text)
+    assert len(load_playbook(text.replace("[{tag: [x0]}]", "[{promote: {}}]").replace(
+        "[{tag: [y0]}]", "[{promote: {}}]"), "wide.yml").steps) == 181
+    assert time.process_time() - started < 5

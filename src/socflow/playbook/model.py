@@ -447,31 +447,38 @@ def _find_cycle(steps: Sequence[Any], ids: dict[str, int]) -> list[str] | None:
     return None
 
 
-def _needs_case(step: Any) -> bool:
+def _case_check(step: Any, promoted: bool) -> tuple[bool, bool]:
+    """(does the step need a case it does not have yet, is there a case after it)."""
     if isinstance(step, (RecordStep, ExportStep)):
-        return True
+        return not promoted, promoted
     if isinstance(step, ActStep):
-        return any(a.assign or a.escalate or (a.responder and a.responder.entity == "case")
-                   for a in step.actions)
-    return False
-
-
-def _makes_case(step: Any) -> bool:
-    return isinstance(step, ActStep) and any(a.promote is not None for a in step.actions)
+        for a in step.actions:
+            if a.promote is not None:
+                promoted = True
+            elif (a.assign or a.escalate or (a.responder and a.responder.entity == "case")) \
+                    and not promoted:
+                return True, promoted
+    return False, promoted
 
 
 def _check_case_needed(steps: Sequence[Any], ids: dict[str, int]) -> None:
-    """On an alert, steps that need a case (task logs, assign, escalate, close as a case, export)
-    must come after a promote on every path that reaches them."""
-    # a DAG (cycles were refused): walk every path; paths are few in a playbook
+    """On an alert, steps that need a case (task logs, assign, escalate, a responder on the
+    case, export) must come after a promote on every path that reaches them."""
+    # a DAG (cycles were refused); what a step sees depends only on (step, promoted so far), so
+    # each pair is walked once: linear in the steps whatever the number of paths
+    seen: set[tuple[str, bool]] = set()
+
     def walk(node: str, promoted: bool, depth: int) -> None:
+        if (node, promoted) in seen:
+            return
+        seen.add((node, promoted))
         step = steps[ids[node]]
-        if _needs_case(step) and not promoted:
+        missing, promoted = _case_check(step, promoted)
+        if missing:
             raise ValueError(
-                f"steps[{ids[node]}] ({step.id}): a {step.kind} step needs a case, but on an alert a path reaches it "
-                "before any promote: add an act step with promote before it"
+                f"steps[{ids[node]}] ({step.id}): a {step.kind} step needs a case, but on an alert "
+                "a path reaches it before any promote: add an act step with promote before it"
             )
-        promoted = promoted or _makes_case(step)
         if depth > 200:
             return
         for nxt in _successors(steps, ids[node]):
