@@ -31,6 +31,7 @@ CORPUS = Path(__file__).resolve().parent / "corpus"
 REPORT = (CORPUS / "phish" / "report-eml-1.eml").read_bytes()  # a user's report carrying the phish
 PHISH = (CORPUS / "phish" / "attachment-0.eml").read_bytes()  # phishing received directly
 HAM = (CORPUS / "ham" / "m365-colleague-0.eml").read_bytes()
+POLICY = Path(__file__).resolve().parents[2] / "examples" / "mail-policy.yml"  # own: contoso.com
 SOCFLOW = [sys.executable, "-m", "socflow.adapters.cli.main"]
 FLAG = b"$SocflowIntake"
 
@@ -419,14 +420,14 @@ def test_reporter_is_acknowledged_once_through_the_notify_mail_path(dovecot, tmp
         config = tmp_path / "ack.yml"
         config.write_text(
             f"smtp_host: 127.0.0.1\nsmtp_port: {smtp.port}\nfrom_address: soc@contoso.com\n"
-            f"smtp_user: {SMTP_USER}\ncacerts: |\n"
+            f"smtp_user: {SMTP_USER}\nreporter_domains: [contoso.com]\ncacerts: |\n"
             + "".join(f"  {line}\n" for line in smtp.ca_pem.splitlines()))
         env = {"SOCFLOW_SMTP_PASSWORD": SMTP_PASSWORD}
         dovecot.append(REPORT)
         args = imap_args(dovecot, tmp_path / "s", "--once", "--ack-config", str(config))
         proc = run(*args, env=env)
         assert proc.returncode == 0, proc.stderr
-        assert "acknowledged 1 reporter(s), 0 failed" in proc.stdout
+        assert "acknowledged 1 reporter(s), 0 failed, 0 outside reporter_domains" in proc.stdout
         (mail,) = smtp.received
         assert mail.rcpt_tos == ["hana.sample@contoso.com"] and mail.tls
         message = mail.message
@@ -445,5 +446,17 @@ def test_reporter_is_acknowledged_once_through_the_notify_mail_path(dovecot, tmp
         assert summary["outbox"]["pending"] == 1  # no TheHive configured: the one alert waits
         assert [m.rcpt_tos for m in smtp.received] == [["hana.sample@contoso.com"],
                                                        ["ivo.sample@contoso.com"]]
+        # anyone can write to a reporting mailbox: a "report" from outside is not acknowledged
+        dovecot.append(REPORT.replace(b"Hana Sample <hana.sample@contoso.com>",
+                                      b"Someone <someone@elsewhere.example>"))
+        summary = json.loads(run(*args, "--json", env=env).stdout)
+        assert summary["ack_skipped"] == 1 and summary["acknowledged"] == 0
+        assert len(smtp.received) == 2
+        # without reporter_domains the policy's own_domains are used; with neither: refused
+        config.write_text(config.read_text().replace("reporter_domains: [contoso.com]\n", ""))
+        refused = run(*args, env=env)
+        assert refused.returncode == 1 and "reporter_domains is empty" in refused.stderr
+        allowed = run(*args, "--policy", str(POLICY), env=env)
+        assert allowed.returncode == 0, allowed.stderr
         assert SMTP_PASSWORD not in proc.stdout + proc.stderr
         assert set(smtp.logins) == {(SMTP_USER, True)}  # logged in over TLS

@@ -111,7 +111,7 @@ def intake(imap_host: str | None, imap_port: int | None, imap_user: str | None,
     if ack_config:
         from ..mailbox.ack import Acknowledger
 
-        ack = Acknowledger.from_file(ack_config)
+        ack = Acknowledger.from_file(ack_config, policy.organisation.own_domains)
     if maildir:
         source: Any = FolderMailbox(maildir, max_bytes=cap, move_to=move_to,
                                     poll_interval=poll_interval)
@@ -211,8 +211,9 @@ def _print_summary(s: dict[str, Any]) -> None:
     click.echo(f"{s['mailbox']}: {s['messages']} message(s) taken in, {s['new_alerts']} new "
                f"alert(s), {s['already_in_outbox']} already in the outbox, {s['resumed']} "
                f"resumed; verdicts: {verdicts}")
-    if s["acknowledged"] or s["ack_failures"]:
-        click.echo(f"acknowledged {s['acknowledged']} reporter(s), {s['ack_failures']} failed")
+    if s["acknowledged"] or s["ack_failures"] or s["ack_skipped"]:
+        click.echo(f"acknowledged {s['acknowledged']} reporter(s), {s['ack_failures']} failed, "
+                   f"{s['ack_skipped']} outside reporter_domains")
     d = s["delivery"]
     box = s["outbox"]
     if d is not None:

@@ -7,7 +7,9 @@ YAML file (``--ack-config``); the SMTP password comes from ``SOCFLOW_SMTP_PASSWO
 are rendered by the responder's sandbox (``_render``: every value escaped for the destination,
 bounded time and size) with the alert as the TheHive object and three more values:
 ``verdict``, ``subject`` (the reported message's) and ``reporter``. The message goes only to
-the reporter's address, TLS required as for the responder.
+the reporter's address, TLS required as for the responder — and only when that address is in one
+of ``reporter_domains`` (default: the mail policy's ``own_domains``): anyone on the Internet can
+write to a reporting mailbox, and a forged "report" must not make socflow mail a stranger.
 """
 
 from __future__ import annotations
@@ -29,16 +31,22 @@ DEFAULT_BODY = (
 )
 _SETTINGS = set(_mail.MailSettings.__struct_fields__) - {"to", "recipients_from_tags",
                                                          "smtp_password"}
-_EXTRA = {"subject_template", "body_template", "cacerts"}
+_EXTRA = {"subject_template", "body_template", "cacerts", "reporter_domains"}
 
 
 class Acknowledger:
     def __init__(self, settings: _mail.MailSettings, subject: str, body: str,
-                 cacerts: str | None) -> None:
+                 cacerts: str | None, reporter_domains: list[str]) -> None:
         self.settings, self.subject, self.body, self.cacerts = settings, subject, body, cacerts
+        self.reporter_domains = [d.lower().strip(".") for d in reporter_domains]
+
+    def allowed(self, reporter: str) -> bool:
+        """Whether ``reporter`` is in one of the organisation's domains (sub-domains included)."""
+        domain = reporter.rpartition("@")[2].lower().rstrip(".")
+        return any(domain == d or domain.endswith("." + d) for d in self.reporter_domains)
 
     @classmethod
-    def from_file(cls, path: str) -> Acknowledger:
+    def from_file(cls, path: str, default_domains: list[str] = ()) -> Acknowledger:  # type: ignore[assignment]
         data, lines = yamlfile.load_file(path)
         if not isinstance(data, dict):
             raise ConfigError(f"{path}:1: the acknowledgement config must be a mapping "
@@ -59,8 +67,15 @@ class Acknowledger:
         for key in ("subject_template", "body_template", "cacerts"):
             if key in data and not isinstance(data[key], str):
                 raise ConfigError(f"{path}: {key} must be text")
+        domains = data.get("reporter_domains", list(default_domains))
+        if not isinstance(domains, list) or not all(isinstance(d, str) and d for d in domains):
+            raise ConfigError(f"{path}: reporter_domains must be a list of domains")
+        if not domains:
+            raise ConfigError(
+                f"{path}: reporter_domains is empty and the mail policy names no own_domains: "
+                "acknowledgements go only to your organisation's addresses")
         ack = cls(settings, data.get("subject_template") or DEFAULT_SUBJECT,
-                  data.get("body_template") or DEFAULT_BODY, data.get("cacerts"))
+                  data.get("body_template") or DEFAULT_BODY, data.get("cacerts"), domains)
         ack.render({"title": "check", "severity": 1, "tags": [], "description": ""},
                    {"verdict": "safe", "subject": "check", "reporter": "a@example.org"})
         return ack

@@ -54,6 +54,7 @@ class IntakeReport:
     unreadable: int = 0
     acknowledged: int = 0
     ack_failures: int = 0
+    ack_skipped: int = 0  # reporter outside the organisation's domains
     verdicts: Counter[str] = field(default_factory=Counter)
     uidvalidity_changes: int = 0
 
@@ -61,7 +62,7 @@ class IntakeReport:
         return {"messages": self.messages, "new_alerts": self.new_alerts,
                 "already_in_outbox": self.same_alert, "resumed": self.resumed,
                 "unreadable": self.unreadable, "acknowledged": self.acknowledged,
-                "ack_failures": self.ack_failures, "verdicts": dict(self.verdicts),
+                "ack_failures": self.ack_failures, "ack_skipped": self.ack_skipped, "verdicts": dict(self.verdicts),
                 "uidvalidity_changes": self.uidvalidity_changes}
 
 
@@ -176,6 +177,11 @@ class Intake:
         reporter, alert, extra = values if values else ("", {}, {})
         if not reporter:
             self.outbox.set_message_state(mailbox, key, acked=True)  # nobody to thank
+            return
+        if not self.ack.allowed(reporter):  # a "report" from outside: never mail a stranger
+            self.outbox.set_message_state(mailbox, key, acked=True)
+            self.report.ack_skipped += 1
+            self.on_event("ack-skipped", {"item": key, "reason": "reporter outside reporter_domains"})
             return
         try:
             self.ack.send(reporter, alert, extra)
