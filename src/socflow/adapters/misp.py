@@ -131,3 +131,32 @@ def push_event(
     return Pushed(event_id=event_id, uuid=str(stored.get("uuid", "")),
                   url=f"{origin(url)}/events/view/{event_id}", published=published,
                   attributes=len(stored.get("Attribute", [])))
+
+
+ENV_URL = "SOCFLOW_MISP_URL"
+ENV_ALLOW_PRIVATE = "SOCFLOW_MISP_ALLOW_PRIVATE"
+ENV_CA_BUNDLE = "SOCFLOW_MISP_CA_BUNDLE"
+ENV_PUBLISH = "SOCFLOW_MISP_PUBLISH"
+
+
+def _flag(name: str) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ConfigError(f"{name} must be true or false, not {value[:20]!r}")
+
+
+def push_from_env(export: Any) -> dict[str, Any]:
+    """:func:`push_event` configured by the environment — ``SOCFLOW_MISP_URL``,
+    ``SOCFLOW_MISP_KEY``, ``SOCFLOW_MISP_CA_BUNDLE``, ``SOCFLOW_MISP_ALLOW_PRIVATE`` (loopback
+    and link-local targets, for tests and local mirrors), ``SOCFLOW_MISP_PUBLISH`` — for the
+    playbook's export step (``socflow.export.export_case(…, push=push_from_env)``)."""
+    url = os.environ.get(ENV_URL, "").strip()
+    if not url:
+        raise ConfigError(f"no MISP server: set {ENV_URL} (and {ENV_KEY}), or export to a file")
+    pushed = push_event(export, url=url, verify=os.environ.get(ENV_CA_BUNDLE) or True,
+                        allow_private=_flag(ENV_ALLOW_PRIVATE), publish=_flag(ENV_PUBLISH))
+    return {"event_id": pushed.event_id, "uuid": pushed.uuid, "url": pushed.url,
+            "published": pushed.published, "attributes": pushed.attributes}

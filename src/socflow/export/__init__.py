@@ -8,8 +8,10 @@ reason (``skipped``); the output is valid JSON / STIX whatever they hold.
     case = from_thehive(case_json, observables_json)
     misp_event(case, distribution=0, only_ioc=False).to_json()   # {"Event": …}
     stix_bundle(case).to_json()                                   # {"type": "bundle", …}
+    export_case(case_json, observables_json, fmt="stix", output="case.stix.json")  # the step
 """
 
+from .case import build, export_case, summary, write_atomic
 from .indicators import CaseIndicators, Indicator, from_thehive, refusal
 from .misp import MispExport, misp_event, misp_type
 from .stix import StixExport, pattern, stix_bundle
@@ -17,6 +19,7 @@ from .stix import StixExport, pattern, stix_bundle
 FORMATS = ("misp", "stix")
 
 __all__ = [
-    "FORMATS", "CaseIndicators", "Indicator", "MispExport", "StixExport", "from_thehive",
-    "misp_event", "misp_type", "pattern", "refusal", "stix_bundle",
+    "FORMATS", "CaseIndicators", "Indicator", "MispExport", "StixExport", "build", "export_case",
+    "from_thehive", "misp_event", "misp_type", "pattern", "refusal", "stix_bundle", "summary",
+    "write_atomic",
 ]
