@@ -18,6 +18,7 @@ Routes (``Authorization: <key>``, the raw key as PyMISP sends it; JSON):
 
 A wrong key answers 403 ``{"name": "Authentication failed. …", "message": …, "url"}`` (pymisp
 turns 4xx into a returned ``{"errors": (status, body)}``, 5xx into ``MISPServerError``).
+``FakeMisp(tls=True)`` serves HTTPS with a test CA (``misp.ca_file``).
 Test controls: ``misp.outage("500"|"refused", count=None)``, ``misp.recover()``, ``misp.latency``,
 ``misp.events`` (id → stored event), ``misp.requests`` (method, path, status, headers).
 """
@@ -26,12 +27,15 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -50,8 +54,20 @@ class MispError(Exception):
 
 
 class FakeMisp:
-    def __init__(self, *, api_key: str = "misp-key-0123456789abcdef0123456789abcdef") -> None:
+    def __init__(self, *, api_key: str = "misp-key-0123456789abcdef0123456789abcdef", tls: bool = False) -> None:
         self.api_key = api_key
+        self.tls = tls
+        self.ca_file: str | None = None  # with tls=True: the test CA's PEM file (``--misp-ca-bundle``)
+        self._context: ssl.SSLContext | None = None
+        if tls:
+            from .mail import make_certificates
+
+            self._tmp = tempfile.TemporaryDirectory()
+            ca_pem, cert, key = make_certificates(Path(self._tmp.name))
+            self.ca_file = str(Path(self._tmp.name) / "ca.pem")
+            Path(self.ca_file).write_text(ca_pem)
+            self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._context.load_cert_chain(cert, key)
         self.types = _describe_types()
         self.events: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, int, dict[str, str]]] = []
@@ -74,6 +90,8 @@ class FakeMisp:
         handler = type("Handler", (_Handler,), {"misp": self})
         server = _QuietServer(("127.0.0.1", self._port), handler)
         server.daemon_threads = True
+        if self._context is not None:
+            server.socket = self._context.wrap_socket(server.socket, server_side=True)
         self._port = server.server_address[1]
         self._server = server
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -86,7 +104,7 @@ class FakeMisp:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self._port}"
 
     def outage(self, mode: str, *, count: int | None = None) -> None:
         if mode not in ("500", "refused"):

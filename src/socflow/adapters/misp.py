@@ -36,14 +36,30 @@ class Pushed:
     attributes: int
 
 
-def _policy_cause(exc: BaseException) -> PolicyError | None:
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
-        if isinstance(cur, PolicyError):
+        if isinstance(cur, kind):
             return cur
         seen.add(id(cur))
         cur = cur.__cause__ or cur.__context__
+    return None
+
+
+def _policy_cause(exc: BaseException) -> PolicyError | None:
+    found = _cause(exc, PolicyError)
+    return found if isinstance(found, PolicyError) else None
+
+
+def _tls_failure(exc: BaseException, url: str) -> ConfigError | None:
+    import ssl
+
+    import requests
+
+    if _cause(exc, requests.exceptions.SSLError) or _cause(exc, ssl.SSLError):
+        return ConfigError(f"{SERVICE} {origin(url)}: TLS verification failed "
+                           "(give MISP's CA certificate: --misp-ca-bundle or SOCFLOW_MISP_CA_BUNDLE)")
     return None
 
 
@@ -118,6 +134,9 @@ def push_event(
         policy = _policy_cause(exc)
         if policy is not None:
             raise PolicyError(_scrub(str(policy), key)) from None
+        tls = _tls_failure(exc, url)
+        if tls is not None:
+            raise tls from None
         text = _scrub(str(exc), key)
         if "Authentication failed" in text or "Unable to get the user settings" in text and "403" in text:
             raise AuthError(f"{SERVICE} {origin(url)} refused the key", service=SERVICE) from None
@@ -127,6 +146,9 @@ def push_event(
         policy = _policy_cause(exc)
         if policy is not None:
             raise PolicyError(_scrub(str(policy), key)) from None
+        tls = _tls_failure(exc, url)
+        if tls is not None:
+            raise tls from None
         raise UnavailableError(f"{SERVICE} {origin(url)} cannot be reached", service=SERVICE) from None
     return Pushed(event_id=event_id, uuid=str(stored.get("uuid", "")),
                   url=f"{origin(url)}/events/view/{event_id}", published=published,

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "ingest": ("ingest", "ingest", "Logs → detections → TheHive alerts, exactly once (outbox, follow)."),
     "alerts": ("alerts", "alerts", "Alerts in the bridge's outbox: list, show, export, push."),
     "mail": ("mail", "mail", "Analyse e-mail messages for phishing: verdicts with their reasons."),
+    "export": ("export", "export", "A TheHive case's indicators as a MISP event or a STIX 2.1 bundle (file or MISP)."),
     "playbook": ("playbook", "playbook", "YAML playbooks: check, run, watch, history, case templates."),
 }
 
