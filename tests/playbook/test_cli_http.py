@@ -171,3 +171,24 @@ def test_watch_usage_errors(tmp_path):
         out = _socflow(["watch", str(pb), "--webhook"], hive, tmp_path,
                        SOCFLOW_PLAYBOOK_WEBHOOK_TOKEN="")
         assert out.returncode == 2 and "--webhook needs --webhook-token" in out.stderr
+
+
+def test_check_with_cortex_names_the_workers_cortex_lacks(tmp_path):
+    from fakes.cortex import FakeCortex
+
+    with FakeCortex() as cortex:
+        env = {**os.environ, "SOCFLOW_CORTEX_KEY": cortex.api_key}
+        cortex.enable("Socflow_AbuseIPDB_Check")
+        cortex.enable("Socflow_OTX_Query")
+        args = ["socflow", "playbook", "check", "ssh-brute-force", "--cortex-url", cortex.url]
+        out = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 1
+        assert out.stderr.strip() == ("socflow: error: ssh-brute-force: steps[2] (contain): Cortex "
+                                      "has no enabled responder Socflow_Block for thehive:case_artifact")
+        cortex.enable("Socflow_Block")
+        out = subprocess.run(args, capture_output=True, text=True, timeout=60, env=env)
+        assert out.returncode == 0 and "ssh-brute-force: ok" in out.stdout, out.stderr
+        assert cortex.api_key not in out.stdout + out.stderr
+        bad = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                             env=dict(env, SOCFLOW_CORTEX_KEY="wrong-key"))
+        assert bad.returncode == 1 and "Cortex refused the credentials (401)" in bad.stderr

@@ -46,12 +46,26 @@ def _load(paths: tuple[str, ...]) -> list[Playbook]:
 @playbook.command("check")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
-def check(files: tuple[str, ...], as_json: bool) -> None:
+@click.option("--cortex-url", envvar="SOCFLOW_CORTEX_URL",
+              help="Also check that Cortex offers every analyzer and responder the playbooks run "
+                   "[env SOCFLOW_CORTEX_URL].")
+@secret_option("--cortex-key", "SOCFLOW_CORTEX_KEY", "Cortex API key")
+def check(files: tuple[str, ...], as_json: bool, cortex_url: str | None,
+          cortex_key: str | None) -> None:
     """Validate playbook files (a shipped one by name: phishing, ssh-brute-force, web-attack)."""
+    from ..playbook.services import CortexSettings, missing_workers
+
+    cortex = CortexSettings(cortex_url, cortex_key) if cortex_url else None
+    if cortex is not None and not cortex.key:
+        raise click.UsageError("--cortex-url needs --cortex-key or SOCFLOW_CORTEX_KEY")
     results, bad = [], 0
     for name in files:
         try:
             pb = load_playbook_file(resolve(name))
+            if cortex is not None:
+                lacking = missing_workers(pb, cortex)
+                if lacking:
+                    raise ConfigError(f"{name}: " + "; ".join(lacking))
         except ConfigError as exc:
             bad += 1
             results.append({"file": name, "ok": False, "error": str(exc)})

@@ -324,3 +324,50 @@ class TheHiveCortex:
 
 
 __all__ = ["CortexSettings", "MispSettings", "TheHiveCortex"]
+
+
+def missing_workers(playbook: Any, cortex: CortexSettings) -> list[str]:
+    """What the playbook runs that Cortex does not offer (enabled in the key's organisation):
+    one line per analyzer × data type and responder × entity, naming the step."""
+    from ...playbook.model import ActStep, AnalyzeStep
+
+    session = requests.Session()
+    listed: dict[str, set[str]] = {}
+
+    def names(kind: str, data_type: str) -> set[str]:
+        key = f"{kind}/type/{data_type}"
+        if key not in listed:
+            try:
+                resp = session.get(f"{cortex.url}/api/{key}", timeout=cortex.timeout,
+                                   verify=cortex.verify,
+                                   headers={"Authorization": f"Bearer {cortex.key}"})
+            except requests.exceptions.RequestException as exc:
+                raise UnavailableError(f"Cortex unreachable at {cortex.url}: {type(exc).__name__}",
+                                       service="Cortex") from None
+            if resp.status_code >= 400:
+                raise _translate("Cortex", resp.status_code, f"list {kind}s: {resp.text[:200]}")
+            try:
+                workers = resp.json()
+            except ValueError:
+                raise UnavailableError("Cortex answered without JSON", service="Cortex") from None
+            listed[key] = {str(w.get("name")) for w in workers if isinstance(w, dict)}
+        return listed[key]
+
+    problems = []
+    for i, step in enumerate(playbook.steps):
+        where = f"steps[{i}] ({step.id})"
+        if isinstance(step, AnalyzeStep):
+            for name in step.analyzers:
+                lacking = [dt for dt in step.data_types if name not in names("analyzer", dt)]
+                if lacking:
+                    problems.append(f"{where}: Cortex has no enabled analyzer {name} for "
+                                    f"{', '.join(lacking)}")
+        elif isinstance(step, ActStep):
+            for action in step.actions:
+                specs = [action.responder, action.escalate.responder if action.escalate else None]
+                for spec in filter(None, specs):
+                    entity = {"observables": "case_artifact"}.get(spec.entity, spec.entity)
+                    if spec.name not in names("responder", f"thehive:{entity}"):
+                        problems.append(f"{where}: Cortex has no enabled responder {spec.name} "
+                                        f"for thehive:{entity}")
+    return problems
