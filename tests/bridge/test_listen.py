@@ -375,3 +375,51 @@ def test_cli_listen_errors_are_one_line(tmp_path, args, code, message):
     assert proc.returncode == code, err
     assert message in err and "Traceback" not in err
     assert len([ln for ln in err.splitlines() if "rror" in ln]) == 1, err
+
+
+def test_ipv6_loopback_listeners(listen):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    try:
+        listener, (udp, tcp), _ = listen("udp://[::1]:0", "tcp://[::1]:0")
+    except ConfigError as exc:
+        pytest.skip(f"no ::1 here: {exc}")
+    assert listener.urls == [f"udp://[::1]:{udp}", f"tcp://[::1]:{tcp}"]
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as s:
+        s.sendto(LINE, ("::1", udp))
+    with socket.create_connection(("::1", tcp)) as c:
+        c.sendall(LINE + b" tcp\n")
+        got = _drain(listener, 2)
+    assert sorted(got) == [LINE, LINE + b" tcp"]
+    assert {p["peer"] for p in listener.stats()} == {"::1"}
+
+
+def test_listen_and_follow_files_in_one_process(tmp_path):
+    """Files named with --listen are followed: both feed the same rules and outbox."""
+    log = tmp_path / "auth.log"
+    log.write_text(
+        "".join(
+            f"2026-03-10T08:00:0{k}+00:00 web1 sshd[1]: Failed password for root from 45.77.50.1 port {k} ssh2\n"
+            for k in range(5)
+        )
+    )
+    (tmp_path / "bridge.yml").write_text("window_grace: 0\n")
+    proc = _run_listener(tmp_path, "--config", str(tmp_path / "bridge.yml"), "--listen", "udp://127.0.0.1:0", str(log))
+    first = json.loads(proc.stderr.readline())
+    assert first["files"] == [str(log)]
+    port = int(first["listeners"][0].rsplit(":", 1)[1])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for k in range(5):
+            s.sendto(
+                f"<38>2026-03-10T08:00:1{k}+00:00 web2 sshd[2]: Failed password for admin from 45.77.50.2 port {k} ssh2".encode(),
+                ("127.0.0.1", port),
+            )
+        time.sleep(0.3)
+        with open(log, "a") as fh:  # a later event closes both windows
+            fh.write("2026-03-10T09:00:00+00:00 web1 sshd[1]: Failed password for x from 10.0.0.1 port 1 ssh2\n")
+        time.sleep(1.5)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err
+    alerts = [json.loads(ln) for ln in err.splitlines() if '"event": "alert"' in ln]
+    assert sorted(a["title"].split(" from ")[1].split(" ")[0] for a in alerts) == ["45.77.50.1", "45.77.50.2"]
