@@ -192,3 +192,45 @@ def test_check_with_cortex_names_the_workers_cortex_lacks(tmp_path):
         bad = subprocess.run(args, capture_output=True, text=True, timeout=60,
                              env=dict(env, SOCFLOW_CORTEX_KEY="wrong-key"))
         assert bad.returncode == 1 and "Cortex refused the credentials (401)" in bad.stderr
+
+
+def test_in_process_mail_analysis_decides_without_cortex(tmp_path):
+    """analyzers: [socflow:mail] reads the reported message from TheHive and analyses it in the
+    runner: a phishing mail and a colleague's mail take different branches, no Cortex needed."""
+    from pathlib import Path
+
+    corpus = Path(__file__).resolve().parents[1] / "mail" / "corpus"
+    pb = tmp_path / "mail.yml"
+    pb.write_text("""
+name: mail-local
+trigger: {event: alert, type: [phishing-report]}
+steps:
+  - {id: mail, kind: analyze, analyzers: ["socflow:mail"], data_types: [file]}
+  - id: decide
+    kind: decide
+    branches: [{when: {taxonomy: {namespace: Mail, predicate: Verdict, level: malicious}}, goto: bad}]
+    default: fine
+  - {id: bad, kind: act, actions: [{tag: [phish]}], end: true}
+  - {id: fine, kind: act, actions: [{tag: [ham]}]}
+""")
+    with FakeTheHive() as hive:
+        ids = {}
+        for name, path in (("phish", corpus / "phish" / "attachment-0.eml"),
+                           ("ham", corpus / "ham" / "m365-colleague-0.eml")):
+            body = {"type": "phishing-report", "source": "t", "sourceRef": name, "title": name,
+                    "description": "d", "observables": [{"dataType": "file", "attachment": "eml"}]}
+            r = requests.post(f"{hive.url}/api/v1/alert", timeout=10,
+                              headers={"Authorization": f"Bearer {hive.api_key}"},
+                              files={"_json": (None, json.dumps(body)),
+                                     "eml": (f"{name}.eml", path.read_bytes(), "message/rfc822")})
+            assert r.status_code == 201, r.text
+            ids[name] = r.json()["_id"]
+        results = {}
+        for name, alert_id in ids.items():
+            out = _socflow(["run", str(pb), "--alert", alert_id, "--json"], hive, tmp_path,
+                           SOCFLOW_CORTEX_URL="")
+            assert out.returncode == 0, out.stderr
+            results[name] = json.loads(out.stdout)
+        tags = {a["sourceRef"]: a["tags"] for a in hive.alerts}
+    assert results["phish"]["verdict"] == "malicious" and "phish" in tags["phish"]
+    assert results["ham"]["path"][-1] == "fine" and "ham" in tags["ham"]

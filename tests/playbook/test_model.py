@@ -39,6 +39,7 @@ def error_of(text: str) -> str:
     ("{verdict: {at_least: malicious}}", "{observable: {data: 1.2.3.4}}", "observable values are never compared"),
     ("default: benign", "default: intel", "steps[1] (decide): the steps form a cycle: intel -> decide -> intel"),
     ("[Socflow_AbuseIPDB_Check, Socflow_OTX_Query]", "[Socflow_AbuseIPDB]", "pb.yml:10: steps[0].analyzers: unknown analyzer 'Socflow_AbuseIPDB'"),
+    ("[Socflow_AbuseIPDB_Check, Socflow_OTX_Query]", '["socflow:nope"]', "pb.yml:10: steps[0].analyzers: unknown in-process analysis 'socflow:nope' (use socflow:mail)"),
     ("name: Socflow_Block", "name: Socflow_Blok", "pb.yml:22: steps[2].actions[1].responder.name: unknown responder 'Socflow_Blok'"),
     ("      - tag: [contained]", "      - reboot: now", "pb.yml:23: steps[2].actions[2]: unknown action 'reboot'"),
     ("      - promote: {template: SSH}\n", "", "steps[3] (log): a record step needs a case, but on an alert a path reaches it before any promote"),

@@ -38,7 +38,7 @@ from tenacity import (
 
 from .. import markdown
 from ..errors import SocflowError, UnavailableError
-from . import conditions
+from . import conditions, local
 from .conditions import Facts
 from .journal import Journal, StepRecord
 from .model import (
@@ -67,6 +67,7 @@ class Services(Protocol):
     def observables(self, kind: str, entity_id: str) -> list[dict[str, Any]]: ...
     def analyze(self, analyzer: str, observable: dict[str, Any], *, key: str,
                 timeout: float) -> dict[str, Any]: ...
+    def file_bytes(self, observable: dict[str, Any], limit: int) -> bytes: ...
     def responder_job(self, name: str, key: str) -> dict[str, Any] | None: ...
     def run_responder(self, name: str, data_type: str, obj: dict[str, Any], *, key: str,
                       timeout: float) -> dict[str, Any]: ...
@@ -380,11 +381,14 @@ class Engine:
                 self.journal.begin(run_id, key, "analysis",
                                    {"analyzer": name, "dataType": obs["dataType"]})
                 try:
-                    out = self._call(
-                        f"analyzer {name}",
-                        lambda name=name, obs=obs, key=key: self.svc.analyze(
-                            name, obs, key=marker(run_id, key), timeout=step.timeout),
-                    )
+                    if local.is_local(name):
+                        out = self._local(name, obs)
+                    else:
+                        out = self._call(
+                            f"analyzer {name}",
+                            lambda name=name, obs=obs, key=key: self.svc.analyze(
+                                name, obs, key=marker(run_id, key), timeout=step.timeout),
+                        )
                 except StepFailed as exc:
                     self.journal.end(run_id, key, "failed", error=str(exc))
                     if not step.optional:
@@ -401,6 +405,19 @@ class Engine:
                 results.append(result)
         return {"results": results, "failures": failures, "observables": observables,
                 "analyzed": len(chosen)}
+
+    def _local(self, name: str, obs: dict[str, Any]) -> dict[str, Any]:
+        """socflow's own analysis in this process (``socflow:mail``): no Cortex job."""
+        types, analyse = local.LOCAL[name]
+        if obs.get("dataType") not in types:
+            return {"status": "Skipped", "taxonomies": []}
+        data = self._call("read the file", lambda: self.svc.file_bytes(obs, local.MAX_BYTES))
+        attachment = obs.get("attachment") if isinstance(obs.get("attachment"), dict) else {}
+        try:
+            taxonomies = analyse(data, str(attachment.get("name") or ""))
+        except SocflowError as exc:
+            raise StepFailed(f"{name}: {exc}") from None
+        return {"status": "Success", "taxonomies": taxonomies, "job": None}
 
     def _decide(self, step: DecideStep, state: dict[str, Any]) -> dict[str, Any]:
         self._observables(state)

@@ -157,7 +157,14 @@ class AnalyzeStep(_Step):
     @field_validator("analyzers")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
+        from .local import LOCAL
+
         for name in value:
+            if name.startswith("socflow:"):
+                if name not in LOCAL:
+                    raise ValueError(
+                        f"unknown in-process analysis {name[:40]!r} (use {', '.join(LOCAL)})")
+                continue
             if not re.fullmatch(_NAME, name):
                 raise ValueError(f"{name[:40]!r} is not an analyzer name")
             if name.startswith("Socflow_") and name not in SOCFLOW_ANALYZERS:

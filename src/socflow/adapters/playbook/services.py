@@ -261,6 +261,19 @@ class TheHiveCortex:
                            json={"data": observable.get("data"), **fields})
         return self._wait(job, analyzer, timeout)
 
+    def file_bytes(self, observable: dict[str, Any], limit: int) -> bytes:
+        """The bytes of a file observable, downloaded from TheHive (at most ``limit``)."""
+        attachment = observable.get("attachment")
+        if not isinstance(attachment, dict) or not attachment.get("id"):
+            raise ProviderError("the observable has no file attached")
+        with tempfile.TemporaryDirectory(prefix="socflow-playbook-") as folder:
+            path = Path(folder) / "observable"
+            self._th("download the file", self.hive.observable.download_attachment,
+                     str(observable["_id"]), str(attachment["id"]), str(path))
+            if path.stat().st_size > limit:
+                raise ProviderError(f"the file observable is over {limit >> 20} MiB")
+            return path.read_bytes()
+
     def _wait(self, job: dict[str, Any], name: str, timeout: float) -> dict[str, Any]:
         job_id = str(job.get("id") or job.get("_id"))
         deadline = time.monotonic() + timeout
@@ -358,6 +371,8 @@ def missing_workers(playbook: Any, cortex: CortexSettings) -> list[str]:
         where = f"steps[{i}] ({step.id})"
         if isinstance(step, AnalyzeStep):
             for name in step.analyzers:
+                if name.startswith("socflow:"):
+                    continue  # in process, not in Cortex
                 lacking = [dt for dt in step.data_types if name not in names("analyzer", dt)]
                 if lacking:
                     problems.append(f"{where}: Cortex has no enabled analyzer {name} for "
