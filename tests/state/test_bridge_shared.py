@@ -313,3 +313,52 @@ def test_two_syslog_listeners_share_windows(redis_server: RedisServer, tmp_path:
             proc.communicate(timeout=60)
     raised = [a for n in range(2) for a in brute_force(alerts(tmp_path / f"w{n}"))]
     assert len(raised) == 1 and "6 event(s)" in raised[0]["description"], raised
+
+
+def test_listener_waits_for_redis_and_acknowledges_nothing_meanwhile(tmp_path: Path) -> None:
+    """A listener worker whose Redis is down keeps running (state-unavailable events) and counts
+    what it received once Redis is back."""
+    import json as _json
+    import socket
+
+    server = RedisServer(tmp_path / "redis")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+    errors = tmp_path / "stderr.jsonl"
+    try:
+        with errors.open("w") as err:
+            proc = subprocess.Popen([sys.executable, "-m", "socflow.adapters.cli.main", "ingest", "--listen",
+                                     "udp://127.0.0.1:0", "--state-dir", str(tmp_path / "w"), "--state-url",
+                                     server.url], env=env, stdout=subprocess.DEVNULL, stderr=err,
+                                    stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 30
+            while "listening" not in errors.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            first = _json.loads(errors.read_text().splitlines()[0])
+            port = int(first["listeners"][0].rsplit(":", 1)[1])
+            server.kill()
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                for k in range(3):
+                    sock.sendto((f"<38>Dec  7 00:01:{k:02d} web1 sshd[1]: Failed password for root from "
+                                 f"45.77.8.8 port {2300 + k} ssh2").encode(), ("127.0.0.1", port))
+            while "state-unavailable" not in errors.read_text() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "state-unavailable" in errors.read_text() and proc.poll() is None
+            server.start()
+            windows = open_windows(parse_state_url(server.url), None)
+            gid = group_id("ssh-brute-force", 1796601600, ("45.77.8.8",))
+            count = 0
+            while time.monotonic() < deadline and count < 3:
+                time.sleep(0.2)
+                try:
+                    count = windows.counts([gid])[gid]
+                except Exception:  # noqa: BLE001 - starting
+                    pass
+            windows.close()
+            assert count == 3
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        assert proc.returncode == 0 and "Traceback" not in errors.read_text()
+    finally:
+        server.stop()

@@ -204,37 +204,54 @@ class Ingestor:
         self.report.sources.extend(files.values())
         idle_since = last_tick = time.monotonic()
         stopping = False
+        owed: list[Any] = []  # RELP acks of batches read but not yet committed
+        touched: set[str] = set()
+        backoff = 0.0
         while True:
             if not stopping and stop():
                 stopping = True
                 listener.quiesce()  # nothing more is read; what is queued is committed and acked
             batch = listener.take(0 if stopping else poll)
-            for url, lines in batch.lines.items():
-                self.feed(sources[url], Chunk(b"\n".join(lines) + b"\n", 0),
-                          self._listen_origin(url), by_content=True)
-            touched: set[str] = set()
-            if follower is not None:
-                for path, chunk in follower.poll():
-                    touched.add(path)
-                    self.feed(files[path], chunk, self._origin(follower.checkpoint(path)))
-                    if chunk.rotated:
-                        self.commit([follower.checkpoint(path)])
-            if batch.acks or touched or stopping or self._due():
-                self.commit(follower.checkpoint(p) for p in touched) if follower else self.commit([])
-                listener.acknowledge(batch.acks, wait=stopping)
-            now = time.monotonic()
-            if batch or touched:
-                idle_since = now
-            elif now - idle_since >= idle_close:
-                # a quiet network: wall-clock time closes the windows a later event would have
-                self.engine.advance(time.time())
-                self._build(self.engine.close())
-                self.commit([])
-                idle_since = now
+            owed += batch.acks
+            grew = False
+            try:
+                for url, lines in batch.lines.items():
+                    self.feed(sources[url], Chunk(b"\n".join(lines) + b"\n", 0),
+                              self._listen_origin(url), by_content=True)
+                if follower is not None:
+                    for path, chunk in follower.poll():
+                        touched.add(path)
+                        grew = True
+                        self.feed(files[path], chunk, self._origin(follower.checkpoint(path)))
+                        if chunk.rotated:
+                            self.commit([follower.checkpoint(path)])
+                if owed or touched or stopping or self._due():
+                    self.commit(follower.checkpoint(p) for p in touched) if follower else self.commit([])
+                    listener.acknowledge(owed, wait=stopping)
+                    owed, touched = [], set()
+                now = time.monotonic()
+                if batch or grew:
+                    idle_since = now
+                elif now - idle_since >= idle_close:
+                    # a quiet network: wall-clock time closes the windows a later event would have
+                    self.engine.advance(time.time())
+                    self._build(self.engine.close())
+                    self.commit([])
+                    idle_since = now
+                backoff = 0.0
+            except UnavailableError as exc:
+                if exc.service != "state":
+                    raise
+                # Shared state down: nothing committed, nothing acknowledged (RELP senders keep
+                # their copies); what was read stays queued in the engine; try again.
+                backoff = min(max(backoff * 2, 1.0), 30.0)
+                self.on_state_down(str(exc), backoff)
+                time.sleep(backoff)
+                now = time.monotonic()
             if on_tick is not None and now - last_tick >= tick_seconds:
                 on_tick()
                 last_tick = now
-            if stopping and not listener.queued_bytes():
+            if stopping and not listener.queued_bytes() and not owed:
                 break
         if follower is not None:
             self.commit(follower.checkpoint(p) for p in follower.tails)

@@ -475,6 +475,9 @@ def _listen(
             on_alert=lambda a, new: _emit(
                 "alert", sourceRef=a["sourceRef"], title=a["title"], new=new
             ),
+            on_state_down=lambda error, retry_in: _emit(
+                "state-unavailable", logging.WARNING, error=error, retry_in=retry_in
+            ),
         )
         urls = listener.start()
         thread = None
