@@ -424,3 +424,27 @@ def test_a_reported_phishing_mail_becomes_a_worked_case(stack, tmp_path):
     verification = logged[tasks["Verification"]["_id"]][0]
     assert "Socflow\\_MailAnalysis" in verification and "Mail:Verdict" in verification
     assert "Socflow\\_VirusTotal\\_GetReport" in verification  # not done: Cortex lacks it
+
+
+@pytest.mark.parametrize("delays", [(0.5, 1.0, 1.5), (0.9, 1.8, 0.3)])
+def test_killed_again_and_again_then_finished_does_every_effect_once(stack, delays):
+    """kill -9 wherever the run happens to be, three times in a row, then let it finish."""
+    hive = stack["hive"]
+    hive.latency = 0.03
+    alert_id = _alert(hive, ATTACKER)
+    for delay in delays:
+        proc = subprocess.Popen(["socflow", "playbook", "run", "ssh-brute-force", "--alert",
+                                 alert_id, "--quiet"], env=stack["env"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    hive.latency = 0
+    out = _run(stack, alert_id)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "done"  # not "already-done": the kills cut it short
+    _check_worked_case(stack, alert_id)
+    history = subprocess.run(["socflow", "playbook", "history", "--json"], capture_output=True,
+                             text=True, timeout=60, env=stack["env"])
+    (run,) = json.loads(history.stdout)
+    assert run["attempts"] >= 2
