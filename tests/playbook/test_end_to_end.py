@@ -448,3 +448,30 @@ def test_killed_again_and_again_then_finished_does_every_effect_once(stack, dela
                              text=True, timeout=60, env=stack["env"])
     (run,) = json.loads(history.stdout)
     assert run["attempts"] >= 2
+
+
+def test_bridge_alerts_from_socflow_ingest_are_worked_by_the_watch(stack, tmp_path):
+    """The chain of the issue's 'done when': socflow ingest puts the example auth log's SSH
+    brute-force alerts into TheHive, the watch turns each into a contained, documented case."""
+    hive, abuse = stack["hive"], stack["abuse"]
+    out = subprocess.run(["socflow", "ingest", "examples/logs/auth.log", "--state-dir",
+                          str(tmp_path / "bridge")], capture_output=True, text=True, timeout=120,
+                         env=stack["env"], cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    ssh = [a for a in hive.alerts if "socflow:rule=ssh-brute-force" in a["tags"]]
+    assert ssh, [a["tags"] for a in hive.alerts]
+    sources = {o["data"] for a in ssh for o in hive.observables_of(a["_id"]) if o["dataType"] == "ip"}
+    for ip in sources:
+        abuse.set_ip(ip, 97)
+    watch = _Watch(["ssh-brute-force", "--once", "--since", "0"], stack["env"])
+    assert watch.proc.wait(180) == 0, "".join(watch.raw)
+    watch.reader.join(5)
+    finished = [e for e in watch.events if e.get("event") == "run-finished"]
+    assert {e["target"] for e in finished} == {a["_id"] for a in ssh}
+    assert all(e["status"] == "done" and e["verdict"] == "malicious" for e in finished)
+    store = _store(hive)
+    assert len(store.cases) == 1  # the rule's alerts share one open case (merge_by_tag)
+    assert len(store.logs) == 2  # Containment and Triage
+    assert set(stack["blocklist"].edl("ip")) == sources
+    stack["cortex"].wait_idle(30)
+    assert len(_blocks(stack["cortex"])) == len(sources)
