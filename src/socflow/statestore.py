@@ -689,6 +689,49 @@ class SqliteWindows:
         self.db.close()
 
 
+# KEYS: lease; ARGV: owner, ttl ms. '' when the owner holds it now, else the holder's id.
+_LEASE = """
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return ''
+end
+return cur
+"""
+
+
+class RedisLeases:
+    """Leases (run locks) on Redis: one holder at a time across hosts, expiring by themselves."""
+
+    def __init__(self, client: Any, target: StateTarget) -> None:
+        self.client, self.target = client, target
+        self._take = client.register_script(_LEASE)
+
+    def take(self, name: str, owner: str, ttl: float) -> str | None:
+        """None when ``owner`` now holds ``name`` for ``ttl`` seconds; else who holds it."""
+        try:
+            holder = self._take(keys=[f"{PREFIX}lease:{{{_tag(name)}}}"], args=[owner, max(1, int(ttl * 1000))])
+        except redis_errors() as exc:
+            raise translate(self.target, exc) from None
+        holder = holder.decode() if isinstance(holder, bytes) else holder
+        return holder or None
+
+    def release(self, name: str, owner: str) -> None:
+        try:
+            self.client.eval(_UNLOCK, 1, f"{PREFIX}lease:{{{_tag(name)}}}", owner)
+        except redis_errors() as exc:
+            raise translate(self.target, exc) from None
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def open_leases(target: StateTarget, password: str | None) -> RedisLeases | None:
+    """Run locks for ``target``: Redis leases, or None for SQLite (the journal's own file lock
+    already covers the processes of one host)."""
+    return RedisLeases(connect(target, password), target) if target.kind == "redis" else None
+
+
 def open_windows(target: StateTarget, password: str | None) -> RedisWindows | SqliteWindows:
     """The bridge's shared windows for ``target``."""
     if target.kind == "redis":

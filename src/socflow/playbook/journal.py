@@ -212,7 +212,8 @@ def _alive(owner: str) -> bool:
 
 
 class SqliteJournal(Journal):
-    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 30.0, leases: Any = None) -> None:
+        self.leases = leases  # statestore.RedisLeases: the run lock across hosts (state_url)
         self.path = Path(path)
         memory = str(path) == ":memory:"
         try:
@@ -233,6 +234,8 @@ class SqliteJournal(Journal):
         return cls(Path(state_dir) / JOURNAL_FILE)
 
     def close(self) -> None:
+        if self.leases is not None:
+            self.leases.close()
         self.db.close()
 
     @contextmanager
@@ -368,6 +371,23 @@ class SqliteJournal(Journal):
     # ---- the lease
     @contextmanager
     def lease(self, run_id: str, ttl: float = 300.0) -> Iterator[None]:
+        if self.leases is not None:  # runners on several hosts: one drives a run at a time
+            holder = self.leases.take(f"playbook-run:{run_id}", self.owner, ttl)
+            if holder is not None:
+                raise RunBusyError(
+                    f"run {run_id} is being driven by another process ({holder.rsplit(':', 1)[0]})"
+                )
+            try:
+                with self._local_lease(run_id, ttl):
+                    yield
+            finally:
+                self.leases.release(f"playbook-run:{run_id}", self.owner)
+            return
+        with self._local_lease(run_id, ttl):
+            yield
+
+    @contextmanager
+    def _local_lease(self, run_id: str, ttl: float) -> Iterator[None]:
         now = time.time()
         with self._tx() as db:
             row = db.execute(

@@ -94,10 +94,26 @@ def _journal_options(func: Any) -> Any:
     )(func)
 
 
-def _journal(state_dir: str | None, db: str | None) -> SqliteJournal:
+def _journal(state_dir: str | None, db: str | None, state_url: str | None = None) -> SqliteJournal:
+    leases = None
+    if state_url:  # runners on several hosts: the run lock lives in the shared state
+        from ...statestore import open_leases
+        from ...statestore import resolve as resolve_state
+
+        target, password = resolve_state(state_url)
+        assert target is not None
+        leases = open_leases(target, password)
     if db:
-        return SqliteJournal(db)
-    return SqliteJournal(private_dir(state_dir) / JOURNAL_FILE)
+        return SqliteJournal(db, leases=leases)
+    return SqliteJournal(private_dir(state_dir) / JOURNAL_FILE, leases=leases)
+
+
+def _state_url_option(func: Any) -> Any:
+    return click.option(
+        "--state-url", envvar="SOCFLOW_STATE_URL",
+        help="Shared state for the run locks of runners on several hosts: redis://[user@]host:port/db "
+             "or rediss:// (password in SOCFLOW_STATE_PASSWORD) [env SOCFLOW_STATE_URL].",
+    )(func)
 
 
 def _service_options(func: Any) -> Any:
@@ -148,6 +164,7 @@ def _printer(quiet: bool) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="The result as JSON on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @_journal_options
+@_state_url_option
 @_service_options
 def run(file: str, alert_id: str | None, case_id: str | None, dry_run: bool, as_json: bool,
         quiet: bool, state_dir: str | None, db: str | None, **kw: Any) -> None:
@@ -157,8 +174,9 @@ def run(file: str, alert_id: str | None, case_id: str | None, dry_run: bool, as_
     pb = load_playbook_file(resolve(file))
     kind, target = ("alert", alert_id) if alert_id else ("case", case_id)
     assert target is not None
+    state_url = kw.pop("state_url", None)
     services = _services(kw)
-    journal = SqliteJournal(":memory:") if dry_run else _journal(state_dir, db)
+    journal = SqliteJournal(":memory:") if dry_run else _journal(state_dir, db, state_url)
     try:
         engine = Engine(pb, services, journal, on_event=_printer(quiet or as_json), dry_run=dry_run)
         result = engine.run(kind, target)
@@ -290,6 +308,7 @@ def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
                    "[default: now].")
 @click.option("--once", is_flag=True, help="One poll, run what it found, then exit.")
 @_journal_options
+@_state_url_option
 @_service_options
 def watch(files: tuple[str, ...], interval: float, no_poll: bool, webhook: bool, host: str,
           port: int, webhook_token: str | None, since: int | None, once: bool,
@@ -307,8 +326,9 @@ def watch(files: tuple[str, ...], interval: float, no_poll: bool, webhook: bool,
         raise click.UsageError("--no-poll needs --webhook: nothing would bring alerts in")
     if webhook and not webhook_token:
         raise click.UsageError("--webhook needs --webhook-token or SOCFLOW_PLAYBOOK_WEBHOOK_TOKEN")
+    state_url = kw.pop("state_url", None)
     services = _services(kw)
-    journal = _journal(state_dir, db)
+    journal = _journal(state_dir, db, state_url)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
