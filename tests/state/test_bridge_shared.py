@@ -362,3 +362,28 @@ def test_listener_waits_for_redis_and_acknowledges_nothing_meanwhile(tmp_path: P
         assert proc.returncode == 0 and "Traceback" not in errors.read_text()
     finally:
         server.stop()
+
+
+def test_three_parallel_workers_create_the_alert_in_thehive_once(state_url: str, tmp_path: Path) -> None:
+    """The issue's "done when": one attack split over three bridge workers reaches TheHive as the
+    single alert one worker would make, created by one POST (the claim), not three refused ones."""
+    from fakes.thehive import FakeTheHive
+
+    files = split_attack(tmp_path)
+    key = "hive-key-5566778899"
+    with FakeTheHive(api_key=key) as hive:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_")}
+        env.update(SOCFLOW_THEHIVE_URL=hive.url, SOCFLOW_THEHIVE_KEY=key)
+        procs = [subprocess.Popen([SOCFLOW, "ingest", str(p), "--state-dir", str(tmp_path / f"worker{n}"),
+                                   "--json", "--no-progress", "--state-url", state_url],
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for n, p in enumerate(files)]
+        for proc in procs:
+            _, err = proc.communicate(timeout=90)
+            assert proc.returncode == 0, err
+        created = [a for a in hive.alerts if "socflow:rule=ssh-brute-force" in a["tags"]]
+        posts = [r for r in hive.requests if r[0] == "POST" and r[1].rstrip("/").endswith("/alert")]
+        assert len(created) == 1 and len(posts) == 1, hive.requests
+        from socflow.emit.alert import source_ref
+
+        assert created[0]["sourceRef"] == source_ref("ssh-brute-force", (ATTACKER,), WINDOW)
