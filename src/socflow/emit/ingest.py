@@ -23,7 +23,7 @@ from ..classify.engine import Detection, Engine
 from ..classify.intel import Enricher
 from ..errors import UnavailableError
 from ..read.follow import Checkpoint, Chunk, FileReader, Follower, source_key
-from ..read.listen import Listener
+from ..read.listen import Batch, Listener
 from ..read.sources import DEFAULT_MAX_LINE_BYTES, ReadStats
 from .alert import AlertBuilder
 from .enrichment import enrich_alert
@@ -204,33 +204,32 @@ class Ingestor:
         self.report.sources.extend(files.values())
         idle_since = last_tick = time.monotonic()
         stopping = False
-        owed: list[Any] = []  # RELP acks of batches read but not yet committed
+        acks: list[tuple[Any, int]] = []  # owed since the last commit that went through
         touched: set[str] = set()
-        backoff = 0.0
+        backoff = 0.0  # > 0: the shared state is down; nothing is read until a commit goes through
         while True:
             if not stopping and stop():
                 stopping = True
                 listener.quiesce()  # nothing more is read; what is queued is committed and acked
-            batch = listener.take(0 if stopping else poll)
-            owed += batch.acks
-            grew = False
+            batch = listener.take(0 if stopping else poll) if not backoff else Batch()
+            for url, lines in batch.lines.items():
+                self.feed(sources[url], Chunk(b"\n".join(lines) + b"\n", 0),
+                          self._listen_origin(url), by_content=True)
+            acks += batch.acks
             try:
-                for url, lines in batch.lines.items():
-                    self.feed(sources[url], Chunk(b"\n".join(lines) + b"\n", 0),
-                              self._listen_origin(url), by_content=True)
-                if follower is not None:
+                if follower is not None and not backoff:
                     for path, chunk in follower.poll():
                         touched.add(path)
-                        grew = True
                         self.feed(files[path], chunk, self._origin(follower.checkpoint(path)))
                         if chunk.rotated:
                             self.commit([follower.checkpoint(path)])
-                if owed or touched or stopping or self._due():
+                active = bool(batch) or bool(touched)
+                if acks or touched or stopping or backoff or self._due():
                     self.commit(follower.checkpoint(p) for p in touched) if follower else self.commit([])
-                    listener.acknowledge(owed, wait=stopping)
-                    owed, touched = [], set()
+                    listener.acknowledge(acks, wait=stopping)
+                    acks, touched = [], set()
                 now = time.monotonic()
-                if batch or grew:
+                if active:
                     idle_since = now
                 elif now - idle_since >= idle_close:
                     # a quiet network: wall-clock time closes the windows a later event would have
@@ -240,14 +239,17 @@ class Ingestor:
                     idle_since = now
                 backoff = 0.0
             except UnavailableError as exc:
-                if exc.service != "state":
+                if exc.service != "state" or stopping:
                     raise
-                # Shared state down: nothing committed, nothing acknowledged (RELP senders keep
-                # their copies); what was read stays queued in the engine; try again.
+                # The shared state is down: nothing was committed nor acknowledged. Stop taking
+                # messages (the queue fills: streams stop being read, UDP drops are counted) and
+                # try the commit again; a kill meanwhile loses no acknowledged message.
                 backoff = min(max(backoff * 2, 1.0), 30.0)
                 self.on_state_down(str(exc), backoff)
-                time.sleep(backoff)
-                now = time.monotonic()
+                deadline = time.monotonic() + backoff
+                while time.monotonic() < deadline and not stop():
+                    time.sleep(0.1)
+                continue
             if on_tick is not None and now - last_tick >= tick_seconds:
                 on_tick()
                 last_tick = now
