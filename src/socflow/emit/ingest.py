@@ -253,7 +253,7 @@ class Ingestor:
             if on_tick is not None and now - last_tick >= tick_seconds:
                 on_tick()
                 last_tick = now
-            if stopping and not listener.queued_bytes() and not owed:
+            if stopping and not listener.queued_bytes() and not acks:
                 break
         if follower is not None:
             self.commit(follower.checkpoint(p) for p in follower.tails)
