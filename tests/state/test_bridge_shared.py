@@ -387,3 +387,17 @@ def test_three_parallel_workers_create_the_alert_in_thehive_once(state_url: str,
         from socflow.emit.alert import source_ref
 
         assert created[0]["sourceRef"] == source_ref("ssh-brute-force", (ATTACKER,), WINDOW)
+
+
+def test_sqlite_windows_forget_expired_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from socflow.statestore import SqliteWindows, WindowEvent
+
+    windows = SqliteWindows(tmp_path / "w.sqlite")
+    windows.add([WindowEvent("g-old", "e1", 1.0, "line", ('["k","ip","1.2.3.4"]',), 5, -1.0)])
+    monkeypatch.setattr(os, "urandom", lambda n: b"\x00" * n)  # the cleanup's turn
+    windows.add([WindowEvent("g-new", "e2", 2.0, "line", (), 5, 60.0)])
+    assert windows.counts(["g-old", "g-new"]) == {"g-old": 0, "g-new": 1}
+    rows = {t: windows.db.execute(f"SELECT COUNT(*) FROM {t} WHERE gid='g-old'").fetchone()[0]  # noqa: S608
+            for t in ("win_meta", "win_samples", "win_values")}
+    assert rows == {"win_meta": 0, "win_samples": 0, "win_values": 0}
+    windows.close()
