@@ -3,6 +3,7 @@ backpressure, hostile peers and the RELP server side; and ``socflow ingest --lis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -423,3 +424,32 @@ def test_listen_and_follow_files_in_one_process(tmp_path):
     assert proc.returncode == 0 and "Traceback" not in err
     alerts = [json.loads(ln) for ln in err.splitlines() if '"event": "alert"' in ln]
     assert sorted(a["title"].split(" from ")[1].split(" ")[0] for a in alerts) == ["45.77.50.1", "45.77.50.2"]
+
+
+def test_tls_handshakes_hold_connection_slots(listen, tmp_path):
+    """Connections that never finish their TLS handshake count against --max-connections; a
+    failed handshake is refused and counted with its reason."""
+    from bridge.syslog_support import throwaway_pki
+
+    pki = throwaway_pki(tmp_path / "pki")
+    tls = TlsSettings(str(pki["server-cert"]), str(pki["server-key"]))
+    listener, (port,), errors = listen("tls://127.0.0.1:0", tls=tls, max_connections=2)
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(2)]  # no ClientHello
+    try:
+        time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port)) as third:
+            third.settimeout(5)
+            assert third.recv(10) == b""
+        assert errors == ["too many connections (max 2); closed"]
+    finally:
+        for c in idle:
+            c.close()
+    wait_for(lambda: listener._handshakes == 0, what="the abandoned handshakes to end")
+    with socket.create_connection(("127.0.0.1", port)) as plain:
+        plain.sendall(LINE + b"\n")  # not TLS at all
+        plain.settimeout(5)
+        with contextlib.suppress(OSError):
+            plain.recv(10)
+    wait_for(lambda: _peer(listener)["refused"] >= 3, what="the refusals")
+    assert _peer(listener)["last_error"].startswith("TLS handshake failed: ")
+    assert _peer(listener)["messages"] == 0

@@ -180,6 +180,7 @@ class Listener:
         self._waiting = False  # the consumer sleeps in take(): notify it
         self._paused: set[_Stream] = set()
         self._streams: set[_Stream] = set()
+        self._handshakes = 0  # TLS connections accepted, handshake not finished
         self._error_logged: dict[tuple[str, str], float] = {}
         self._loop = asyncio.new_event_loop()
         self._loop.set_exception_handler(self._loop_error)
@@ -619,6 +620,14 @@ class _TlsStart(asyncio.Protocol):
         self.listener, self.spec = listener, spec
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        listener = self.listener
+        if len(listener._streams) + listener._handshakes >= listener.max_connections:
+            peer = listener.peer(listener.url_of(self.spec), transport.get_extra_info("peername"))
+            peer.refused += 1
+            listener.error(peer, f"too many connections (max {listener.max_connections}); closed")
+            transport.abort()
+            return
+        listener._handshakes += 1  # pending handshakes hold a connection slot too
         transport.pause_reading()  # type: ignore[attr-defined]  # the ClientHello waits for start_tls
         asyncio.ensure_future(self._upgrade(transport))  # type: ignore[arg-type]
 
@@ -637,6 +646,8 @@ class _TlsStart(asyncio.Protocol):
             listener.error(peer, f"TLS handshake failed: {_reason(exc) or type(exc).__name__}")
             transport.abort()
             return
+        finally:
+            listener._handshakes -= 1
         if tls is None:
             transport.abort()
             return
