@@ -27,7 +27,8 @@ def containers(obj: dict) -> list[dict]:
 def test_the_manifests_are_there() -> None:
     assert set(objects()) == {("Service", "socflow-redis"), ("StatefulSet", "socflow-redis"),
                               ("Service", "socflow-blocklist"), ("StatefulSet", "socflow-blocklist"),
-                              ("DaemonSet", "socflow-ingest")}
+                              ("DaemonSet", "socflow-ingest"),
+                              ("Service", "socflow-syslog"), ("StatefulSet", "socflow-syslog")}
 
 
 def test_workers_share_the_redis_service_and_take_secrets_from_secrets() -> None:
@@ -58,6 +59,27 @@ def test_redis_keeps_what_it_acknowledged_and_never_evicts() -> None:
 
 def test_socflow_pods_run_as_the_image_user() -> None:
     objs = objects()
-    for name in (("StatefulSet", "socflow-blocklist"), ("DaemonSet", "socflow-ingest")):
+    for name in (("StatefulSet", "socflow-blocklist"), ("DaemonSet", "socflow-ingest"),
+                 ("StatefulSet", "socflow-syslog")):
         context = objs[name]["spec"]["template"]["spec"]["securityContext"]
         assert context["runAsUser"] == 1001 and context["runAsNonRoot"] is True
+
+
+def test_syslog_receivers_listen_where_their_service_points() -> None:
+    """The syslog StatefulSet's --listen URLs parse, and its Service forwards exactly those
+    ports and protocols (UDP and TCP 5514, RELP 2514) to them; state on Redis and a volume."""
+    from socflow.read.listen import parse_listen
+
+    objs = objects()
+    (syslog,) = containers(objs[("StatefulSet", "socflow-syslog")])
+    command = syslog["command"]
+    specs = [parse_listen(command[i + 1]) for i, word in enumerate(command) if word == "--listen"]
+    want = {(s.port, "UDP" if s.scheme == "udp" else "TCP") for s in specs}
+    service = objs[("Service", "socflow-syslog")]
+    assert {(p["targetPort"], p["protocol"]) for p in service["spec"]["ports"]} == want
+    assert {(p["containerPort"], p["protocol"]) for p in syslog["ports"]} == want
+    assert {s.scheme for s in specs} == {"udp", "tcp", "relp"}
+    env = {e["name"]: e for e in syslog["env"]}
+    assert parse_state_url(env["SOCFLOW_STATE_URL"]["value"]).host == "socflow-redis"
+    state = command[command.index("--state-dir") + 1]
+    assert any(state.startswith(m["mountPath"]) for m in syslog["volumeMounts"])
