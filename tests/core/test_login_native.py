@@ -113,6 +113,13 @@ def test_the_c_twin_is_on_where_the_extension_is_built():
     assert syslog.line_findings is NATIVE.login_findings
 
 
+@pytest.fixture(autouse=True)
+def _twin_set_up():
+    """The twin is set up even when the digest turned it off, so the agreement tests still
+    say where C and Python part."""
+    _setup(syslog._line_findings_py)
+
+
 @settings(max_examples=3000, deadline=None)
 @given(line=login_lines())
 @example(line=b"Mar 12 07:19:36 web02 sshd[29665]: Failed password for x from 9.9.9.10 port 22"
