@@ -460,3 +460,38 @@ def test_reporter_is_acknowledged_once_through_the_notify_mail_path(dovecot, tmp
         assert allowed.returncode == 0, allowed.stderr
         assert SMTP_PASSWORD not in proc.stdout + proc.stderr
         assert set(smtp.logins) == {(SMTP_USER, True)}  # logged in over TLS
+
+
+def test_messages_the_stage_cannot_read_or_crashes_on_still_become_their_alert(tmp_path, monkeypatch):
+    """Nothing is dropped and one hostile message cannot stop the intake on every restart: a
+    broken .msg is an InputError, an unexpected exception in the analysis (injected here) too."""
+    from socflow.adapters.mailbox import intake as intake_mod
+    from socflow.adapters.mailbox.folder import FolderMailbox
+    from socflow.emit.outbox import Outbox
+    from socflow.mail import load_policy
+    from socflow.mail.msg import OLE_MAGIC
+
+    box = tmp_path / "in"
+    box.mkdir()
+    (box / "broken.msg").write_bytes(OLE_MAGIC + b"\xff" * 2000)
+    (box / "crash.eml").write_bytes(PHISH)
+    real = intake_mod.analyze_bytes
+
+    def analyze(data, name, policy):
+        if data == PHISH:
+            raise ZeroDivisionError("injected")
+        return real(data, name, policy)
+
+    monkeypatch.setattr(intake_mod, "analyze_bytes", analyze)
+    with Outbox(tmp_path / "outbox.sqlite") as outbox:
+        work = intake_mod.Intake(FolderMailbox(str(box), max_bytes=1 << 20), outbox, load_policy(),
+                                 tmp_path)
+        assert work.run_once() == 2
+        alerts = [a.payload for a in outbox.list()]
+    assert work.report.unreadable == 2 and len(alerts) == 2
+    descriptions = " ".join(a["description"] for a in alerts)
+    assert "not a readable Outlook .msg file" in descriptions
+    assert "analysis failed: ZeroDivisionError: injected" in descriptions
+    for alert in alerts:
+        assert alert["title"] == "Reported mail could not be analysed"
+        assert Path(alert["x-socflow-files"]["eml"]).is_file()

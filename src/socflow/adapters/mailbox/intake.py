@@ -139,12 +139,20 @@ class Intake:
         try:
             if not data.strip():
                 raise InputError("empty message")
-            report = analyze_bytes(data, name, self.policy)
-        except InputError as exc:
+            try:
+                report = analyze_bytes(data, name, self.policy)
+            except (InputError, MemoryError, RecursionError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one hostile message must not stop the
+                # intake for good (it would fail again on every restart): it becomes its alert
+                text = " ".join(str(exc).split())[:200]
+                raise InputError(f"analysis failed: {type(exc).__name__}: {text}") from None
+        except (InputError, MemoryError, RecursionError) as exc:
             reporter = ""
             ref = "sha256-" + hashlib.sha256(data).hexdigest()[:48]
             path = self._store(ref, data)
-            alert = unreadable_alert(str(exc), ref=ref, file_name=path.name, **context)
+            why = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__} while analysing"
+            alert = unreadable_alert(why, ref=ref, file_name=path.name, **context)
             self.report.unreadable += 1
             verdict = "unreadable"
         else:
