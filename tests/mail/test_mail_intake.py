@@ -25,6 +25,7 @@ from fakes.mail import USER as SMTP_USER
 from fakes.mail import FakeSMTP
 from fakes.thehive import FakeTheHive
 from socflow.mail import analyze_bytes
+from support.cortexjob import run_job
 from support.dovecot import PASSWORD, USER, Dovecot
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
@@ -114,6 +115,14 @@ def test_a_reported_phish_becomes_one_alert_with_observables_and_verdict(dovecot
     again = run(*imap_args(dovecot, state, "--once", "--json", hive=hive), env=hive_env(hive))
     assert again.returncode == 0 and json.loads(again.stdout)["messages"] == 0
     assert len(hive.alerts) == 1
+
+    # the analyzer, run on the alert's file observable as Cortex would, gives the same verdict
+    (stored,) = (state / "mail-intake").iterdir()
+    assert stored.name == file["attachment"]["name"] and stored.read_bytes() == inner
+    job = run_job("Socflow_MailAnalysis", data_type="file", file=stored, filename=stored.name,
+                  content_type="message/rfc822").output
+    assert job["success"] and job["full"]["verdict"] == "malicious"
+    assert job["full"]["reasons"] and job["full"]["reasons"][0].startswith("DMARC failed for dropbox.com")
 
 
 def test_implicit_tls_another_folder_and_move_to(dovecot, hive, tmp_path):
