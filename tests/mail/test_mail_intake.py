@@ -112,10 +112,6 @@ def test_a_reported_phish_becomes_one_alert_with_observables_and_verdict(dovecot
     assert FLAG in dovecot.messages()[uid]  # flagged after the commit
     assert b"\\Seen" not in dovecot.messages()[uid]  # read with BODY.PEEK: unread for people
 
-    again = run(*imap_args(dovecot, state, "--once", "--json", hive=hive), env=hive_env(hive))
-    assert again.returncode == 0 and json.loads(again.stdout)["messages"] == 0
-    assert len(hive.alerts) == 1
-
     # the analyzer, run on the alert's file observable as Cortex would, gives the same verdict
     (stored,) = (state / "mail-intake").iterdir()
     assert stored.name == file["attachment"]["name"] and stored.read_bytes() == inner
@@ -123,6 +119,11 @@ def test_a_reported_phish_becomes_one_alert_with_observables_and_verdict(dovecot
                   content_type="message/rfc822").output
     assert job["success"] and job["full"]["verdict"] == "malicious"
     assert job["full"]["reasons"] and job["full"]["reasons"][0].startswith("DMARC failed for dropbox.com")
+
+    again = run(*imap_args(dovecot, state, "--once", "--json", hive=hive), env=hive_env(hive))
+    assert again.returncode == 0 and json.loads(again.stdout)["messages"] == 0
+    assert len(hive.alerts) == 1
+    assert list((state / "mail-intake").iterdir()) == []  # delivered: TheHive has the copy now
 
 
 def test_implicit_tls_another_folder_and_move_to(dovecot, hive, tmp_path):
@@ -151,6 +152,7 @@ def test_kill_after_the_commit_before_the_flag_then_restart(dovecot, hive, tmp_p
     assert crashed.returncode == -signal.SIGKILL
     assert outbox_rows(state, "SELECT state FROM alerts") == [("pending",)]
     assert FLAG not in dovecot.messages()[uid] and hive.alerts == []
+    assert len(list((state / "mail-intake").iterdir())) == 1  # pending: its message is kept
 
     proc = run(*args, env=hive_env(hive))
     assert proc.returncode == 0, proc.stderr

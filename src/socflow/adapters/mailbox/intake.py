@@ -83,6 +83,7 @@ class Intake:
     # ---- one pass over what the mailbox shows as not done
     def run_once(self) -> int:
         """Take in every pending message; returns how many were looked at."""
+        self.prune()
         self._check_uidvalidity()
         items = self.source.pending()
         for item in items:
@@ -214,6 +215,22 @@ class Intake:
                         if t.startswith("mail:verdict=")), "")
         return reporter, alert, {"verdict": verdict, "subject": subject, "reporter": reporter,
                                  "message_id": ""}
+
+    def prune(self) -> int:
+        """Remove the stored messages of alerts TheHive has (delivered): the copy there is the
+        evidence now. Pending and dead-lettered alerts keep theirs (a requeue sends them again)."""
+        removed = 0
+        for path in self.files.iterdir():
+            if path.suffix not in (".eml", ".msg"):
+                continue
+            try:
+                alert = self.outbox.get(path.stem)
+            except InputError:
+                continue  # written before a crash, its alert never committed: the retry reuses it
+            if alert.state == "delivered":
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _store(self, ref: str, data: bytes) -> Path:
         """The reported message, where the sender finds it: written whole before the commit."""
