@@ -55,9 +55,35 @@ def convert(values: dict[str, Any], kind: type[T], prefix: str = "") -> T:
     ``"true"`` for a boolean); leave null items out so their defaults apply.
     """
     try:
-        return msgspec.convert(values, kind, strict=False, dec_hook=_decode_custom)
+        result = msgspec.convert(values, kind, strict=False, dec_hook=_decode_custom)
     except msgspec.ValidationError as exc:
         raise ConfigError(prefix + error_line(exc)) from None
+    where = _exponent_integer(values, result)
+    if where is not None:  # msgspec reads "1E0" as 1; pydantic (the CLI's model) refuses it
+        raise ConfigError(prefix + (f"{where}: " if where else "") + "expected int, got str")
+    return result
+
+
+def _exponent_integer(given: Any, made: Any, path: str = "") -> str | None:
+    """Where a string in exponent form ("1E0") became an integer, else None."""
+    if isinstance(given, str):
+        return path if isinstance(made, int) and not isinstance(made, bool) and (
+            "e" in given or "E" in given) else None
+    if isinstance(given, dict):
+        for key, value in given.items():
+            if isinstance(made, dict):
+                inner = made.get(key)
+            else:
+                inner = getattr(made, key, None) if isinstance(key, str) else None
+            found = _exponent_integer(value, inner, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(given, list) and isinstance(made, (list, tuple)):
+        for index, (value, inner) in enumerate(zip(given, made)):
+            found = _exponent_integer(value, inner, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 # msgspec reports these on the enclosing object; we name the item itself.
