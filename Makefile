@@ -11,8 +11,13 @@ NODE_STAMP := $(BROWSER)/node_modules/.installed
 # Servers the tests run for real (Redis, dovecot, rsyslog, …): Debian packages, one per line in
 # tests/system-packages.txt; installed when missing, and only as root (CI).
 SYSTEM_PACKAGES_LIST := tests/system-packages.txt
+# Debian's syslog-ng-core conflicts with rsyslog (both are the system-log-daemon), so for the
+# syslog-ng forwarding tests its .deb is unpacked here, not installed; its libraries are in
+# tests/system-packages.txt. The tests run it from there (LD_LIBRARY_PATH, --module-path).
+SYSLOG_NG := $(VENV)/syslog-ng
+SYSLOG_NG_STAMP := $(SYSLOG_NG)/.unpacked
 
-.PHONY: demo test browser-deps system-deps lint bench clean
+.PHONY: demo test browser-deps system-deps syslog-ng-deps lint bench clean
 
 # Runtime dependencies at the versions of docker/requirements.lock (what the image runs), so a
 # fresh clone tests exactly those and not whatever PyPI released since.
@@ -44,8 +49,22 @@ system-deps: $(SYSTEM_PACKAGES_LIST)
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-test: $(STAMP) browser-deps system-deps
-	PATH="$(CURDIR)/$(BIN):$$PATH" SOCFLOW_CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest -q
+# Only when missing. apt-get download needs no root, but refreshing apt's package lists does:
+# only as root (CI); elsewhere say what to run.
+$(SYSLOG_NG_STAMP):
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	if ! (cd "$$tmp" && apt-get download -qq syslog-ng-core 2>/dev/null); then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make: could not download Debian's syslog-ng-core (run as root, or: apt-get download syslog-ng-core && dpkg -x syslog-ng-core_*.deb $(SYSLOG_NG))" >&2; exit 1; fi; \
+	  apt-get update -qq; (cd "$$tmp" && apt-get download -qq syslog-ng-core); \
+	fi; \
+	rm -rf "$(SYSLOG_NG)"; dpkg -x "$$tmp"/syslog-ng-core_*.deb "$$tmp/root"; \
+	mkdir -p "$(VENV)"; mv "$$tmp/root" "$(SYSLOG_NG)"; \
+	echo "syslog-ng-core unpacked into $(SYSLOG_NG)"; touch "$@"
+
+syslog-ng-deps: system-deps $(SYSLOG_NG_STAMP)
+
+test: $(STAMP) browser-deps system-deps syslog-ng-deps
+	PATH="$(CURDIR)/$(BIN):$$PATH" SOCFLOW_CHROMIUM="$(CHROMIUM)" SOCFLOW_SYSLOG_NG="$(CURDIR)/$(SYSLOG_NG)" $(BIN)/python -m pytest -q
 	$(BIN)/lint-imports
 
 bench: $(STAMP)
