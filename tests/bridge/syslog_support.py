@@ -1,5 +1,6 @@
-"""Helpers for the syslog listener tests: Debian's rsyslogd as a real client, the listener as a
-``socflow ingest --listen`` process, the configs as docs/syslog.md shows them, a throwaway CA."""
+"""Helpers for the syslog listener tests: Debian's rsyslogd and syslog-ng as real clients, the
+listener as a ``socflow ingest --listen`` process, the configs as docs/syslog.md shows them, a
+throwaway CA."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "syslog.md"
 SOCFLOW = [sys.executable, "-m", "socflow.adapters.cli.main"]
 RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+# Debian's syslog-ng-core conflicts with rsyslog, so make unpacks its .deb here (Makefile).
+SYSLOG_NG_ROOT = Path(os.environ.get("SOCFLOW_SYSLOG_NG") or REPO / ".venv" / "syslog-ng")
+SYSLOG_NG = SYSLOG_NG_ROOT / "usr" / "sbin" / "syslog-ng"
 
 
 def doc_snippet(name: str) -> str:
@@ -28,6 +32,14 @@ def doc_snippet(name: str) -> str:
     m = re.search(rf"<!-- rsyslog: {re.escape(name)} -->\n```[^\n]*\n(.*?)^```", text, re.S | re.M)
     assert m, f"no rsyslog snippet {name!r} in {DOC}"
     return m.group(1)
+
+
+def doc_syslog_ng_snippets() -> dict[str, str]:
+    """Every syslog-ng config block of docs/syslog.md (``<!-- syslog-ng: NAME -->``), by name."""
+    text = DOC.read_text(encoding="utf-8")
+    found = re.findall(r"<!-- syslog-ng: ([\w-]+) -->\n```[^\n]*\n(.*?)^```", text, re.S | re.M)
+    assert found, f"no syslog-ng snippet in {DOC}"
+    return dict(found)
 
 
 def doc_listen_commands() -> list[list[str]]:
@@ -59,6 +71,24 @@ def point_at(snippet: str, port: int, paths: dict[str, str] | None = None) -> st
     for old, new in (paths or {}).items():
         snippet = snippet.replace(old, new)
     return snippet
+
+
+def point_syslog_ng_at(snippet: str, port: int, paths: dict[str, str] | None = None) -> str:
+    """A documented syslog-ng destination aimed at our listener: host, port and paths replaced."""
+    snippet, n = re.subn(r'\b((?:syslog|network)\(\s*)"[^"]*"', r'\1"127.0.0.1"', snippet)
+    assert n == 1, snippet
+    snippet, n = re.subn(r"\bport\(\d+\)", f"port({port})", snippet)
+    assert n == 1, snippet
+    for old, new in (paths or {}).items():
+        snippet = snippet.replace(old, new)
+    return snippet
+
+
+def local_syslog_line(message: str, when: dt.datetime | None, tag: str) -> bytes:
+    """One message as a local program's syslog() call writes it (BSD timestamp, no host)."""
+    when = when or dt.datetime.now()
+    stamp = f"{when:%b} {when.day:2d} {when:%H:%M:%S}"
+    return f"<38>{stamp} {tag}: {message}".encode()
 
 
 class Rsyslog:
@@ -97,9 +127,114 @@ class Rsyslog:
 
     def log(self, message: str, *, when: dt.datetime | None = None, tag: str = "sshd[4242]") -> None:
         """One message as a local program's syslog() call writes it (BSD timestamp, no host)."""
-        when = when or dt.datetime.now()
-        stamp = f"{when:%b} {when.day:2d} {when:%H:%M:%S}"
-        self.client.sendto(f"<38>{stamp} {tag}: {message}".encode(), str(self.sock))
+        self.client.sendto(local_syslog_line(message, when, tag), str(self.sock))
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if hasattr(self, "client"):
+            self.client.close()
+        self.out.close()
+
+
+def syslog_ng_env() -> dict[str, str]:
+    """syslog-ng run from where make unpacked it: its libraries are not in the linker's path."""
+    return dict(os.environ, LD_LIBRARY_PATH=str(SYSLOG_NG_ROOT / "usr" / "lib" / "syslog-ng"))
+
+
+def syslog_ng_module_path() -> str:
+    (modules,) = (SYSLOG_NG_ROOT / "usr" / "lib" / "syslog-ng").glob("3.*")
+    return str(modules)
+
+
+def syslog_ng_check(conf: Path) -> subprocess.CompletedProcess[str]:
+    """``syslog-ng --syntax-only`` on a config file."""
+    return subprocess.run(
+        [str(SYSLOG_NG), "--syntax-only", "-f", str(conf),
+         f"--module-path={syslog_ng_module_path()}"],
+        env=syslog_ng_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def debian_syslog_ng_conf(root: Path, snippet: str) -> Path:
+    """Debian's default syslog-ng.conf (from the package) with ``snippet`` as its one conf.d file:
+    the way docs/syslog.md says to install it. Only the package's own paths point into the
+    unpacked tree."""
+    conf_d = root / "conf.d"
+    conf_d.mkdir(parents=True)
+    (conf_d / "socflow.conf").write_text(snippet)
+    text = (SYSLOG_NG_ROOT / "etc" / "syslog-ng" / "syslog-ng.conf").read_text()
+    version, rest = text.split("\n", 1)
+    assert version.startswith("@version:"), version
+    include = '@include "/etc/syslog-ng/conf.d/*.conf"'
+    assert include in rest, "Debian's syslog-ng.conf no longer includes conf.d"
+    rest = rest.replace(include, f'@include "{conf_d}/*.conf"')
+    sysconf = SYSLOG_NG_ROOT / "etc" / "syslog-ng"
+    scl = SYSLOG_NG_ROOT / "usr" / "share" / "syslog-ng" / "include"
+    conf = root / "syslog-ng.conf"
+    conf.write_text(
+        f'{version}\n@define include-path "{sysconf}:{scl}"\n'
+        f'@define scl-root "{scl / "scl"}"\n{rest}'
+    )
+    return conf
+
+
+class SyslogNg:
+    """One private syslog-ng in the foreground: the ``s_src`` source the documented snippets read
+    is a unix datagram socket of its own; its own persist file, control socket and pid file."""
+
+    def __init__(self, root: Path, snippet: str) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.sock = root / "in.sock"
+        self.conf = root / "syslog-ng.conf"
+        debian_conf = SYSLOG_NG_ROOT / "etc" / "syslog-ng" / "syslog-ng.conf"
+        version = debian_conf.read_text().split("\n", 1)[0]  # "@version: 3.38"
+        self.conf.write_text(
+            f"{version}\n"
+            "options { stats_freq(0); };\n"
+            f'source s_src {{ unix-dgram("{self.sock}"); }};\n' + snippet
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.out = open(root / "syslog-ng.out", "wb")  # noqa: SIM115 - closed in stop()
+
+    def start(self) -> SyslogNg:
+        check = syslog_ng_check(self.conf)
+        assert check.returncode == 0, check.stderr + check.stdout
+        self.proc = subprocess.Popen(
+            [
+                str(SYSLOG_NG), "-F", "--no-caps", "-e", "-f", str(self.conf),
+                f"--module-path={syslog_ng_module_path()}",
+                "-R", str(self.root / "syslog-ng.persist"),
+                "-c", str(self.root / "syslog-ng.ctl"),
+                "-p", str(self.root / "syslog-ng.pid"),
+            ],
+            env=syslog_ng_env(),
+            stdout=self.out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while not self.sock.exists():
+            assert self.proc.poll() is None, (self.root / "syslog-ng.out").read_text()
+            assert time.monotonic() < deadline, "syslog-ng did not create its input socket"
+            time.sleep(0.02)
+        self.client = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        return self
+
+    def log(self, message: str, *, when: dt.datetime | None = None, tag: str = "sshd[4242]") -> None:
+        self.client.sendto(local_syslog_line(message, when, tag), str(self.sock))
+
+    def output(self) -> str:
+        return (self.root / "syslog-ng.out").read_text(errors="replace")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
