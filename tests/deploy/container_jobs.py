@@ -13,21 +13,37 @@ For each ``analyzers/*/*.json`` and ``responders/*/*.json``:
 Each output must be one Cortex accepts and must equal what the flavor's own script produces under
 the process runner for the same job; flavors that call no service must succeed. Finally the image
 is started without a job folder, the classic "job directory not shared" mistake, and its logs must
-say so, and the image must serve ``socflow blocklist serve`` as the compose stack runs it. Usage: ``container_jobs.py --image IMAGE [--engine podman|docker]``.
+say so, and the image must serve ``socflow blocklist serve`` as the compose stack runs it.
+
+Shared state (issue 15, "done when"): Socflow_VirusTotal_GetReport containers created as the docker
+runner does (each with its own job folder as its only volume) and started all at once, sharing
+nothing but ``state_url`` — a real redis-server and the VirusTotal fake on loopback, host network:
+6 jobs over 2 indicators make one call per indicator, all with that indicator's verdict; 6 jobs over
+6 indicators with a quota of 3 per minute (Redis with a password, given as ``state_password``) make
+exactly 3 calls, the other jobs fail at once naming the reset time, and the password is in no
+output.json and no container log; without ``state_url`` two containers each call (the contrast).
+
+Usage: ``container_jobs.py --image IMAGE [--engine podman|docker]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
@@ -36,7 +52,9 @@ from deploy.jobs import (  # noqa: E402
     SampleJob, closed_port_url, comparable, has_local_service, flavor_paths, sample_job, service_endpoint,
     write_job_folder,
 )
-from support.cortexjob import assert_cortex_accepts, run_job  # noqa: E402
+from fakes.cti import FakeVirusTotal  # noqa: E402
+from support.cortexjob import ANALYZERS, assert_cortex_accepts, run_job  # noqa: E402
+from support.redisserver import REDIS, RedisServer  # noqa: E402
 
 CORTEX_UID = 1001
 RUN_TIMEOUT = 120
@@ -134,6 +152,201 @@ def check_blocklist_service(engine: str, image: str) -> str:
         subprocess.run([engine, "stop", "-t", "2", name], capture_output=True, timeout=60)
 
 
+# ------------------------------------------------------------------ shared state (issue 15)
+VT_FLAVOR = ANALYZERS / "VirusTotal" / "Socflow_VirusTotal_GetReport.json"
+QUOTA_BUDGET = 10  # time_budget of the quota run: below the 60 s reset, so over-quota jobs fail
+
+
+@dataclass
+class Ran:
+    output: dict[str, Any]
+    logs: str  # everything the container wrote to stdout and stderr
+    started: float  # epoch seconds, from the engine
+    finished: float
+
+
+def _epoch(stamp: str) -> float:
+    """An engine's ``{{json .State.StartedAt}}`` (RFC 3339, nanoseconds) as epoch seconds."""
+    found = re.match(r'"?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)', stamp.strip())
+    if not found:
+        raise AssertionError(f"unreadable container time {stamp!r}")
+    zone = "+00:00" if found[3] == "Z" else found[3]
+    return datetime.fromisoformat(found[1] + zone).timestamp() + float("0." + (found[2] or "0"))
+
+
+def intel_job(fake: Any, tmp: Path, ip: str, **config: Any) -> SampleJob:
+    """A Socflow_VirusTotal_GetReport job for ``ip`` against ``fake``; ``cache_path`` left at its
+    default (a SQLite file in the container's own state dir) so only ``config`` can share state."""
+    job = sample_job(VT_FLAVOR, fake.url, tmp, fake.key)
+    merged = {k: v for k, v in job.config.items() if k != "cache_path"}
+    merged.update(config)
+    return dataclasses.replace(job, data_type="ip", data=ip, config=merged)
+
+
+def run_together(engine: str, image: str, jobs: list[SampleJob], work: Path, label: str) -> list[Ran]:
+    """Create one container per job as the docker runner does (its job folder the only volume,
+    image ENTRYPOINT, no arguments; host network, where Redis and the fake listen on loopback),
+    then start them all at once and collect each output.json, log and run time."""
+    tag = f"socflow-ci-{label}-{os.getpid()}-{os.urandom(3).hex()}"
+    names, dirs = [], []
+    try:
+        for n, job in enumerate(jobs):
+            job_dir = work / f"{label}-{n}"
+            prepare(job, job_dir)
+            names.append(f"{tag}-{n}")
+            dirs.append(job_dir)
+            subprocess.run(
+                [engine, "create", "--name", names[-1], "--network=host", "-v", f"{job_dir}:/job", image],
+                check=True, capture_output=True, text=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL,
+            )
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            procs = list(pool.map(lambda name: subprocess.run(
+                [engine, "start", "--attach", name], capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                stdin=subprocess.DEVNULL), names))
+        ran = []
+        for name, job_dir, proc in zip(names, dirs, procs, strict=True):
+            out = job_dir / "output" / "output.json"
+            if not out.is_file() or out.stat().st_size == 0:
+                raise AssertionError(
+                    f"{name}: no output.json (rc {proc.returncode}): {proc.stderr.strip()[-400:]}")
+            times = subprocess.run(
+                [engine, "inspect", "--format", "{{json .State.StartedAt}} {{json .State.FinishedAt}}", name],
+                check=True, capture_output=True, text=True, timeout=RUN_TIMEOUT).stdout.split()
+            output = json.loads(out.read_text(encoding="utf-8"))
+            assert_cortex_accepts(output)
+            ran.append(Ran(output, proc.stdout + proc.stderr, _epoch(times[0]), _epoch(times[1])))
+        return ran
+    finally:
+        if names:
+            subprocess.run([engine, "rm", "-f", *names], capture_output=True, timeout=RUN_TIMEOUT)
+
+
+def _together(ran: list[Ran]) -> str:
+    """How long every container of the batch was running at the same time (the overlap)."""
+    overlap = min(r.finished for r in ran) - max(r.started for r in ran)
+    spread = max(r.finished for r in ran) - min(r.started for r in ran)
+    starts = max(r.started for r in ran) - min(r.started for r in ran)
+    together = (f"all {len(ran)} running together for {overlap:.1f}s" if overlap > 0
+                else f"not all running at once (starts {starts:.1f}s apart)")
+    return f"{together}, first start to last exit {spread:.1f}s"
+
+
+def check_shared_lookups(engine: str, image: str, work: Path) -> str:
+    """Six containers over two indicators, sharing nothing but ``state_url``: one call each."""
+    redis = RedisServer(work / "redis-lookups")
+    try:
+        with FakeVirusTotal(per_minute=4) as vt:
+            verdicts = {"11.15.0.7": "malicious", "11.15.0.8": "safe"}
+            vt.set_object("ip_addresses", "11.15.0.7", malicious=5)
+            vt.set_object("ip_addresses", "11.15.0.8")
+            ips = list(verdicts) * 3
+            jobs = [intel_job(vt, work, ip, state_url=redis.url) for ip in ips]
+            ran = run_together(engine, image, jobs, work, "lookup")
+            failed = [r.output.get("errorMessage") for r in ran if r.output["success"] is not True]
+            if failed:
+                raise AssertionError(f"shared lookups: {len(failed)} job(s) failed: {failed[:3]}")
+            calls = {ip: vt.count(f"/ip_addresses/{ip}") for ip in verdicts}
+            if calls != dict.fromkeys(verdicts, 1) or vt.count() != 2:
+                raise AssertionError(f"shared lookups: VirusTotal calls {calls} ({vt.count()} in all), "
+                                     "expected one per indicator")
+            for ip, r in zip(ips, ran, strict=True):
+                full = r.output["full"]
+                if (full["indicator"], full["level"]) != (ip, verdicts[ip]):
+                    raise AssertionError(
+                        f"shared lookups: job for {ip} says {full['indicator']} {full['level']}")
+            summaries: dict[str, set[str]] = {ip: set() for ip in verdicts}
+            for ip, r in zip(ips, ran, strict=True):
+                summaries[ip].add(json.dumps(r.output["summary"], sort_keys=True))
+            if any(len(s) != 1 for s in summaries.values()):
+                raise AssertionError(f"shared lookups: jobs for one indicator disagree: {summaries}")
+            cached = sum(1 for r in ran if r.output["full"]["from_cache"])
+            if cached != 4:
+                raise AssertionError(f"shared lookups: {cached} answers from the shared cache, expected 4")
+        if not redis.client().dbsize():  # type: ignore[attr-defined]
+            raise AssertionError("shared lookups: nothing was stored in Redis")
+    finally:
+        redis.stop()
+    return (f"ok  shared state: 6 containers, 2 indicators, state_url {redis.url.split('@')[-1]}: "
+            f"2 VirusTotal calls (one per indicator), 4 answers from the shared cache, same verdicts; "
+            f"{_together(ran)}")
+
+
+def check_shared_quota(engine: str, image: str, work: Path) -> str:
+    """Six containers, six indicators, 3 calls/min for the key, Redis with a password: exactly 3
+    calls; the others fail at once naming the reset; the password shows in no output."""
+    password = "ctr-state-pw-" + os.urandom(6).hex()
+    redis = RedisServer(work / "redis-quota", password=password)
+    try:
+        with FakeVirusTotal(per_minute=3) as vt:
+            ips = [f"11.15.1.{n}" for n in range(1, 7)]
+            for ip in ips:
+                vt.set_object("ip_addresses", ip)
+            begun = time.time()
+            jobs = [intel_job(vt, work, ip, state_url=redis.url, state_password=password,
+                              quota_per_minute=3, time_budget=QUOTA_BUDGET) for ip in ips]
+            ran = run_together(engine, image, jobs, work, "quota")
+            ended = time.time()
+            ok = [r for r in ran if r.output["success"] is True]
+            refused = [r for r in ran if r.output["success"] is not True]
+            if vt.quota.refused or vt.count("/ip_addresses/") != 3 or len(ok) != 3:
+                raise AssertionError(
+                    f"shared quota: {vt.count('/ip_addresses/')} calls, {len(ok)} jobs served, "
+                    f"{vt.quota.refused} answered 429; expected 3, 3, 0")
+            slowest = 0.0
+            for r in refused:
+                message = r.output["errorMessage"]
+                found = re.fullmatch(r"VirusTotal: quota exhausted, resets at "
+                                     r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) UTC \(3 calls per 60 s\)", message)
+                if not found:
+                    raise AssertionError(f"shared quota: over-quota job says {message!r}")
+                resets = datetime.strptime(found[1] + "+0000", "%Y-%m-%d %H:%M:%S%z").timestamp()
+                if not begun + 59 <= resets <= ended + 62:
+                    raise AssertionError(
+                        f"shared quota: reset {found[1]} is not a minute after the first call")
+                slowest = max(slowest, r.finished - r.started)
+            if slowest >= QUOTA_BUDGET:
+                raise AssertionError(
+                    f"shared quota: an over-quota job ran {slowest:.1f}s (waited for the quota)")
+            for r in ran:
+                if password in json.dumps(r.output) + r.logs:
+                    raise AssertionError("shared quota: the Redis password appears in a job's output or log")
+            echoed = {r.output.get("input", {}).get("config", {}).get("state_password") for r in refused}
+            if echoed != {"REMOVED"}:
+                raise AssertionError(f"shared quota: failed jobs echo state_password as {echoed}")
+    finally:
+        redis.stop()
+    return (f"ok  shared quota: 6 containers, 6 indicators, 3 calls/min, Redis with a password: "
+            f"3 calls, 0 429s, 3 jobs refused naming the reset (slowest {slowest:.1f}s), "
+            f"password in no output; {_together(ran)}")
+
+
+def check_unshared_state(engine: str, image: str, work: Path) -> str:
+    """The contrast: without ``state_url`` each container keeps its own SQLite state."""
+    with FakeVirusTotal(per_minute=4) as vt:
+        vt.set_object("ip_addresses", "11.15.2.1")
+        jobs = [intel_job(vt, work, "11.15.2.1") for _ in range(2)]
+        ran = run_together(engine, image, jobs, work, "alone")
+        if not all(r.output["success"] is True and not r.output["full"]["from_cache"] for r in ran):
+            raise AssertionError(f"unshared state: {[r.output.get('errorMessage') for r in ran]}")
+        if vt.count("/ip_addresses/") != 2:
+            raise AssertionError(f"unshared state: {vt.count('/ip_addresses/')} calls, expected 2 (one each)")
+    return "ok  no state_url: 2 containers, 1 indicator, 2 VirusTotal calls (each its own cache and quota)"
+
+
+def check_shared_state(engine: str, image: str) -> str:
+    if not Path(REDIS).exists():
+        raise AssertionError("redis-server is missing: apt-get install redis-server (make system-deps)")
+    work = Path(tempfile.mkdtemp(prefix="socflow-ctr-state-"))
+    try:
+        lines = []
+        for check in (check_shared_lookups, check_shared_quota, check_unshared_state):
+            started = time.monotonic()
+            lines.append(f"{check(engine, image, work)} [{time.monotonic() - started:.1f}s]")
+        return "\n".join(lines)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image", required=True)
@@ -152,10 +365,10 @@ def main() -> int:
             except (AssertionError, subprocess.TimeoutExpired) as exc:
                 failed += 1
                 print(f"FAIL {path.stem}: {exc}", flush=True)
-        for extra in (check_unshared_job_folder, check_blocklist_service):
+        for extra in (check_unshared_job_folder, check_blocklist_service, check_shared_state):
             try:
                 print(extra(opts.engine, opts.image), flush=True)
-            except (AssertionError, subprocess.SubprocessError) as exc:
+            except (AssertionError, RuntimeError, subprocess.SubprocessError) as exc:
                 failed += 1
                 print(f"FAIL {extra.__name__}: {exc}", flush=True)
     finally:
