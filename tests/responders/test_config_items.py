@@ -56,6 +56,8 @@ EXPECTED: dict[str, dict[str, tuple[str, str | None]]] = {
         "from_address": ("from_address", None),
         "to": (OK, OK),  # the case's mail: tags still give recipients
         "recipients_from_tags": (OK, OK),
+        "recipients_from_observable": (OK, OK),  # run on a case: the 'to' list as before
+        "recipient_domains": (OK, OK),
         "verify_tls": (OK, OK),
         "timeout": (OK, OK),
         "body_format": (OK, OK),

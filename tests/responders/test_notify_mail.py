@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fakes.mail import PASSWORD, USER, FakeSMTP
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.cortexjob import JobResult, assert_cortex_accepts, run_job
 
 from .conftest import PARAMETERS, fixture
@@ -206,3 +208,115 @@ def test_a_huge_template_output_is_refused_and_nothing_is_sent() -> None:
                                  "{% endfor %}{% endfor %}").output
         assert smtp.received == []
     assert out["success"] is False and "longer than 100000 characters" in out["errorMessage"]
+
+
+# ---- recipients_from_observable: the reporter / a recipient of a reported mail (issue 14)
+OWN = ["example-corp.com"]
+
+
+def _mail_observable(value: str, tag: str = "mail:reporter") -> dict[str, Any]:
+    return fixture("case_artifact_ip") | {"dataType": "mail", "data": value,
+                                          "tags": ["socflow:mail", tag]}
+
+
+def test_a_mail_observable_inside_the_own_domains_is_its_only_recipient() -> None:
+    with FakeSMTP("starttls") as smtp:
+        out = mail(smtp, _mail_observable("hana.sample@example-corp.com"), "thehive:case_artifact",
+                   recipients_from_observable=True, recipient_domains=OWN).output
+        sub = mail(smtp, _mail_observable("Victim0@EU.Example-Corp.com", "mail:recipient"),
+                   "thehive:case_artifact", recipients_from_observable=True,
+                   recipient_domains=["Example-Corp.com"]).output
+        got = [m.rcpt_tos for m in smtp.received]
+    assert out["success"] is True, out
+    # the observable alone: not the configured 'to' (soc@), not its mail: tags
+    assert got == [["hana.sample@example-corp.com"], ["Victim0@EU.Example-Corp.com"]]
+    assert out["full"]["sent_to"] == ["hana.sample@example-corp.com"]
+    assert out["full"]["skipped_recipients"] == []
+    assert out["operations"] == [{"type": "AddTagToCase", "tag": "socflow:notified"}]
+    assert sub["full"]["sent_to"] == ["Victim0@EU.Example-Corp.com"]
+
+
+HOSTILE_ADDRESSES = [
+    "x@evil.com",  # another domain
+    "x@example-corp.com.evil.com",  # own domain as a prefix
+    "x@evilexample-corp.com",  # own domain as a suffix without a dot
+    '"Hana" <hana@example-corp.com>',  # a display name
+    "<hana@example-corp.com>",
+    "hana@example-corp.com\r\nBcc: x@evil.com",  # CRLF: a second header
+    "hana@example-corp.com\n",
+    "hana@example-corp.com, x@evil.com",  # two addresses in one value
+    "hana@example-corp.com x@evil.com",
+    "hana@example-corp.com;x@evil.com",
+    "x@evil.com (hana@example-corp.com)",
+    '"x@evil.com"@example-corp.com',
+    "hana@exаmple-corp.com",  # a Cyrillic а
+    "",
+]
+
+
+def test_addresses_outside_the_own_domains_or_not_plain_are_skipped_and_reported() -> None:
+    with FakeSMTP("starttls") as smtp:
+        for value in HOSTILE_ADDRESSES:
+            out = mail(smtp, _mail_observable(value, "mail:recipient"), "thehive:case_artifact",
+                       recipients_from_observable=True, recipient_domains=OWN).output
+            assert out["success"] is True, (value, out)  # not a failure: nothing to send
+            assert out["full"]["sent_to"] == [], value
+            (skipped,) = out["full"]["skipped_recipients"]
+            assert skipped["address"] == value and skipped["reason"], value
+            assert out["operations"] == []  # nothing went out: not tagged notified
+        # an own address, but no recipient_domains configured; a domain observable
+        empty = mail(smtp, _mail_observable("hana@example-corp.com"), "thehive:case_artifact",
+                     recipients_from_observable=True).output
+        domain = mail(smtp, _mail_observable("example-corp.com") | {"dataType": "domain"},
+                      "thehive:case_artifact", recipients_from_observable=True,
+                      recipient_domains=OWN).output
+        assert smtp.received == []
+    assert "recipient_domains is empty" in empty["full"]["skipped_recipients"][0]["reason"]
+    assert "not a mail address" in domain["full"]["skipped_recipients"][0]["reason"]
+
+
+def test_without_recipients_from_observable_an_observable_goes_to_the_configured_recipients() -> None:
+    with FakeSMTP("starttls") as smtp:
+        out = mail(smtp, _mail_observable("x@evil.com"), "thehive:case_artifact",
+                   recipient_domains=OWN).output
+        [got] = smtp.received
+    assert out["success"] is True and got.rcpt_tos == ["soc@example-corp.com"]
+    assert "x@evil.com" not in got.rcpt_tos
+
+
+def test_recipients_from_observable_leaves_cases_to_the_configured_recipients() -> None:
+    with FakeSMTP("starttls") as smtp:
+        out = mail(smtp, fixture("case"), "thehive:case", recipients_from_observable=True,
+                   recipient_domains=OWN).output
+        [got] = smtp.received
+    assert out["success"] is True and got.rcpt_tos == CASE_RECIPIENTS
+
+
+def test_a_recipient_domain_that_is_not_a_domain_is_a_one_line_error() -> None:
+    with FakeSMTP("starttls") as smtp:
+        out = mail(smtp, _mail_observable("hana@example-corp.com"), "thehive:case_artifact",
+                   recipients_from_observable=True,
+                   recipient_domains=["example-corp.com", "evil.com\r\nx"]).output
+        assert smtp.received == []
+    assert out["success"] is False and "recipient_domains" in out["errorMessage"]
+    assert "\n" not in out["errorMessage"]
+
+
+_PIECES = st.sampled_from(["hana", "x", "@", "example-corp.com", "eu.example-corp.com", "evil.com",
+                           ".", ",", ";", " ", "<", ">", '"', "\r\n", "\n", "Bcc: ", "(", ")",
+                           "exаmple-corp.com", "%", "+"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.lists(_PIECES, max_size=8).map("".join), st.text(max_size=60)))
+def test_an_accepted_observable_address_is_one_plain_address_in_an_own_domain(value: str) -> None:
+    from socflow.adapters.cortex.responders._mail import ADDRESS, observable_recipient
+
+    address, reason = observable_recipient(value, OWN)
+    if address is None:
+        assert reason
+        return
+    assert address == value and ADDRESS.fullmatch(value)
+    assert not set(value) & set(" ,;<>\"()\r\n\t")
+    domain = value.rsplit("@", 1)[1].lower()
+    assert domain == "example-corp.com" or domain.endswith(".example-corp.com")

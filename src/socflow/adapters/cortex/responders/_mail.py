@@ -13,7 +13,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from msgspec import Meta, field
 
@@ -24,6 +24,9 @@ from ._settings import ResponderSettings
 ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
+_DOMAIN = re.compile(
+    r"^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+\.?$"
 )
 _TAG_PREFIXES = ("mail:", "mail=")
 MAX_RECIPIENTS = 50  # tags are written by anyone who can edit the object: no mass mailing
@@ -40,6 +43,8 @@ class MailSettings(ResponderSettings, kw_only=True):
     from_address: str
     to: list[str] = field(default_factory=list)
     recipients_from_tags: bool = True
+    recipients_from_observable: bool = False
+    recipient_domains: list[str] = field(default_factory=list)
     verify_tls: bool = True
     timeout: Annotated[float, Meta(gt=0, le=300)] = 30.0
     body_format: Literal["text", "html"] = "text"
@@ -55,6 +60,11 @@ class MailSettings(ResponderSettings, kw_only=True):
         bad = [a for a in self.to if not ADDRESS.fullmatch(a)]
         if bad:
             raise ValueError(f"to: {', '.join(repr(a) for a in bad)} is not a mail address")
+        bad = [d for d in self.recipient_domains if not _DOMAIN.fullmatch(d.strip().lower())]
+        if bad:
+            raise ValueError(
+                f"recipient_domains: {', '.join(repr(d) for d in bad)} is not a domain name")
+        self.recipient_domains = [d.strip().lower().rstrip(".") for d in self.recipient_domains]
         password = self.smtp_password.get_secret_value() if self.smtp_password else ""
         if bool(self.smtp_user) != bool(password):
             raise ValueError("smtp_user and smtp_password go together")
@@ -69,6 +79,21 @@ def tag_recipients(tag_list: list[str]) -> list[str]:
             if low.startswith(prefix):
                 found.append(tag[len(prefix) :].strip(_QUOTES))
     return found
+
+
+def observable_recipient(value: Any, domains: list[str]) -> tuple[str | None, str]:
+    """The address a ``mail`` observable names, if it may be written to: exactly one plain
+    address (no display name, no list, no line break) whose domain is one of ``domains`` or a
+    subdomain of one. Observable values come from mail headers an attacker wrote, so anything
+    else is refused: ``(None, reason)``."""
+    if not isinstance(value, str) or not ADDRESS.fullmatch(value):
+        return None, "not one plain mail address"
+    domain = value.rsplit("@", 1)[1].lower()
+    if not domains:
+        return None, "recipient_domains is empty: no observable address may be written to"
+    if not any(domain == d or domain.endswith("." + d) for d in domains):
+        return None, f"{domain} is not one of the recipient_domains"
+    return value, ""
 
 
 def split_recipients(candidates: list[str]) -> tuple[list[str], list[str]]:

@@ -53,6 +53,8 @@ class NotifyMailResponder(_Notify):
 
         settings = settings_from(self, _mail.MailSettings)
         obj, values, subject, body = self.message()
+        if settings.recipients_from_observable and self.data_type == "thehive:case_artifact":
+            return self._to_observable(settings, obj, values, subject, body)
         candidates = list(settings.to)
         if settings.recipients_from_tags:
             candidates += _mail.tag_recipients(tags(obj))
@@ -78,6 +80,38 @@ class NotifyMailResponder(_Notify):
             "server": f"{settings.smtp_host}:{settings.smtp_port}",
             "security": settings.smtp_security,
         }
+
+
+    def _to_observable(self, settings: Any, obj: dict[str, Any], values: dict[str, Any],
+                       subject: str, body: str) -> dict[str, Any]:
+        """recipients_from_observable: a ``mail`` observable is its own recipient (the reporter
+        or a recipient of a reported mail), alone, and only inside ``recipient_domains``. A
+        refused address is not an error: the report says why and nothing is sent."""
+        from . import _mail
+
+        result: dict[str, Any] = {"channel": "mail", "subject": subject, "sent_to": [],
+                                  "refused_by_server": [], "skipped_recipients": [],
+                                  "server": f"{settings.smtp_host}:{settings.smtp_port}",
+                                  "security": settings.smtp_security}
+        value = obj.get("data")
+        if obj.get("dataType") != "mail":
+            reason = f"a {str(obj.get('dataType'))[:40]} observable is not a mail address"
+            address = None
+        else:
+            address, reason = _mail.observable_recipient(value, settings.recipient_domains)
+        if address is None:
+            result["skipped_recipients"] = [{"address": str(value)[:200], "reason": reason}]
+            return result
+        msg = _mail.build_message(settings, [address], subject, body, values["id"])
+        refused = _mail.send(settings, msg, [address], self.config("cacerts"))
+        result["sent_to"] = [] if refused else [address]
+        result["refused_by_server"] = refused
+        return result
+
+    def operations(self, raw: Any) -> list[dict[str, Any]]:
+        if isinstance(raw, dict) and raw.get("skipped_recipients") and not raw.get("sent_to"):
+            return []  # nothing went out: the observable is not tagged notified
+        return super().operations(raw)
 
 
 class NotifyWebhookResponder(_Notify):
