@@ -284,3 +284,75 @@ steps:
     assert result.status == "done" and result.path == ["intel", "decide", "raise", "note"]
     assert h.cases["~60"]["severity"] == 4 and h.calls["promote"] == 0  # already a case
     assert len(h.logs) == 1
+
+
+ESCALATE = """
+name: escalate
+trigger: {event: alert}
+retry: {attempts: 2, backoff: 0}
+steps:
+  - id: work
+    kind: act
+    actions:
+      - promote: {template: SSH}
+      - escalate:
+          severity: 4
+          tags: [escalated-l2]
+          responder: {name: Socflow_Notify_Webhook, entity: case}
+"""
+
+
+@pytest.mark.parametrize(("yaml_assignee", "escalate_to", "expected"), [
+    (None, "l2-team@soc", "l2-team@soc"),  # the configured L2 login (--escalate-to)
+    ("l2-lead@soc", "l2-team@soc", "l2-lead@soc"),  # the playbook's own assignee wins
+    (None, None, None),  # neither: not reassigned, still raised, tagged and notified
+])
+def test_escalate_assigns_to_the_configured_l2_login_and_notifies(journal, yaml_assignee,
+                                                                  escalate_to, expected):
+    text = ESCALATE if not yaml_assignee else ESCALATE.replace(
+        "severity: 4\n", f"severity: 4\n          assignee: {yaml_assignee}\n")
+    h = hive()
+    result = run(h, journal, text, escalate_to=escalate_to)
+    assert result.status == "done"
+    case = h.cases[result.case_id]
+    assert case.get("assignee") == expected
+    assert case["severity"] == 4 and "escalated-l2" in case["tags"]
+    (job,) = h.jobs
+    assert job["responder"] == "Socflow_Notify_Webhook" and job["dataType"] == "thehive:case"
+
+
+TAGGED = """
+name: notify
+trigger: {event: alert}
+steps:
+  - id: tell
+    kind: act
+    actions:
+      - promote: {}
+      - responder:
+          name: Socflow_Notify_Mail
+          data_types: [mail]
+          tags: ["mail:reporter", "mail:recipient"]
+          skip_tags: [vip]
+"""
+
+
+def test_a_responder_with_tags_runs_only_on_observables_carrying_one_of_them(journal):
+    h = MemoryHive(ALERT, [
+        {"dataType": "mail", "data": "hana@corp.example", "tags": ["mail:reporter"]},
+        {"dataType": "mail", "data": "dana@corp.example", "tags": ["mail:recipient"]},
+        {"dataType": "mail", "data": "boss@corp.example", "tags": ["mail:recipient", "vip"]},
+        {"dataType": "mail", "data": "evil@attacker.example", "tags": ["mail:sender"]},
+        {"dataType": "domain", "data": "corp.example", "tags": ["mail:reporter"]},
+    ])
+    result = run(h, journal, TAGGED)
+    assert result.status == "done"
+    assert sorted(j["data"] for j in h.jobs) == ["dana@corp.example", "hana@corp.example"]
+
+
+def test_responder_tags_choose_observables_so_not_on_a_case_responder():
+    from socflow.errors import ConfigError
+
+    bad = TAGGED.replace("data_types: [mail]", "entity: case")
+    with pytest.raises(ConfigError, match="data_types, tags and verdict choose observables"):
+        load_playbook(bad, "bad.yml")

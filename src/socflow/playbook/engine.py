@@ -141,8 +141,10 @@ class Engine:
         on_event: Event | None = None,
         sleep: Callable[[float], None] = time.sleep,
         dry_run: bool = False,
+        escalate_to: str | None = None,
     ) -> None:
         self.pb, self.svc, self.journal = playbook, services, journal
+        self.escalate_to = escalate_to  # the L2 login escalations without an assignee go to
         self.emit: Event = on_event or (lambda *a, **k: None)
         self.sleep, self.dry_run = sleep, dry_run
         self.plan: list[dict[str, Any]] = []
@@ -474,8 +476,8 @@ class Engine:
             fields = {"addTags": list(esc.tags)}
             if esc.severity:
                 fields["severity"] = esc.severity
-            if esc.assignee:
-                fields["assignee"] = esc.assignee
+            if esc.assignee or self.escalate_to:
+                fields["assignee"] = esc.assignee or self.escalate_to
             out.append(self._update(run_id, f"{key}/update", "escalate", target_kind, target, fields))
             if esc.responder:
                 out.extend(self._responders(run_id, f"{key}/notify", esc.responder, state))
@@ -552,6 +554,8 @@ class Engine:
                 continue
             if spec.level_test is not None and not spec.level_test(
                     verdict.observables.get(ref(obs), "info")):
+                continue
+            if spec.tags and not any(t in (obs.get("tags") or ()) for t in spec.tags):
                 continue
             if any(t in (obs.get("tags") or ()) for t in spec.skip_tags):
                 out.append({"action": "responder", "responder": spec.name, "skipped": "tagged",
@@ -717,8 +721,16 @@ def _describe_action(a: dict[str, Any]) -> str:
     if a.get("skipped"):
         return f"{kind}: skipped ({markdown.escape(str(a['skipped']))})"
     if kind == "responder":
-        return (f"responder {markdown.escape(str(a.get('responder')))} on "
+        text = (f"responder {markdown.escape(str(a.get('responder')))} on "
                 f"{markdown.code(str(a.get('on', '')))}: {markdown.escape(str(a.get('status', 'done')))}")
+        sent = a.get("sent_to")
+        if isinstance(sent, list) and sent:
+            text += "; sent to " + ", ".join(markdown.code(str(x)) for x in sent[:20])
+        for skip in (a.get("skipped_recipients") or [])[:20]:
+            if isinstance(skip, dict):
+                text += (f"; not sent to {markdown.code(str(skip.get('address', '')))} "
+                         f"({markdown.escape(str(skip.get('reason', '')))})")
+        return text
     if kind in ("promote", "merge"):
         return f"{kind} → case {markdown.code(str(a.get('case')))}"
     if kind == "export":

@@ -207,6 +207,9 @@ class ResponderAction(_Base):
     entity: Literal["observables", "case", "alert"] = "observables"
     data_types: list[DataType] = Field(default_factory=list)
     verdict: Any = None
+    tags: list[str] = Field(
+        default_factory=list, description="only observables with at least one of these tags"
+    )
     skip_tags: list[str] = Field(
         default_factory=list, description="observables with any of these tags are left alone"
     )
@@ -214,7 +217,8 @@ class ResponderAction(_Base):
     max_observables: int = Field(default=50, ge=1, le=1000)
     _verdict: Any = PrivateAttr(default=None)
 
-    _lists = field_validator("data_types", "skip_tags", mode="before")(lambda cls, v: _as_list(v))
+    _lists = field_validator("data_types", "tags", "skip_tags", mode="before")(
+        lambda cls, v: _as_list(v))
 
     @field_validator("name")
     @classmethod
@@ -229,9 +233,10 @@ class ResponderAction(_Base):
     def _parse(self) -> ResponderAction:
         if self.verdict is not None:
             self._verdict = conditions.parse_level(self.verdict, "verdict")
-        if self.entity != "observables" and (self.data_types or self.verdict is not None):
+        if self.entity != "observables" and (self.data_types or self.tags
+                                             or self.verdict is not None):
             raise ValueError(
-                "data_types and verdict choose observables: only with entity: observables"
+                "data_types, tags and verdict choose observables: only with entity: observables"
             )
         return self
 

@@ -116,6 +116,14 @@ def _state_url_option(func: Any) -> Any:
     )(func)
 
 
+def _escalate_option(func: Any) -> Any:
+    return click.option(
+        "--escalate-to", envvar="SOCFLOW_PLAYBOOK_ESCALATE_TO", metavar="LOGIN",
+        help="TheHive login (the L2 group's shared user or its lead) escalate actions assign the "
+             "case to when they name no assignee [env SOCFLOW_PLAYBOOK_ESCALATE_TO].",
+    )(func)
+
+
 def _service_options(func: Any) -> Any:
     func = secret_option("--misp-key", "SOCFLOW_MISP_KEY", "MISP API key")(func)
     func = click.option("--misp-url", envvar="SOCFLOW_MISP_URL",
@@ -165,9 +173,11 @@ def _printer(quiet: bool) -> Any:
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines on stderr.")
 @_journal_options
 @_state_url_option
+@_escalate_option
 @_service_options
 def run(file: str, alert_id: str | None, case_id: str | None, dry_run: bool, as_json: bool,
-        quiet: bool, state_dir: str | None, db: str | None, **kw: Any) -> None:
+        quiet: bool, state_dir: str | None, db: str | None, escalate_to: str | None,
+        **kw: Any) -> None:
     """Run FILE once on one alert or case (a run stopped midway resumes where it stopped)."""
     if bool(alert_id) == bool(case_id):
         raise click.UsageError("give exactly one of --alert ID or --case ID")
@@ -178,7 +188,8 @@ def run(file: str, alert_id: str | None, case_id: str | None, dry_run: bool, as_
     services = _services(kw)
     journal = SqliteJournal(":memory:") if dry_run else _journal(state_dir, db, state_url)
     try:
-        engine = Engine(pb, services, journal, on_event=_printer(quiet or as_json), dry_run=dry_run)
+        engine = Engine(pb, services, journal, on_event=_printer(quiet or as_json), dry_run=dry_run,
+                        escalate_to=escalate_to)
         result = engine.run(kind, target)
     finally:
         journal.close()
@@ -309,10 +320,11 @@ def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
 @click.option("--once", is_flag=True, help="One poll, run what it found, then exit.")
 @_journal_options
 @_state_url_option
+@_escalate_option
 @_service_options
 def watch(files: tuple[str, ...], interval: float, no_poll: bool, webhook: bool, host: str,
           port: int, webhook_token: str | None, since: int | None, once: bool,
-          state_dir: str | None, db: str | None, **kw: Any) -> None:
+          state_dir: str | None, db: str | None, escalate_to: str | None, **kw: Any) -> None:
     """Run playbooks on new matching TheHive alerts (and cases), as a service."""
     from ..playbook.watch import WebhookServer, poll_once
 
@@ -347,8 +359,8 @@ def watch(files: tuple[str, ...], interval: float, no_poll: bool, webhook: bool,
             if pb.trigger.event != kind or not pb.trigger.matches(entity):
                 continue
             try:
-                result = Engine(pb, services, journal,
-                                on_event=lambda ev, **d: _emit(ev, **d)).run(kind, entity["_id"])
+                result = Engine(pb, services, journal, on_event=lambda ev, **d: _emit(ev, **d),
+                                escalate_to=escalate_to).run(kind, entity["_id"])
             except SocflowError as exc:
                 _emit("run-error", logging.ERROR, playbook=pb.name, target=entity["_id"],
                       error=str(exc))

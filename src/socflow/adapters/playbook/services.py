@@ -33,6 +33,7 @@ from ..thehive.sender import TheHiveSettings, _TimeoutAdapter
 
 _TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
 MAX_LIST = 500
+MAX_NOTES = 50  # recipients kept from a responder's report
 MAX_FILE = 64 << 20  # a file observable sent to an analyzer (mail messages, documents)
 
 
@@ -296,8 +297,14 @@ class TheHiveCortex:
                                 service="Cortex")
         summary = out.get("summary") if isinstance(out, dict) else None
         taxonomies = summary.get("taxonomies", []) if isinstance(summary, dict) else []
-        return {"job": job_id, "status": status, "taxonomies": taxonomies,
-                "operations": out.get("operations", []) if isinstance(out, dict) else []}
+        result = {"job": job_id, "status": status, "taxonomies": taxonomies,
+                  "operations": out.get("operations", []) if isinstance(out, dict) else []}
+        full = out.get("full") if isinstance(out, dict) else None
+        if isinstance(full, dict):  # a notification's recipients, for the task log
+            for key in ("sent_to", "skipped_recipients"):
+                if isinstance(full.get(key), list):
+                    result[key] = full[key][:MAX_NOTES]
+        return result
 
     def cortex_timeout(self) -> float:
         return self.cortex.timeout if self.cortex else 30.0
