@@ -24,6 +24,9 @@ SEVERITY = {"safe": 1, "suspicious": 2, "malicious": 3}  # LOW, MEDIUM, HIGH
 EML_KEY = "eml"  # the multipart part the .eml observable refers to
 MAX_TITLE = 512
 MAX_REASONS = 30
+MAX_RECIPIENTS = 50
+TAG_OWN, TAG_PROTECTED, TAG_ALLOWLISTED = (
+    "socflow:own-domain", "socflow:protected-domain", "socflow:allowlisted")
 
 
 def message_id(report: MailReport) -> str:
@@ -101,12 +104,68 @@ def _description(report: MailReport, source: str, file_name: str) -> str:
     return "\n".join(lines)
 
 
+def recipients(report: MailReport, limit: int = MAX_RECIPIENTS) -> list[str]:
+    """The To and Cc addresses of the analysed message, lower-cased, at most ``limit``. The
+    sender wrote these headers: they are whom to warn, never where to send without a check
+    (Socflow_Notify_Mail's ``recipient_domains``)."""
+    from email.utils import getaddresses
+
+    values = [str(report.headers.get(k) or "")[:8192] for k in ("to", "cc")]
+    found: list[str] = []
+    for _, address in getaddresses(values):
+        address = address.strip().lower()
+        if "@" in address and len(address) <= 254 and address not in found:
+            found.append(address)
+    return found[:limit]
+
+
+def _host(data_type: str, value: str) -> str:
+    """The domain an observable is in (a domain itself, a URL's host, an address's domain)."""
+    value = value.strip().lower()
+    if data_type in ("domain", "fqdn", "hostname"):
+        return value.rstrip(".")
+    if data_type == "mail":
+        return value.rsplit("@", 1)[-1].rstrip(".") if "@" in value else ""
+    if data_type == "url":
+        from urllib.parse import urlsplit
+
+        try:
+            return (urlsplit(value).hostname or "").rstrip(".")
+        except ValueError:
+            return ""
+    return ""
+
+
+def _in(host: str, domains: Any) -> bool:
+    return bool(host) and any(host == d or host.endswith("." + d) for d in domains)
+
+
+def _policy_tags(obs: list[dict[str, Any]], policy: Any) -> None:
+    """Tag what sits in the organisation's own, protected or allowlisted domains, so a playbook
+    can leave it alone (phishing.yml's containment skips these tags)."""
+    org = policy.organisation
+    for o in obs:
+        host = _host(str(o.get("dataType", "")), str(o.get("data") or ""))
+        extra = []
+        if _in(host, org.own_domains):
+            extra.append(TAG_OWN)
+        elif _in(host, policy.protected):
+            extra.append(TAG_PROTECTED)
+        if host and policy.allowed_domain(host):
+            extra.append(TAG_ALLOWLISTED)
+        o["tags"] = [*o.get("tags", []), *extra]
+
+
 def phishing_alert(report: MailReport, *, ref: str, file_name: str, source: str,
                    alert_source: str = "socflow-mail", tags: list[str] | None = None,
                    date_ms: int | None = None, tlp: int = 2, pap: int = 2,
-                   max_observables: int = 500) -> dict[str, Any]:
+                   max_observables: int = 500, policy: Any = None) -> dict[str, Any]:
     """The alert: the reported message as a ``file`` observable (multipart part ``eml``), the
-    reporter (``mail:reporter``, never an IOC), every indicator of the report as observables."""
+    reporter (``mail:reporter``, never an IOC), the message's recipients (``mail:recipient``,
+    never IOCs), the sender's domain (``mail:sender-domain``; also ``mail:sender-unauthenticated``
+    when DMARC failed: the domain is impersonated, not the attacker's), every indicator of the
+    report as observables; with the mail ``policy``, what is in own, protected or allowlisted
+    domains tagged ``socflow:own-domain``, ``socflow:protected-domain``, ``socflow:allowlisted``."""
     obs: list[dict[str, Any]] = [{
         "dataType": "file", "attachment": EML_KEY, "tlp": tlp, "pap": pap,
         "tags": ["socflow:mail", "mail:reported-message"],
@@ -119,12 +178,35 @@ def phishing_alert(report: MailReport, *, ref: str, file_name: str, source: str,
         obs.append({"dataType": "mail", "data": reporter, "tlp": tlp, "pap": pap,
                     "tags": ["socflow:mail", "mail:reporter"], "ioc": False,
                     "ignoreSimilarity": True, "message": "the person who reported the message"})
-    for item in observables(report, max_observables):
+    for address in recipients(report):
+        if ("mail", address) in seen:
+            continue
+        seen.add(("mail", address))
+        obs.append({"dataType": "mail", "data": address, "tlp": tlp, "pap": pap,
+                    "tags": ["socflow:mail", "mail:recipient"], "ioc": False,
+                    "ignoreSimilarity": True, "message": "a recipient of the reported message"})
+    found = observables(report, max_observables)
+    for item in found:
         key = (item["dataType"], item["data"].lower())
         if key in seen:
             continue
         seen.add(key)
         obs.append({**item, "tlp": tlp, "pap": pap})
+    sender = next((o["data"] for o in found if "mail:sender" in o["tags"]), "")
+    domain = _host("mail", sender)
+    if domain:
+        sender_tags = ["mail:sender-domain"]
+        if report.auth.source and report.auth.dmarc == "fail":
+            sender_tags.append("mail:sender-unauthenticated")
+        same = [o for o in obs if o["dataType"] == "domain" and o["data"].lower() == domain]
+        if same:
+            same[0]["tags"] = [*same[0]["tags"], *sender_tags]
+        else:
+            obs.append({"dataType": "domain", "data": domain, "tlp": tlp, "pap": pap,
+                        "tags": ["socflow:mail", *sender_tags],
+                        "message": "domain of the analysed message's From address"})
+    if policy is not None:
+        _policy_tags(obs, policy)
     alert: dict[str, Any] = {
         "type": ALERT_TYPE,
         "source": alert_source,

@@ -160,7 +160,8 @@ class Intake:
             message = report.reported_message or data
             ref = source_ref(report, message)
             path = self._store(ref, message)
-            alert = phishing_alert(report, ref=ref, file_name=path.name, **context)
+            alert = phishing_alert(report, ref=ref, file_name=path.name, policy=self.policy,
+                                   **context)
             verdict = report.verdict
             reporter = reporter_address(report)
         alert[FILES] = {EML_KEY: str(path)}
