@@ -234,3 +234,47 @@ steps:
         tags = {a["sourceRef"]: a["tags"] for a in hive.alerts}
     assert results["phish"]["verdict"] == "malicious" and "phish" in tags["phish"]
     assert results["ham"]["path"][-1] == "fine" and "ham" in tags["ham"]
+
+
+def test_escalate_to_from_the_flag_or_the_environment_assigns_the_case(tmp_path):
+    """`--escalate-to LOGIN` / SOCFLOW_PLAYBOOK_ESCALATE_TO: the L2 login an escalate action
+    without an assignee gives the case to (TheHive 5 has no groups to assign to)."""
+    pb = tmp_path / "esc.yml"
+    pb.write_text("""
+name: esc
+trigger: {event: alert, type: [socflow]}
+steps:
+  - {id: up, kind: act, actions: [{promote: {}}, {escalate: {severity: 4, tags: [escalated-l2]}}]}
+""")
+    with FakeTheHive() as hive:
+        hive.add_user("l2-team@example-corp.com")
+        hive.add_user("l2-lead@example-corp.com")
+        first = _alert(hive)
+        out = _socflow(["run", str(pb), "--alert", first, "--json", "--escalate-to",
+                        "l2-team@example-corp.com"], hive, tmp_path)
+        assert out.returncode == 0, out.stderr
+        case_one = json.loads(out.stdout)["case"]
+        second = _alert_with_ref(hive, "r2")
+        out = _socflow(["run", str(pb), "--alert", second, "--json"], hive, tmp_path,
+                       SOCFLOW_PLAYBOOK_ESCALATE_TO="l2-lead@example-corp.com")
+        assert out.returncode == 0, out.stderr
+        case_two = json.loads(out.stdout)["case"]
+        cases = hive.orgs[hive.org].cases
+        assert cases[case_one]["assignee"] == "l2-team@example-corp.com"
+        assert cases[case_two]["assignee"] == "l2-lead@example-corp.com"
+        assert cases[case_one]["severity"] == 4 and "escalated-l2" in cases[case_two]["tags"]
+        unknown = _alert_with_ref(hive, "r3")
+        out = _socflow(["run", str(pb), "--alert", unknown, "--json", "--escalate-to",
+                        "nobody@example-corp.com"], hive, tmp_path)
+        reason = json.loads(out.stdout)["reason"]
+        assert out.returncode == 1 and reason.startswith("step up: escalate: "), reason
+        assert "404" in reason  # TheHive refuses a login it does not know: the run says so
+
+
+def _alert_with_ref(hive: FakeTheHive, ref: str) -> str:
+    r = requests.post(f"{hive.url}/api/v1/alert", timeout=10,
+                      headers={"Authorization": f"Bearer {hive.api_key}"},
+                      json={"type": "socflow", "source": "test", "sourceRef": ref,
+                            "title": ref, "description": "d"})
+    assert r.status_code == 201, r.text
+    return r.json()["_id"]
