@@ -49,6 +49,18 @@ def test_credential_form_and_plain_form():
     assert "content.form" in codes(report_of('<form action="https://x.online/s"><input name=q></form>'))
 
 
+def test_forms_become_the_mail_form_taxonomy_playbooks_escalate_on():
+    from socflow.mail.observables import taxonomies
+
+    def form(report):
+        return [(t.level.value, t.value) for t in taxonomies(report) if t.predicate == "Form"]
+
+    assert form(report_of('<form action="https://x.online/p"><input type="password"></form>')) == [
+        ("suspicious", "credentials")]
+    assert form(report_of('<form action="https://x.online/s"><input name=q></form>')) == [("info", "form")]
+    assert form(report_of('<p>no form</p>')) == []
+
+
 def test_html_smuggling_markers():
     r = report_of("<script>var d=atob('TVqQ');var b=new Blob([d]);"
                   "location=URL.createObjectURL(b)</script>")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 import subprocess
 
 import pytest
@@ -195,3 +196,27 @@ def test_a_playbook_with_very_many_paths_is_checked_in_bounded_time():
     assert len(load_playbook(text.replace("[{tag: [x0]}]", "[{promote: {}}]").replace(
         "[{tag: [y0]}]", "[{promote: {}}]"), "wide.yml").steps) == 181
     assert time.process_time() - started < 5
+
+
+def test_the_phishing_playbook_escalates_on_the_credential_form_the_mail_analyzer_reports():
+    """The shipped escalation's Mail:Form condition is met by what Socflow_MailAnalysis reports
+    for a message asking for a password, and not for a plain form."""
+    import yaml
+
+    from socflow.mail import analyze_bytes
+    from socflow.mail.observables import taxonomies
+
+    book = yaml.safe_load((Path(conditions.__file__).parents[1] / "data" / "playbooks"
+                           / "phishing.yml").read_text())
+    when = conditions.parse(next(s for s in book["steps"] if s["id"] == "escalation")["when"])
+
+    def facts(html: str) -> Facts:
+        raw = ("From: a@example.org\nTo: b@contoso.com\nSubject: s\nMIME-Version: 1.0\n"
+               f"Content-Type: text/html\n\n<html><body>{html}</body></html>\n").encode()
+        found = [{"analyzer": "Socflow_MailAnalysis", "namespace": t.namespace,
+                  "predicate": t.predicate, "level": t.level.value}
+                 for t in taxonomies(analyze_bytes(raw))]
+        return Facts(verdict="malicious", taxonomies=found)
+
+    assert conditions.evaluate(when, facts('<form action="https://x.online/p"><input type="password"></form>'))
+    assert not conditions.evaluate(when, facts('<form action="https://x.online/s"><input name=q></form>'))

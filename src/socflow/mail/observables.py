@@ -29,6 +29,11 @@ def taxonomies(report: MailReport) -> list[Taxonomy]:
             out.append(Taxonomy(_AUTH_LEVEL.get(result, Level.INFO), "Mail", predicate, result))
     out.append(Taxonomy(Level.INFO, "Mail", "URLs", str(len({link.url for link in report.links}))))
     out.append(Taxonomy(Level.INFO, "Mail", "Attachments", str(len(report.attachments))))
+    codes = {finding.code for finding in report.findings}
+    if "content.credential_form" in codes:  # a form asking for a password (playbooks escalate on it)
+        out.append(Taxonomy(Level.SUSPICIOUS, "Mail", "Form", "credentials"))
+    elif "content.form" in codes:
+        out.append(Taxonomy(Level.INFO, "Mail", "Form", "form"))
     return out
 
 
