@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -210,3 +213,42 @@ def warninglists_from(add: tuple[str, ...], disable: tuple[str, ...], off: bool)
         return WarningLists.from_settings(settings)
     except ConfigError as exc:
         raise click.BadParameter(str(exc), param_hint="--warninglist / --no-warninglist") from None
+
+
+# ---- services: JSON log lines on stderr, and a stop on SIGTERM/SIGINT ----------------------
+class JsonLogFormatter(logging.Formatter):
+    """One JSON object per log line: ts, level, event and the record's ``data``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {"ts": round(record.created, 3), "level": record.levelname.lower(),
+                "event": record.getMessage()}
+        data.update(getattr(record, "data", {}))
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def json_logs(log: logging.Logger) -> None:
+    """Make ``log`` write JSON lines to stderr, and only there (a service's event stream)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLogFormatter())
+    log.handlers[:] = [handler]
+    log.setLevel(logging.INFO)
+    log.propagate = False
+
+
+class ServiceStop:
+    """Set on SIGTERM or SIGINT (the handlers are installed by the constructor).
+    ``exit_code`` is 130 after Ctrl-C, else 0 (SIGTERM is a service stop)."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signals: list[int] = []
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._stop)
+
+    def _stop(self, signum: int, _frame: Any) -> None:
+        self.signals.append(signum)
+        self.event.set()
+
+    @property
+    def exit_code(self) -> int:
+        return 130 if signal.SIGINT in self.signals else 0

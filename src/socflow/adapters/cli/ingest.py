@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import sys
 import threading
 import time
 from typing import Any
@@ -36,7 +34,9 @@ from .common import (
     byte_progress,
     console,
     delivery_notices,
+    ServiceStop,
     err_console,
+    json_logs,
     on_interrupt,
     thehive_options,
     write_json,
@@ -359,40 +359,14 @@ def _warn_read_errors(report: IngestReport) -> None:
 
 
 # ---- follow mode: structured logs, a sender thread, clean stop on SIGTERM/SIGINT
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "event": record.getMessage(),
-        }
-        data.update(getattr(record, "data", {}))
-        return json.dumps(data, ensure_ascii=False, default=str)
-
-
-def _setup_json_logs() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-
-
 def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
     log.log(level, event, extra={"data": data})
 
 
 def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) -> int:
-    _setup_json_logs()
-    stop = threading.Event()
-    stopped_by: list[int] = []
-
-    def _stop(signum: int, _frame: Any) -> None:
-        stopped_by.append(signum)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
+    json_logs(log)
+    service = ServiceStop()
+    stop = service.event
     with bridge.open_outbox(config) as outbox:
         follower = Follower(
             files,
@@ -435,7 +409,7 @@ def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) 
             rotations=follower.rotations,
             truncations=follower.truncations,
         )
-    return 130 if signal.SIGINT in stopped_by else 0  # Ctrl-C; SIGTERM is a service stop
+    return service.exit_code  # 130 after Ctrl-C; SIGTERM is a service stop
 
 
 def _listen(
@@ -448,16 +422,9 @@ def _listen(
     stats_every: float,
 ) -> int:
     """Syslog listeners (and followed files) until SIGTERM/SIGINT; JSON log lines on stderr."""
-    _setup_json_logs()
-    stop = threading.Event()
-    stopped_by: list[int] = []
-
-    def _stop(signum: int, _frame: Any) -> None:
-        stopped_by.append(signum)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
+    json_logs(log)
+    service = ServiceStop()
+    stop = service.event
     with bridge.open_outbox(config) as outbox:
         follower = (
             Follower(
@@ -514,7 +481,7 @@ def _listen(
             summary = _summary_dict(ingestor.report, None, counts)
             summary["peers"] = listener.stats()
             write_json(summary, None)
-    return 130 if signal.SIGINT in stopped_by else 0
+    return service.exit_code
 
 
 def _deliver_forever(config: BridgeConfig, sender: Any, stop: threading.Event) -> None:

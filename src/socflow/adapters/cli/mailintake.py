@@ -9,10 +9,7 @@ together with the message's checkpoint, and from there to TheHive through the br
 from __future__ import annotations
 
 import fcntl
-import json
 import logging
-import signal
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,7 +19,7 @@ import click
 from click.core import ParameterSource
 
 from ...errors import AuthError, ConfigError, UnavailableError
-from .common import secret_option, thehive_options, warn, write_json
+from .common import ServiceStop, json_logs, secret_option, thehive_options, warn, write_json
 
 log = logging.getLogger("socflow.mail.intake")
 SECURITY = ("tls", "starttls", "plain")
@@ -231,14 +228,6 @@ def _event_line(kind: str, data: dict[str, Any]) -> str:
 
 
 # ---- service mode: JSON log lines, delivery in a thread, clean stop
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                "event": record.getMessage()}
-        data.update(getattr(record, "data", {}))
-        return json.dumps(data, ensure_ascii=False, default=str)
-
-
 def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
     log.log(level, event, extra={"data": data})
 
@@ -246,20 +235,9 @@ def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
 def _serve(config: Any, state: Path, source: Any, policy: Any, sender: Any, ack: Any) -> int:
     from ..thehive import bridge
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
-    stop = threading.Event()
-    stopped_by: list[int] = []
-
-    def _stop(signum: int, _frame: Any) -> None:
-        stopped_by.append(signum)
-        stop.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _stop)
+    json_logs(log)
+    service = ServiceStop()
+    stop = service.event
     warnings = {"ack-failed", "mailbox-unavailable", "uidvalidity-changed"}
     with bridge.open_outbox(config) as outbox:
         work = _intake(state, source, policy, ack, outbox, lambda kind, data: _emit(
@@ -278,7 +256,7 @@ def _serve(config: Any, state: Path, source: Any, policy: Any, sender: Any, ack:
             if thread:
                 thread.join(timeout=config.thehive.timeout + 5)
         _emit("stopped", report=work.report.to_dict(), counts=outbox.counts())
-    return 130 if signal.SIGINT in stopped_by else 0
+    return service.exit_code
 
 
 def _deliver_forever(config: Any, sender: Any, stop: threading.Event) -> None:

@@ -28,7 +28,7 @@ from ...playbook.model import Playbook, load_playbook_file, resolve
 from ...playbook.templates import case_template
 from ...state import private_dir
 from ..thehive.sender import TheHiveSettings
-from .common import console, secret_option, thehive_options, warn, write_json
+from .common import console, json_logs, secret_option, thehive_options, warn, write_json
 
 log = logging.getLogger("socflow.playbook")
 
@@ -291,14 +291,6 @@ def templates(files: tuple[str, ...], output: str) -> None:
 
 
 # ---- watch
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        data = {"ts": round(record.created, 3), "level": record.levelname.lower(),
-                "event": record.getMessage()}
-        data.update(getattr(record, "data", {}))
-        return json.dumps(data, ensure_ascii=False, default=str)
-
-
 def _emit(event: str, level: int = logging.INFO, **data: Any) -> None:
     log.log(level, event, extra={"data": data})
 
@@ -328,11 +320,7 @@ def watch(files: tuple[str, ...], interval: float, no_poll: bool, webhook: bool,
     """Run playbooks on new matching TheHive alerts (and cases), as a service."""
     from ..playbook.watch import WebhookServer, poll_once
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter())
-    log.handlers[:] = [handler]
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    json_logs(log)
     playbooks = _load(files)
     if no_poll and not webhook:
         raise click.UsageError("--no-poll needs --webhook: nothing would bring alerts in")
