@@ -12,7 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,3 +162,24 @@ def from_thehive(case: Mapping[str, Any], observables: Iterable[Mapping[str, Any
         reference=f"TheHive case #{number}" if type(number) is int else "",
         refused=tuple(refused),
     )
+
+
+def exportable(case: CaseIndicators, only_ioc: bool, key_of: Callable[[Indicator], Hashable | None],
+               what: str, skipped: list[tuple[Indicator | str, str]],
+               seen: set[Any]) -> Iterator[tuple[Indicator, Any]]:
+    """The case's indicators a format can take, with their key in that format (a MISP type and
+    value, a STIX pattern); the rest go to ``skipped`` with the reason. A key already in ``seen``
+    is a duplicate; the caller adds a key once the format took the indicator."""
+    for ind in case.indicators:
+        if only_ioc and not ind.ioc:
+            skipped.append((ind, "not flagged as IOC"))
+            continue
+        why = refusal(ind)
+        key = None if why else key_of(ind)
+        if why or key is None:
+            skipped.append((ind, why or f"no {what} for dataType {ind.data_type!r}"))
+            continue
+        if key in seen:
+            skipped.append((ind, "duplicate"))
+            continue
+        yield ind, key

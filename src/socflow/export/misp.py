@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
-from .indicators import TLP_NAMES, CaseIndicators, Indicator, clean_text, hash_kind, refusal
+from .indicators import TLP_NAMES, CaseIndicators, Indicator, clean_text, exportable, hash_kind
 
 DISTRIBUTIONS = {0: "your organisation only", 1: "this community only", 2: "connected communities",
                  3: "all communities"}
@@ -99,19 +99,13 @@ def misp_event(
     exported: list[Indicator] = []
     skipped: list[tuple[Indicator | str, str]] = list(case.refused)
     seen: set[tuple[str, str]] = set()
-    for ind in case.indicators:
-        if only_ioc and not ind.ioc:
-            skipped.append((ind, "not flagged as IOC"))
-            continue
-        why = refusal(ind)
-        kind = None if why else misp_type(ind)
-        if why or kind is None:
-            skipped.append((ind, why or f"no MISP type for dataType {ind.data_type!r}"))
-            continue
-        if (kind, ind.value) in seen:
-            skipped.append((ind, "duplicate"))
-            continue
-        seen.add((kind, ind.value))
+    def key_of(ind: Indicator) -> tuple[str, str] | None:
+        kind = misp_type(ind)
+        return None if kind is None else (kind, ind.value)
+
+    for ind, key in exportable(case, only_ioc, key_of, "MISP type", skipped, seen):
+        kind = key[0]
+        seen.add(key)
         tags = [t for t in ind.tags if not t.startswith("misp.type=") and not t.lower().startswith("tlp:")]
         if ind.tlp != case.tlp:
             tags.append(f"tlp:{TLP_NAMES[ind.tlp]}")

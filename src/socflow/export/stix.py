@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .indicators import TLP_NAMES, CaseIndicators, Indicator, hash_kind, ip_kind, refusal
+from .indicators import TLP_NAMES, CaseIndicators, Indicator, exportable, hash_kind, ip_kind
 
 TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
 TLP2_CREATED = "2022-10-01T00:00:00.000Z"
@@ -99,18 +99,7 @@ def stix_bundle(
     exported: list[Indicator] = []
     skipped: list[tuple[Indicator | str, str]] = list(case.refused)
     seen: set[str] = set()
-    for ind in case.indicators:
-        if only_ioc and not ind.ioc:
-            skipped.append((ind, "not flagged as IOC"))
-            continue
-        why = refusal(ind)
-        text = None if why else pattern(ind)
-        if why or text is None:
-            skipped.append((ind, why or f"no STIX pattern for dataType {ind.data_type!r}"))
-            continue
-        if text in seen:
-            skipped.append((ind, "duplicate"))
-            continue
+    for ind, text in exportable(case, only_ioc, pattern, "STIX pattern", skipped, seen):
         level = TLP_NAMES[ind.tlp]
         try:
             objects.append(stix2.Indicator(
