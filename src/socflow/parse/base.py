@@ -46,10 +46,13 @@ class LogFormat:
         whole-batch checks): undo format escaping (JSON's ``\/``) and keep Message-IDs
         (``<20240312.9058B@mta7.example.net>``) from reading as mailboxes — their host part
         stays visible as a domain. Returns ``lines`` itself when nothing changes."""
-        if b"essage-" not in blob and b"ESSAGE-" not in blob:
+        # One search (glibc memmem in C) that also says where: two "in" tests over the batch
+        # cost CPython's two-way search, 5 % of an extraction run.
+        marked = lines_with(lines, blob, _MESSAGE_ID_HINTS)
+        if not marked:
             return lines
         lines = list(lines)
-        for i in lines_with(lines, blob, (b"essage-", b"ESSAGE-")):
+        for i in marked:
             lines[i] = _MESSAGE_ID.sub(rb"\1 ", lines[i])
         return lines
 
@@ -59,6 +62,7 @@ class LogFormat:
 
 # "message-id=<id@host>", "Message-ID: <id@host>", "Message-ID   <id@host>" (a table): the
 # angle bracket is what says the value is an id; "same Message-ID: a.petrova@…" is prose.
+_MESSAGE_ID_HINTS = (b"essage-", b"ESSAGE-")  # in every spelling _MESSAGE_ID matches in practice
 _MESSAGE_ID = re.compile(rb"((?i:message-id)\s*[=:]?\s*<[^@\s<>]+)@")
 
 _MONTHS = {m: i for i, m in enumerate(
