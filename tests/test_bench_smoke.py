@@ -28,6 +28,12 @@ def test_extract_bench_quick_mode_runs_every_part(tmp_path: Path) -> None:
     api = tools["socflow (API, one process)"]
     assert api["seconds"] > 0 and api["iocs"] > 100 and api["peak_rss_mb"] > 0
     assert "C extension" in api["note"] and "NOT built" not in api["note"]
+    # fast tools: the median of three runs (the default --runs), each run's CPU time kept
+    for name in ("socflow (API, one process)", "socflow extract --json (CLI)",
+                 "grep -oE IPv4 regex (ceiling)"):
+        runs = tools[name]["cpu_runs"]
+        assert len(runs) == 3 and runs == sorted(runs), (name, runs)
+        assert tools[name]["cpu_seconds"] == runs[1] and "median of 3 runs" in tools[name]["note"]
     twin = tools["socflow (API, one process, SOCFLOW_NO_NATIVE=1)"]
     assert twin["iocs"] == api["iocs"]  # the pure-Python twins find exactly the same
     assert tools["socflow extract --json (CLI)"]["seconds"] > 0
@@ -41,6 +47,17 @@ def test_extract_bench_quick_mode_runs_every_part(tmp_path: Path) -> None:
     assert len(data["adversarial"]) == 2 * len(patterns)  # every pattern at both sizes
     assert all(r["truncated"] == 0 for r in data["adversarial"])  # whole lines were scanned
     assert any(v.startswith("socflow API") for v in data["verdicts"])
+
+
+def test_extract_bench_runs_option(tmp_path: Path) -> None:
+    data = _run("bench/extract.py", "--quick", "--size-mb", "0.2", "--slice-mb", "0.05",
+                "--rss-small-mb", "0.1", "--adv-kb", "4,8", "--out", str(tmp_path), "--json",
+                "--runs", "1", "--tools", "socflow-api,grep")
+    api = data["speed"][0]
+    assert api["cpu_runs"] == [api["cpu_seconds"]] and "median" not in api["note"]
+    proc = subprocess.run([sys.executable, "bench/extract.py", "--runs", "0"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "--runs: at least 1" in proc.stderr
 
 
 def test_evaluate_cli_json() -> None:
