@@ -108,3 +108,21 @@ def test_block_splitting_matches_splitlines_semantics(data, block, cap):
     assert got == [l[:cap] for l in expected]
     assert stats.truncated == sum(1 for l in expected if len(l) > cap)
     assert stats.bytes == len(data)
+    # invalid UTF-8 counted per (cut) line, also when a line or a character spans blocks
+    assert stats.invalid_utf8 == sum(1 for l in expected if not _utf8(l[:cap]))
+
+
+def _utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def test_invalid_utf8_in_a_line_that_spans_blocks_is_counted():
+    # The bad byte arrives in the carry of one block; the next block is pure ASCII.
+    data = b"ok\nbad \xff tail that is long enough\nnext\n"
+    stats = ReadStats("x")
+    got = [l for b in _split_blocks(io.BytesIO(data), stats, 1000, 8) for l in b]
+    assert len(got) == 3 and stats.invalid_utf8 == 1

@@ -243,6 +243,8 @@ def _split_blocks(
             if cut < 0:
                 continue
             block, skipping = block[cut + 1 :], False
+        # ASCII decided on what was read (one C pass, no joining the lines back together)
+        ascii_only = block.isascii() and carry.isascii()
         lines = (carry + block).split(b"\n") if carry else block.split(b"\n")
         carry = lines.pop()
         if len(carry) > max_line:
@@ -250,15 +252,17 @@ def _split_blocks(
             stats.truncated += 1
             carry, skipping = b"", True
         if lines:
-            yield _checked(lines, stats, max_line)
+            yield _checked(lines, stats, max_line, ascii_only)
     if carry:
-        yield _checked([carry], stats, max_line)
+        yield _checked([carry], stats, max_line, carry.isascii())
 
 
-def _checked(lines: list[bytes], stats: ReadStats, max_line: int) -> list[bytes]:
-    """Count lines, cut over-long ones, count invalid UTF-8 (ASCII lines are checked for free)."""
+def _checked(lines: list[bytes], stats: ReadStats, max_line: int,
+             ascii_only: bool) -> list[bytes]:
+    """Count lines, cut over-long ones, count invalid UTF-8 (ASCII lines are checked for free;
+    ``ascii_only``: the bytes these lines came from are all ASCII)."""
     stats.lines += len(lines)
-    if max(map(len, lines)) <= max_line and b"".join(lines).isascii():
+    if ascii_only and max(map(len, lines)) <= max_line:
         return lines  # the usual case, decided in C for the whole batch
     for i, line in enumerate(lines):
         if len(line) > max_line:
