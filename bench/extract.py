@@ -82,6 +82,18 @@ def _runs_note(result: dict) -> str:
     return f"; median of {len(runs)} runs (CPU s {runs[0]}-{runs[-1]})"
 
 
+HOST_LOOP = "import resource\nx = 0\nfor i in range(20_000_000):\n    x += i\nu = resource.getrusage(resource.RUSAGE_SELF)\nprint(u.ru_utime + u.ru_stime)"
+
+
+def host_loop_cpu_s() -> float:
+    """CPU seconds of a fixed pure-Python loop in a fresh interpreter: how fast this host is in
+    this run (1.0-1.3 s on the usual host; it has been seen near 1.5 s, when every figure of
+    the run drops by a fifth)."""
+    out = subprocess.run([sys.executable, "-c", HOST_LOOP], capture_output=True, text=True,
+                         check=True).stdout
+    return round(float(out), 2)
+
+
 def native_built() -> bool:
     probe = [sys.executable, "-c", "import socflow.native as n; print(n.NATIVE is not None)"]
     return subprocess.run(probe, capture_output=True, text=True).stdout.strip() == "True"
@@ -199,7 +211,9 @@ def verdicts(speed: list[dict], rss: list[dict], adv: list[dict]) -> list[str]:
 def render(data: dict) -> str:
     lines = [f"corpus: {data['corpus_mb']} MB in {data['files']} files ({data['corpus_dir']}); "
              f"slice for slow tools: {data['slice_mb']} MB; {data['cpu_count']} CPUs, load average "
-             f"{data['load_average_at_start']} at start, {data['load_average_at_end']} at end", "",
+             f"{data['load_average_at_start']} at start, {data['load_average_at_end']} at end; "
+             f"host reference (a fixed Python loop, 20M additions): {data['host_loop_cpu_s']} "
+             "CPU s", "",
              "| tool | input MB | wall s | MB/s | CPU s | MB/CPU-s | full corpus wall s | peak RSS MB "
              "| distinct IOCs | note |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
@@ -254,13 +268,15 @@ def main() -> None:
         parser.error(f"--tools: choose from {','.join(TOOL_KEYS)} (socflow-api is always needed)")
     if args.runs < 1:
         parser.error("--runs: at least 1")
+    host_loop = host_loop_cpu_s()
     speed = speed_table(files, slice_files, tools, args.runs)
     data = {"corpus_dir": str(corpus_dir), "files": len(files),
             "corpus_mb": round(corpus.total_bytes(files) / MB, 1),
             "slice_mb": round(corpus.total_bytes(slice_files) / MB, 1), "speed": speed,
             "rss": rss_table(files, small_files, speed[0]),
             "adversarial": adversarial_table([int(x) for x in args.adv_kb.split(",")]),
-            "cpu_count": os.cpu_count(), "load_average_at_start": load_at_start,
+            "cpu_count": os.cpu_count(), "host_loop_cpu_s": host_loop,
+            "load_average_at_start": load_at_start,
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()]}
     data["verdicts"] = verdicts(data["speed"], data["rss"], data["adversarial"])
     print(json.dumps(data, indent=2) if args.json else render(data))

@@ -24,6 +24,7 @@ def test_extract_bench_quick_mode_runs_every_part(tmp_path: Path) -> None:
     assert {"apache_access.log", "auth.log", "mail.log", "syslog5424.log", "eve.json",
             "nginx_json.log", "notes.txt"} <= names
     assert data["corpus_mb"] > 0.25
+    assert 0.05 < data["host_loop_cpu_s"] < 30  # the host's speed in this run, for the reader
     tools = {row["tool"]: row for row in data["speed"]}
     api = tools["socflow (API, one process)"]
     assert api["seconds"] > 0 and api["iocs"] > 100 and api["peak_rss_mb"] > 0
