@@ -29,3 +29,5 @@ def test_ingest_bench_runs_and_checks_its_own_counts():
     assert data["end_to_end"]["alerts"] == data["expected_alerts"]
     assert data["read_full"]["lines"] > data["read_quarter"]["lines"] > 0
     assert data["read_full"]["peak_rss_mb"] > 0
+    for run in ("read_quarter", "read_full", "end_to_end"):  # the child's own figures
+        assert data[run]["cpu_seconds"] > 0 and 20 < data[run]["peak_rss_mb"] < 500, run
