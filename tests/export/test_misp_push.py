@@ -7,7 +7,7 @@ import pytest
 from fakes.misp import FakeMisp
 
 from socflow.adapters.misp import ENV_KEY, push_event
-from socflow.errors import AuthError, ConfigError, PolicyError, ProviderError, UnavailableError
+from socflow.errors import AuthError, ConfigError, PolicyError, UnavailableError
 from socflow.export import from_thehive, misp_event
 
 CASE = {"number": 7, "title": "SSH brute force", "tlp": 1, "severity": 2, "tags": ["ssh"]}
@@ -53,10 +53,6 @@ def test_errors_are_one_line_and_never_hold_the_key(misp, monkeypatch, capsys):
     with pytest.raises(AuthError) as err:
         push_event(_export(), url=misp.url, key=secret, allow_private=True)
     assert str(err.value) == f"MISP {misp.url} refused the key"
-    export = _export()
-    push_event(export, url=misp.url, key=misp.api_key, allow_private=True)
-    with pytest.raises(ProviderError, match=r"adding the event failed \(HTTP 403\): Event already exists"):
-        push_event(export, url=misp.url, key=misp.api_key, allow_private=True)  # same uuid again
     misp.outage("500", count=5)
     with pytest.raises(UnavailableError, match="answered a server error"):
         push_event(_export(), url=misp.url, key=misp.api_key, allow_private=True)
