@@ -18,7 +18,7 @@ EXAMPLE = REPO / "examples" / "cases" / "phishing.json"
 
 
 def socflow(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_MISP")}
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith(("SOCFLOW_MISP", "SOCFLOW_THEHIVE"))}
     run_env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{run_env.get('PATH', '')}"
     run_env.update(env or {})
     return subprocess.run(["socflow", "export", *args], capture_output=True, text=True, timeout=60,
@@ -55,7 +55,7 @@ def test_case_from_thehive_to_a_misp_file_with_json_result(tmp_path):
     assert run.returncode == 0, run.stderr
     result = json.loads(run.stdout)
     assert result == {"format": "misp", "exported": 1, "skipped": 1, "output": str(out),
-                      "skipped_reasons": {"not an IP address or network": 1}}
+                      "skipped_reasons": {"not an IP address or network": 1}, "idempotent": True}
     event = json.loads(out.read_text())["Event"]
     assert event["info"] == "SSH brute force (TheHive case #1)" and event["Tag"] == [{"name": "tlp:amber+strict"}]
     assert "left out a ip observable: not an IP address or network" in run.stderr
@@ -76,6 +76,52 @@ def test_push_to_misp_with_the_key_from_the_environment(tmp_path):
     assert denied.returncode == 1 and denied.stderr.strip().splitlines()[-1] == (
         "socflow: error: the MISP url http://127.0.0.1:9 is a loopback address: refused "
         "(set allow_private_targets to allow it)")
+
+
+def test_push_twice_updates_the_cases_one_event_and_the_file_has_its_uuids(tmp_path):
+    with FakeTheHive() as hive, FakeMisp() as misp:
+        from thehive4py import TheHiveApi
+
+        api = TheHiveApi(hive.url, apikey=hive.api_key, max_retries=0)
+        case = api.case.create({"title": "SSH brute force", "description": "d"})
+        api.case.create_observable(case["_id"], {"dataType": "ip", "data": "193.32.162.157", "ioc": True})
+        env = {"SOCFLOW_THEHIVE_URL": hive.url, "SOCFLOW_THEHIVE_KEY": hive.api_key,
+               "SOCFLOW_MISP_KEY": misp.api_key}
+        push = ("--case", "1", "--push", "--misp-url", misp.url, "--allow-private-targets")
+        first = socflow(*push, "--json", env=env)
+        assert first.returncode == 0, first.stderr
+        api.case.create_observable(case["_id"], {"dataType": "domain", "data": "evil.example", "ioc": True})
+        second = socflow(*push, env=env)  # an analyst running it again once the case grew
+        assert second.returncode == 0, second.stderr
+        out = tmp_path / "event.json"
+        assert socflow("--case", case["_id"], "--output", str(out), env=env).returncode == 0
+        (stored,) = misp.events.values()
+    pushed = json.loads(first.stdout)["misp"]
+    assert pushed["updated"] is False and pushed["idempotent"] is True and pushed["event_id"] == stored["id"]
+    assert second.stderr.splitlines() == [f"socflow: exported 2 indicator(s) to MISP event {stored['id']} "
+                                          f"({misp.url}/events/view/{stored['id']}, updated), 0 left out"]
+    assert sorted(a["value"] for a in stored["Attribute"]) == ["193.32.162.157", "evil.example"]
+    written = json.loads(out.read_text())["Event"]  # --output: the same UUIDs as the pushed event
+    assert written["uuid"] == stored["uuid"] == pushed["uuid"]
+    assert sorted(a["uuid"] for a in written["Attribute"]) == sorted(a["uuid"] for a in stored["Attribute"])
+
+
+def test_a_case_file_pushes_once_per_case_given_the_thehive_it_came_from():
+    with FakeMisp() as misp:
+        env = {"SOCFLOW_MISP_KEY": misp.api_key}
+        push = ("--case-file", str(EXAMPLE), "--push", "--misp-url", misp.url, "--allow-private-targets", "--json")
+        anonymous = [socflow(*push, env=env) for _ in range(2)]
+        assert len(misp.events) == 2  # nothing said which TheHive: a random UUID each time, and a warning
+        known = [socflow(*push, "--thehive-url", "https://thehive.example-corp.com", env=env) for _ in range(2)]
+        assert len(misp.events) == 3
+    for run in anonymous:
+        assert run.returncode == 0 and json.loads(run.stdout)["misp"]["idempotent"] is False
+        assert run.stderr.splitlines()[-1] == (
+            "socflow: warning: the case has no --thehive-url (the TheHive it came from): its MISP event "
+            "gets a random UUID, so pushing or importing it again makes another event")
+    results = [json.loads(run.stdout)["misp"] for run in known]
+    assert [r["updated"] for r in results] == [False, True] and results[0]["event_id"] == results[1]["event_id"]
+    assert all(r["idempotent"] for r in results) and "random UUID" not in known[0].stderr + known[1].stderr
 
 
 def test_secret_flag_warns_and_errors_are_one_line(tmp_path):

@@ -28,7 +28,8 @@ def test_export_case_writes_the_document_atomically(tmp_path, fmt, key):
     out.write_text("old")
     result = export_case(CASE, OBS, fmt=fmt, output=str(out))
     assert result == {"format": fmt, "exported": 1, "output": str(out), "skipped": 2,
-                      "skipped_reasons": {"not flagged as IOC": 1, "not an MD5/SHA-1/SHA-2 hex digest": 1}}
+                      "skipped_reasons": {"not flagged as IOC": 1, "not an MD5/SHA-1/SHA-2 hex digest": 1},
+                      **({"idempotent": False} if fmt == "misp" else {})}  # an _id, but no TheHive URL
     assert key in json.loads(out.read_text())
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left
     every = export_case(CASE, OBS, fmt=fmt, output=str(out), ioc_only=False)
@@ -91,3 +92,20 @@ def test_push_from_env(monkeypatch):
         monkeypatch.setenv("SOCFLOW_MISP_ALLOW_PRIVATE", "maybe")
         with pytest.raises(ConfigError, match="SOCFLOW_MISP_ALLOW_PRIVATE must be true or false"):
             push_from_env(export)
+
+
+def test_export_case_with_the_cases_thehive_pushes_once(monkeypatch):
+    """``instance=`` (the TheHive the case came from) with the case ``_id``: the second
+    ``export_case(…, push=push_from_env)`` updates the event the first one added."""
+    with FakeMisp() as misp:
+        for name, value in (("URL", misp.url), ("KEY", misp.api_key), ("ALLOW_PRIVATE", "1")):
+            monkeypatch.setenv(f"SOCFLOW_MISP_{name}", value)
+        monkeypatch.delenv("SOCFLOW_MISP_PUBLISH", raising=False)
+        first, second = (export_case(CASE, OBS, push=push_from_env, instance="https://thehive.example")
+                         for _ in range(2))
+        assert first["idempotent"] and second["idempotent"]
+        assert (first["misp"]["updated"], second["misp"]["updated"]) == (False, True)
+        assert first["misp"]["event_id"] == second["misp"]["event_id"] and len(misp.events) == 1
+        anonymous = export_case(CASE, OBS, push=push_from_env)  # an _id, but from which TheHive?
+        assert anonymous["idempotent"] is False and anonymous["misp"]["idempotent"] is False
+        assert len(misp.events) == 2

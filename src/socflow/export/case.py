@@ -46,8 +46,11 @@ def build(
     distribution: int = 0,
     case_tags: bool = True,
     identity: str = "socflow",
+    instance: str | None = None,
 ) -> MispExport | StixExport:
-    indicators = from_thehive(case, observables)
+    """``instance``: the base URL of the TheHive the case came from (with its ``_id``, what gives
+    the MISP event a stable UUID, so pushing it again updates the event)."""
+    indicators = from_thehive(case, observables, instance=instance)
     if fmt == "misp":
         return misp_event(indicators, distribution=distribution, only_ioc=ioc_only, case_tags=case_tags)
     if fmt == "stix":
@@ -57,11 +60,14 @@ def build(
 
 def summary(export: MispExport | StixExport) -> dict[str, Any]:
     reasons = Counter(why for _, why in export.skipped)
-    return {
+    out = {
         "exported": len(export.exported),
         "skipped": len(export.skipped),
         "skipped_reasons": dict(reasons.most_common(MAX_REASONS)),
     }
+    if isinstance(export, MispExport):  # does pushing (importing) it again update one event?
+        out["idempotent"] = export.idempotent
+    return out
 
 
 def export_case(
@@ -75,8 +81,10 @@ def export_case(
     **options: Any,
 ) -> dict[str, Any]:
     """Export and deliver: ``output`` → the document written there; else ``push`` (MISP only).
+    ``options``: those of :func:`build` (``instance``: the TheHive the case came from).
 
-    Returns what a journal keeps: format, where it went, counts and the refusal reasons.
+    Returns what a journal keeps: format, where it went, counts and the refusal reasons, for MISP
+    whether the event's UUID comes from the case (``idempotent``: a second push updates it).
     """
     export = build(case, observables, fmt=fmt, ioc_only=ioc_only, **options)
     result: dict[str, Any] = {"format": fmt, **summary(export)}

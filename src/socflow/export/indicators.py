@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import InputError
 
@@ -54,6 +55,8 @@ class CaseIndicators:
     tags: tuple[str, ...] = ()
     reference: str = ""  # e.g. "TheHive case #42"
     refused: tuple[tuple[str, str], ...] = field(default=())  # (what, why) dropped while reading
+    case_id: str = ""  # TheHive's _id of the case ("~40964096"); "" when the JSON has none
+    instance: str = ""  # the TheHive it came from (instance_key of its URL); "" when unknown
 
 
 def _control(text: str) -> bool:
@@ -125,8 +128,41 @@ def _int(value: Any, default: int, lo: int, hi: int) -> int:
     return value if type(value) is int and lo <= value <= hi else default
 
 
-def from_thehive(case: Mapping[str, Any], observables: Iterable[Mapping[str, Any]]) -> CaseIndicators:
-    """Read a TheHive 5 ``OutputCase`` and its ``OutputObservable`` list (JSON dicts)."""
+MAX_CASE_ID = 128
+
+
+def instance_key(url: str | None) -> str:
+    """One string per TheHive instance from its base URL: the host lower-cased, a port other than
+    the scheme's default, the path without a trailing slash — no scheme, user, query or fragment,
+    so ``https://TheHive.example/`` and ``http://thehive.example`` (moved to TLS) are the same
+    instance. "" when ``url`` is not an http(s) URL."""
+    try:
+        parts = urlsplit((url or "").strip())
+        host, port = (parts.hostname or "").rstrip("."), parts.port
+    except ValueError:
+        return ""
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host or _control(parts.path):
+        return ""
+    if port == {"http": 80, "https": 443}[scheme]:
+        port = None
+    if ":" in host:
+        host = f"[{host}]"
+    return host + (f":{port}" if port else "") + parts.path.rstrip("/")
+
+
+def _case_id(value: Any) -> str:
+    if isinstance(value, str) and 0 < len(value.strip()) <= MAX_CASE_ID and not _control(value):
+        return value.strip()
+    return ""
+
+
+def from_thehive(case: Mapping[str, Any], observables: Iterable[Mapping[str, Any]], *,
+                 instance: str | None = None) -> CaseIndicators:
+    """Read a TheHive 5 ``OutputCase`` and its ``OutputObservable`` list (JSON dicts).
+
+    ``instance`` is the base URL of the TheHive the case was read from: with the case's ``_id``
+    it identifies the case, which gives its MISP event a stable UUID (:func:`~.misp.event_uuid`)."""
     if not isinstance(case, Mapping):
         raise InputError("the case must be a JSON object")
     title = clean_text(case.get("title"), 512) or "TheHive case"
@@ -161,6 +197,8 @@ def from_thehive(case: Mapping[str, Any], observables: Iterable[Mapping[str, Any
         tags=clean_tags(case.get("tags")),
         reference=f"TheHive case #{number}" if type(number) is int else "",
         refused=tuple(refused),
+        case_id=_case_id(case.get("_id")),
+        instance=instance_key(instance),
     )
 
 

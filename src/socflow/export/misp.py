@@ -14,17 +14,28 @@ event tags (``case_tags``); the observable message is the attribute comment. ``t
 4 − severity clamped to 1..3 (TheHive's own export: severity 1 → 3 low … 4 → 1 high), ``analysis``
 0, ``distribution`` 0 (this organisation only) unless given, unpublished. Duplicate (type, value)
 pairs are exported once.
+
+UUIDs are what make a push idempotent (MISP knows an event and an attribute by its UUID): a case
+read from a known TheHive (its base URL and the case's ``_id``) gets the event UUID
+``uuid5(EVENT_NAMESPACE, "<instance>\\n<_id>")``, the same in every process and run, and each
+attribute ``uuid5(<event uuid>, "<type>\\n<value>")``; the file written with ``--output`` carries
+the same ones, so a MISP import de-duplicates too. A case nothing identifies (a case file without
+``_id`` or without the TheHive it came from) keeps pymisp's random event UUID and the export says
+so (``MispExport.idempotent`` false).
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InputError
 from .indicators import TLP_NAMES, CaseIndicators, Indicator, clean_text, exportable, hash_kind
 
+# A fixed namespace for socflow's MISP event UUIDs: changing it would give every case a new event.
+EVENT_NAMESPACE = uuid.UUID("61c4e687-7a03-4531-a793-73786d545db7")
 DISTRIBUTIONS = {0: "your organisation only", 1: "this community only", 2: "connected communities",
                  3: "all communities"}
 _SIMPLE = {
@@ -50,6 +61,7 @@ class MispExport:
     event: Any  # pymisp.MISPEvent
     exported: list[Indicator]
     skipped: list[tuple[Indicator | str, str]]
+    idempotent: bool = False  # the event UUID comes from the case: a re-push updates, never duplicates
 
     def document(self) -> dict[str, Any]:
         """The MISP JSON document (``{"Event": …}``, what MISP and TheHive import)."""
@@ -72,6 +84,19 @@ def misp_type(indicator: Indicator) -> str | None:
     return _SIMPLE.get(kind)
 
 
+def event_uuid(case: CaseIndicators) -> str | None:
+    """The case's stable event UUID, or None when nothing identifies the case (no ``_id`` or no
+    TheHive instance): the same case of the same TheHive always gets the same UUID."""
+    if not case.case_id or not case.instance:
+        return None
+    return str(uuid.uuid5(EVENT_NAMESPACE, f"{case.instance}\n{case.case_id}"))
+
+
+def attribute_uuid(event: str, kind: str, value: str) -> str:
+    """An attribute's UUID from its event's and its (MISP type, value): one per pair and event."""
+    return str(uuid.uuid5(uuid.UUID(event), f"{kind}\n{value}"))
+
+
 def misp_event(
     case: CaseIndicators,
     *,
@@ -86,6 +111,9 @@ def misp_event(
     if type(distribution) is not int or distribution not in DISTRIBUTIONS:
         raise InputError(f"distribution must be 0–3 ({', '.join(f'{k} {v}' for k, v in DISTRIBUTIONS.items())})")
     event = MISPEvent()
+    stable = event_uuid(case)
+    if stable is not None:
+        event.uuid = stable
     event.info = clean_text(f"{case.title} ({case.reference})" if case.reference else case.title) or "case"
     event.distribution = distribution
     event.threat_level_id = min(3, max(1, 4 - case.severity))
@@ -110,10 +138,11 @@ def misp_event(
         if ind.tlp != case.tlp:
             tags.append(f"tlp:{TLP_NAMES[ind.tlp]}")
         try:
-            event.add_attribute(kind, ind.value, to_ids=ind.ioc, comment=ind.message or None,
-                                Tag=[{"name": t} for t in tags] or None)
+            attribute = event.add_attribute(kind, ind.value, to_ids=ind.ioc, comment=ind.message or None,
+                                            Tag=[{"name": t} for t in tags] or None)
+            attribute.uuid = attribute_uuid(event.uuid, kind, ind.value)
         except PyMISPError as exc:  # pymisp refused the value: reported, never fatal
             skipped.append((ind, f"refused by pymisp: {exc}"[:200]))
             continue
         exported.append(ind)
-    return MispExport(event, exported, skipped)
+    return MispExport(event, exported, skipped, idempotent=stable is not None)

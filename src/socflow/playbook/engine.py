@@ -735,6 +735,8 @@ def _describe_action(a: dict[str, Any]) -> str:
         return f"{kind} → case {markdown.code(str(a.get('case')))}"
     if kind == "export":
         where = a.get("output") or a.get("url") or a.get("skipped_export") or ""
+        if a.get("url") and a.get("updated"):
+            where = f"{where} (updated)"
         return (f"export {markdown.escape(str(a.get('format', '')))}: {a.get('exported', 0)} "
                 f"indicator(s), {a.get('skipped', 0)} skipped; {markdown.escape(str(where))}")
     fields = a.get("fields") or {}

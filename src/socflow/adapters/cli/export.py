@@ -34,19 +34,20 @@ def _case_file(path: str) -> tuple[dict[str, Any], list[Any]]:
 
 
 def _from_thehive(case_id: str, url: str | None, key: str | None, organisation: str | None,
-                  ca_bundle: str | None) -> tuple[dict[str, Any], list[Any]]:
+                  ca_bundle: str | None) -> tuple[dict[str, Any], list[Any], str | None]:
     from ..playbook.services import TheHiveCortex
     from ..thehive.sender import TheHiveSettings
 
     settings = TheHiveSettings(url=url, api_key=key, organisation=organisation, ca_bundle=ca_bundle)
     hive = TheHiveCortex(settings, None)
-    return hive.entity("case", case_id), hive.observables("case", case_id)
+    return hive.entity("case", case_id), hive.observables("case", case_id), settings.url
 
 
 @click.command("export")
 @click.option("--case", "case_id", metavar="ID", help="TheHive case id (~123) or number.")
 @click.option("--case-file", type=click.Path(dir_okay=False),
-              help='A case as JSON instead: {"case": {…}, "observables": […]} as TheHive returns them.')
+              help='A case as JSON instead: {"case": {…}, "observables": […]} as TheHive returns them '
+                   '(with --thehive-url, the TheHive it came from, its MISP event UUID is stable).')
 @click.option("--format", "fmt", type=click.Choice(["misp", "stix"]), default="misp", show_default=True,
               help="MISP event JSON or STIX 2.1 bundle.")
 @click.option("--output", help="Write the document here ('-' or none: stdout).")
@@ -56,7 +57,8 @@ def _from_thehive(case_id: str, url: str | None, key: str | None, organisation: 
               help="MISP distribution: 0 organisation, 1 community, 2 connected, 3 all.")
 @click.option("--no-case-tags", is_flag=True, help="Do not copy the case tags onto the MISP event.")
 @click.option("--identity", default="socflow", show_default=True, help="STIX identity (producer) name.")
-@click.option("--push", is_flag=True, help="Send the MISP event to --misp-url (unpublished).")
+@click.option("--push", is_flag=True,
+              help="Send the MISP event to --misp-url (unpublished); again: updates the same event.")
 @click.option("--publish", is_flag=True, help="With --push: publish the event too.")
 @click.option("--misp-url", envvar="SOCFLOW_MISP_URL", help="MISP base URL [env SOCFLOW_MISP_URL].")
 @secret_option("--misp-key", "SOCFLOW_MISP_KEY", "MISP API key")
@@ -85,22 +87,31 @@ def export(case_id: str | None, case_file: str | None, fmt: str, output: str | N
         raise click.UsageError("--push or --output, not both")
     if push and not misp_url:
         raise click.UsageError("--push needs --misp-url (or SOCFLOW_MISP_URL)")
-    case, observables = (_case_file(case_file) if case_file is not None
-                         else _from_thehive(str(case_id), thehive_url, thehive_key, organisation, ca_bundle))
+    if case_file is not None:  # the TheHive it came from, when given, identifies it with its _id
+        case, observables = _case_file(case_file)
+        instance = thehive_url
+    else:
+        case, observables, instance = _from_thehive(str(case_id), thehive_url, thehive_key, organisation,
+                                                    ca_bundle)
     document = build(case, observables, fmt=fmt, ioc_only=not all_observables, distribution=distribution,
-                     case_tags=not no_case_tags, identity=identity)
+                     case_tags=not no_case_tags, identity=identity, instance=instance)
     result: dict[str, Any] = {"format": fmt, **summary(document)}
     refused = [(w, why) for w, why in document.skipped if why != "not flagged as IOC"]
     for what, why in refused[:20]:  # the IOC filter is a choice, counted below, not a warning
         warn(f"left out a {getattr(what, 'data_type', what)} observable: {why}")
+    if fmt == "misp" and not result["idempotent"]:
+        has_id = isinstance(case.get("_id"), str) and case["_id"].strip()
+        missing = ("no _id" if not has_id else "no --thehive-url (the TheHive it came from)"
+                   if not instance else "an unusable _id or TheHive URL")
+        warn(f"the case has {missing}: its MISP event gets a random UUID, so pushing or importing "
+             "it again makes another event")
     if push:
-        from ..misp import push_event
+        from ..misp import push_event, pushed_fields
 
         pushed = push_event(document, url=str(misp_url), key=misp_key, allow_private=allow_private_targets,
                             verify=misp_ca_bundle or True, publish=publish)
-        result["misp"] = {"event_id": pushed.event_id, "uuid": pushed.uuid, "url": pushed.url,
-                          "published": pushed.published, "attributes": pushed.attributes}
-        where = f"MISP event {pushed.event_id} ({pushed.url})"
+        result["misp"] = pushed_fields(pushed)
+        where = f"MISP event {pushed.event_id} ({pushed.url}{', updated' if pushed.updated else ''})"
     elif output and output != "-":
         result["output"] = str(write_atomic(output, document.to_json()))
         where = output

@@ -80,6 +80,7 @@ class TheHiveCortex:
         self.hive.session.mount("https://", adapter)
         self.cortex = cortex
         self.misp = misp
+        self.thehive_url = thehive.url  # with a case's _id, what identifies it (its MISP event UUID)
         self.http = requests.Session()
         self._analyzers: dict[tuple[str, str], str] = {}
 
@@ -168,11 +169,13 @@ class TheHiveCortex:
     def export(self, case_id: str, fmt: str, output: str | None, ioc_only: bool) -> dict[str, Any]:
         """The case's indicators as a MISP event or a STIX 2.1 bundle (socflow.export): to
         ``output`` (``{case}`` in it becomes the case number), or the MISP event to the
-        configured MISP. Neither configured: nothing is exported, and the outcome says why."""
+        configured MISP — once per case: the event's UUID comes from this TheHive and the case id,
+        so a resumed run or a second export updates that event. Neither configured: nothing is
+        exported, and the outcome says why."""
         from ...export import from_thehive, misp_event, stix_bundle
 
         case = self.entity("case", case_id)
-        indicators = from_thehive(case, self.observables("case", case_id))
+        indicators = from_thehive(case, self.observables("case", case_id), instance=self.thehive_url)
         built = (misp_event(indicators, only_ioc=ioc_only) if fmt == "misp"
                  else stix_bundle(indicators, only_ioc=ioc_only))
         result: dict[str, Any] = {"format": fmt, "exported": len(built.exported),
@@ -192,7 +195,8 @@ class TheHiveCortex:
             pushed = push_event(built, url=self.misp.url, key=self.misp.key,
                                 verify=self.misp.verify, allow_private=self.misp.allow_private,
                                 timeout=self.misp.timeout)
-            return result | {"misp_event": pushed.event_id, "url": pushed.url}
+            return result | {"misp_event": pushed.event_id, "url": pushed.url, "updated": pushed.updated,
+                             "idempotent": pushed.idempotent}
         return result | {"skipped_export": "no output file and no MISP configured (--misp-url)"}
 
     # ---- Cortex
