@@ -208,3 +208,15 @@ def test_any_observable_value_gives_valid_output_or_a_clean_refusal(kind, value,
     if indicators:
         assert indicators[0].pattern == pattern(case.indicators[0])
         assert json.loads(text)["objects"][-1]["name"] == f"{kind}: {value.strip()}"[:512]
+
+
+@pytest.mark.parametrize(("title", "number", "info"), [
+    (" \t\n ", None, "case"),
+    ("   ", 5, "TheHive case #5"),
+    ("  Phish  ", 5, "Phish (TheHive case #5)"),
+])
+def test_a_blank_title_never_gives_a_blank_event_info(title, number, info):
+    # MISP answers 403 to an event whose info is blank once pymisp has stripped it
+    raw = {"_id": "~9", "title": title, **({"number": number} if number else {})}
+    ev = misp_event(from_thehive(raw, [{"dataType": "ip", "data": "193.32.162.157", "ioc": True}]))
+    assert json.loads(ev.to_json())["Event"]["info"] == info

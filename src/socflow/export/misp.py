@@ -114,7 +114,11 @@ def misp_event(
     stable = event_uuid(case)
     if stable is not None:
         event.uuid = stable
-    event.info = clean_text(f"{case.title} ({case.reference})" if case.reference else case.title) or "case"
+    # MISP refuses an event whose info is blank once stripped (pymisp strips it): a case titled
+    # only with spaces is named by its reference, or "case"
+    title = clean_text(case.title).strip()
+    event.info = (f"{title} ({case.reference})" if title and case.reference
+                  else title or clean_text(case.reference).strip() or "case")
     event.distribution = distribution
     event.threat_level_id = min(3, max(1, 4 - case.severity))
     event.analysis = 0
