@@ -28,6 +28,16 @@ class PolicyError(SocflowError):
     """An action is refused by policy (TLP/PAP, allowlist, private range)."""
 
 
+class RefusedError(PolicyError):
+    """A worker refused what it was asked by policy (the block list's own, allowlisted, private
+    or documentation rules): an outcome a playbook records, not a fault (``socflow.refusal``)."""
+
+    def __init__(self, message: str, *, codes: tuple[str, ...] = (), reason: str = "",
+                 job: str | None = None) -> None:
+        super().__init__(message)
+        self.codes, self.reason, self.job = codes, reason, job
+
+
 class ProviderError(SocflowError):
     """An external service (VirusTotal, AbuseIPDB, OTX, TheHive, …) failed."""
 

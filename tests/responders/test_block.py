@@ -8,8 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from blocklist.service import TOKEN, Service
+from blocklist.service import TOKEN, Service, start_service
 from support.cortexjob import JobResult, assert_cortex_accepts, run_job
+
+from socflow import refusal
+from socflow.adapters.cortex.responders.block import POLICY_REFUSALS
+from socflow.policy.block import Refusal
 
 from .conftest import PARAMETERS, fixture
 
@@ -53,6 +57,27 @@ def test_private_address_is_refused_with_the_reason(blocklist_service: Service) 
     assert out["success"] is False
     assert "192.168.10.5" in out["errorMessage"] and "private" in out["errorMessage"]
     assert blocklist_service.edl("ip") == []
+    # the one part of a failed job Cortex keeps says it was the policy, in a form a playbook reads
+    assert out["errorMessage"].startswith("refused by policy [private]: nothing was blocked")
+    found = refusal.parse(out["errorMessage"])
+    assert found is not None and found.codes == ("private",) and "192.168.10.5" in found.reason
+
+
+def test_every_refusal_code_of_the_policy_is_marked_as_a_refusal() -> None:
+    assert POLICY_REFUSALS == {r.value for r in Refusal}
+
+
+def test_a_full_list_is_not_a_policy_refusal(tmp_path) -> None:
+    svc = start_service(tmp_path / "bl.sqlite3", "--max-entries", "1")
+    try:
+        first = respond("Socflow_Block", svc.url, fixture("case_artifact_ip"), "thehive:case_artifact")
+        assert first.output["success"] is True
+        other = fixture("case_artifact_ip") | {"data": "45.155.205.234"}
+        out = respond("Socflow_Block", svc.url, other, "thehive:case_artifact").output
+    finally:
+        svc.stop()
+    assert out["success"] is False and "45.155.205.234" in out["errorMessage"]
+    assert refusal.parse(out["errorMessage"]) is None  # capacity: someone must act, not a policy
 
 
 def test_alert_blocks_every_eligible_observable_and_reports_the_rest(blocklist_service: Service) -> None:
@@ -69,6 +94,10 @@ def test_alert_blocks_every_eligible_observable_and_reports_the_rest(blocklist_s
     assert by_data["44d88612fea8a8f36de82e1278abb02f"]["status"] == "skipped"
     assert by_data["phisher@login-micros0ft-support.com"]["status"] == "skipped"
     assert out["full"]["counts"] == {"added": 3, "refused": 2, "skipped": 2}
+    refused = {r["data"]: r for r in out["full"]["refused"]}
+    assert sorted(refused) == ["10.20.30.40", "api.good.example-corp.com"]
+    assert (refused["10.20.30.40"]["refusal"], refused["10.20.30.40"]["dataType"]) == ("private", "ip")
+    assert refused["api.good.example-corp.com"]["reason"]
     assert blocklist_service.edl("url") == ["login-micros0ft-support.com/owa/auth.php?u=1"]
     entries = blocklist_service.api("GET", "/api/v1/entries").json()["entries"]
     assert {e["alert_ref"] for e in entries} == {"~8224"}
@@ -104,6 +133,7 @@ def test_wrong_token_fails_clearly_without_echoing_it(blocklist_service: Service
                      config={"api_url": blocklist_service.url, "api_token": "not-the-token-0123456789"})
     out = result.output
     assert out["success"] is False and "401" in out["errorMessage"]
+    assert refusal.parse(out["errorMessage"]) is None  # a wrong token is no policy refusal
     assert "not-the-token-0123456789" not in str(out) + result.stdout + result.stderr
     assert out["input"]["config"]["api_token"] == "REMOVED"
 
@@ -116,6 +146,7 @@ def test_unreachable_service_fails_fast_and_clearly() -> None:
     out = respond("Socflow_Block", f"http://127.0.0.1:{port}", fixture("case_artifact_ip"),
                   "thehive:case_artifact").output
     assert out["success"] is False and "cannot reach the block-list service" in out["errorMessage"]
+    assert refusal.parse(out["errorMessage"]) is None
     assert time.monotonic() - started < 30
 
 

@@ -3,6 +3,12 @@
 The block-list service owns the policy (private ranges, allowlist, CIDR size) so every responder
 and every administrator get the same answer; this responder only sends the observable(s) of the
 TheHive object and reports, per value, what was blocked, what was refused and why.
+
+Refusals are the policy working, not faults: a report lists them in ``refused`` (value, refusal
+code, reason), and a job where every value was refused by the policy fails — TheHive shows the
+analyst that nothing was blocked — with an errorMessage that starts with ``socflow.refusal``'s
+mark and codes, the one part of a failed job Cortex keeps, so a playbook can tell it from a
+service that is down or a token that is wrong.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from typing import Annotated, Any, ClassVar
 
 from msgspec import Meta
 
+from .... import refusal
 from ....config import Secret
 from ....errors import InputError, PolicyError
 from ..base import SocflowResponder
@@ -22,6 +29,12 @@ DONE = {"added", "exists", "extended", "removed", "absent"}
 # TheHive data types the service's policy accepts (socflow.policy.block.THEHIVE_TYPES); kept as a
 # literal so each responder process does not load the extraction stack just to filter types.
 THEHIVE_TYPES = ("domain", "fqdn", "hostname", "ip", "url")
+# The block-list policy's refusal codes (socflow.policy.block.Refusal, a literal for the same
+# reason). "list-full" is not among them: a full list is a capacity problem someone must fix.
+POLICY_REFUSALS = frozenset({
+    "malformed", "private", "loopback", "link-local", "cgnat", "multicast", "documentation",
+    "reserved", "too-wide", "public-suffix", "allowlisted",
+})
 
 
 class BlockSettings(ResponderSettings, kw_only=True):
@@ -100,7 +113,11 @@ class _BlockBase(SocflowResponder):
         done = [r for r in eligible if r["status"] in DONE or r["status"].startswith("would")]
         if not done:
             reasons = "; ".join(f"{r['data']}: {r['reason']}" for r in eligible)
-            raise PolicyError(f"nothing was {self.ACTION}ed, every value was refused: {reasons}")
+            text = f"nothing was {self.ACTION}ed, every value was refused: {reasons}"
+            codes = {str(r.get("refusal")) for r in eligible}
+            if codes <= POLICY_REFUSALS:
+                text = refusal.message(codes, text)
+            raise PolicyError(text)
         counts: dict[str, int] = {}
         for r in results:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -110,6 +127,10 @@ class _BlockBase(SocflowResponder):
             "service": settings.api_url,
             "requested_by": self.user,
             "counts": counts,
+            "refused": [
+                {k: r.get(k) for k in ("dataType", "data", "refusal", "reason")}
+                for r in results if r["status"] == "refused"
+            ],
             "results": results,
         }
 
