@@ -7,6 +7,7 @@ can prove it happened once; ``fail`` injects outages per method.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections import Counter
 from typing import Any
@@ -18,7 +19,7 @@ class MemoryHive:
     def __init__(self, alert: dict[str, Any], observables: list[dict[str, Any]],
                  reports: dict[tuple[str, str], list[dict[str, Any]]] | None = None) -> None:
         self.ids = (f"~{n}" for n in itertools.count(100))
-        self.alerts = {alert["_id"]: dict(alert)}
+        self.alerts = {alert["_id"]: copy.deepcopy(alert)}  # tags added here stay here
         self.cases: dict[str, dict[str, Any]] = {}
         self.obs = {alert["_id"]: [dict(o, _id=next(self.ids)) for o in observables]}
         self.reports = reports or {}  # (analyzer, value) -> taxonomies

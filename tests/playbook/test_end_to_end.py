@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -29,14 +30,16 @@ from fakes.thehive import FakeTheHive
 from socflow.playbook.model import resolve
 
 ATTACKER, SCANNER = "45.0.0.1", "45.0.0.2"
+ALLOWED = "45.0.0.3"  # on the block list's allowlist (a partner's address, say)
 
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[dict[str, Any]]:
     with FakeTheHive() as hive, FakeCortex() as cortex, FakeAbuseIPDB() as abuse, FakeOTX() as otx:
-        blocklist = start_service(tmp_path / "bl.sqlite3")
+        blocklist = start_service(tmp_path / "bl.sqlite3", "--allow", ALLOWED)
         try:
             abuse.set_ip(ATTACKER, 95)
+            abuse.set_ip(ALLOWED, 95)  # reported by others too: only the block list's policy says no
             abuse.set_ip(SCANNER, 0, reports=0)
             otx.set(ATTACKER, 4)
             intel = {"allow_private_targets": True, "cache_path": str(tmp_path / "intel.sqlite")}
@@ -64,11 +67,12 @@ def _auth(hive: FakeTheHive) -> dict[str, str]:
     return {"Authorization": f"Bearer {hive.api_key}"}
 
 
-def _alert(hive: FakeTheHive, ip: str, ref: str = "r1") -> str:
+def _alert(hive: FakeTheHive, ip: str, ref: str = "r1", *more_ips: str) -> str:
     body = {"type": "socflow", "source": "socflow", "sourceRef": ref,
             "title": f"SSH brute force from {ip}", "description": "many failed logins",
             "severity": 2, "tags": ["ssh", "brute-force", "socflow:rule=ssh-brute-force"],
-            "observables": [{"dataType": "ip", "data": ip, "tags": ["ssh-brute-force-source"]},
+            "observables": [*({"dataType": "ip", "data": a, "tags": ["ssh-brute-force-source"]}
+                              for a in (ip, *more_ips)),
                             {"dataType": "other", "data": "root", "tags": ["targeted-username"]}]}
     r = requests.post(f"{hive.url}/api/v1/alert", json=body, headers=_auth(hive), timeout=10)
     assert r.status_code == 201, r.text
@@ -609,3 +613,101 @@ def test_a_reported_phish_in_the_mailbox_is_worked_by_the_watch_once_across_a_ki
                              text=True, timeout=60, env=env)
     (run,) = json.loads(history.stdout)
     assert run["status"] == "done" and run["attempts"] == 2
+
+
+def _task_log(hive: FakeTheHive, title: str) -> str:
+    store = _store(hive)
+    (task,) = [t for t in store.tasks.values() if t["title"] == title]
+    (log,) = [store.logs[lid] for lid, tid in store.log_task.items() if tid == task["_id"]]
+    return str(log["message"])
+
+
+def _history(stack: dict[str, Any], *args: str) -> Any:
+    out = subprocess.run(["socflow", "playbook", "history", "--json", *args], capture_output=True,
+                         text=True, timeout=60, env=stack["env"])
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_an_allowlisted_address_is_refused_recorded_and_the_run_finishes(stack):
+    """Two attackers by reputation, one of them on the block list's allowlist: the other is
+    blocked, the refusal is the containment's documented outcome, the case is complete."""
+    hive, cortex = stack["hive"], stack["cortex"]
+    alert_id = _alert(hive, ATTACKER, "r1", ALLOWED)
+    out = _run(stack, alert_id)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "done" and result["path"] == [
+        "reputation", "decide", "contain", "share", "log-containment", "log-triage"]
+    assert [(r["on"], r["refusal"]) for r in result["refused"]] == [(f"ip {ALLOWED}", "allowlisted")]
+    assert stack["blocklist"].edl("ip") == [ATTACKER]
+    cortex.wait_idle(30)
+    assert sorted(j.doc.get("status") for j in _blocks(cortex)) == ["Failure", "Success"]
+    (case,) = _store(hive).cases.values()
+    assert "contained" in case["tags"] and "socflow:playbook-failed" not in case["tags"]
+    text = _task_log(hive, "Containment")
+    assert "**Refused by policy** (left as they were):" in text
+    assert f"did not act on `ip {ALLOWED}` (allowlisted)" in text
+    assert "allowlist" in text.split("did not act on", 1)[1]  # the service's reason
+    assert f"`ip {ATTACKER}`: Success" in text
+    (run,) = _history(stack)
+    assert run["status"] == "done" and run["reason"] == ""
+    assert [(r["on"], r["refusal"], r["step"]) for r in run["refused"]] == [
+        (f"ip {ALLOWED}", "allowlisted", "contain")]
+    steps = _history(stack, "--run", run["run"])["steps"]
+    (refused,) = [s for s in steps if s["key"].startswith("contain/") and s["key"].endswith(ALLOWED)]
+    assert refused["status"] == "done" and refused["outcome"]["status"] == "Refused"
+    assert refused["outcome"]["refused"][0]["refusal"] == "allowlisted"
+    shown = subprocess.run(["socflow", "playbook", "history", "--run", run["run"]],
+                           capture_output=True, text=True, timeout=60, env=stack["env"])
+    assert "refused by policy (allowlisted)" in shown.stdout, shown.stdout
+
+
+HOSTILE_IP = "[x](https://evil.example/r) <img src=x onerror=alert(1)> **b** |c|"
+
+
+def test_private_and_hostile_values_are_refused_and_stay_inert_in_the_task_log(stack):
+    """web-attack blocks every address of the case: a private one and a hostile 'ip' observable
+    (markdown, HTML) are refused by the block list and documented as code, never as markup."""
+    from core.test_markdown import active
+    from markdown_it import MarkdownIt
+
+    hive = stack["hive"]
+    body = {"type": "socflow", "source": "socflow", "sourceRef": "w2", "severity": 2,
+            "title": f"SQL injection from {ATTACKER}", "description": "payloads in the access log",
+            "tags": ["web", "sqli", "socflow:rule=web-sqli"],
+            "observables": [{"dataType": "ip", "data": a, "tags": ["web-attack-source"]}
+                            for a in (ATTACKER, "10.1.2.3", HOSTILE_IP)]}
+    r = requests.post(f"{hive.url}/api/v1/alert", json=body, headers=_auth(hive), timeout=10)
+    assert r.status_code == 201, r.text
+    out = subprocess.run(["socflow", "playbook", "run", "web-attack", "--alert", r.json()["_id"],
+                          "--json"], capture_output=True, text=True, timeout=120, env=stack["env"])
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "done" and "log-containment" in result["path"]
+    assert sorted((r["on"], r["refusal"]) for r in result["refused"]) == [
+        ("ip 10.1.2.3", "private"), (f"ip {HOSTILE_IP}", "malformed")]
+    assert stack["blocklist"].edl("ip") == [ATTACKER]
+    text = _task_log(hive, "Containment")
+    assert "did not act on `ip 10.1.2.3` (private)" in text
+    assert active(MarkdownIt("gfm-like").parse(text)) == [], text
+    outside = re.sub(r"(`+).*?\1", "", text, flags=re.S)  # code spans are inert
+    assert "<img" not in outside and "](https://evil" not in outside and "**b**" not in outside
+    (case,) = _store(hive).cases.values()
+    assert "socflow:playbook-failed" not in case["tags"]
+
+
+def test_the_block_list_down_still_fails_the_run(stack):
+    hive = stack["hive"]
+    stack["blocklist"].stop()
+    alert_id = _alert(hive, ATTACKER)
+    out = _run(stack, alert_id)
+    assert out.returncode == 1, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "failed" and result["refused"] == []
+    assert "step contain: responder: " in result["reason"]
+    assert "cannot reach the block-list service" in result["reason"]
+    (case,) = _store(hive).cases.values()
+    assert "socflow:playbook-failed" in case["tags"] and "contained" not in case["tags"]
+    (run,) = _history(stack)
+    assert run["status"] == "failed" and "cannot reach the block-list service" in run["reason"]

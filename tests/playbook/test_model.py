@@ -42,6 +42,7 @@ def error_of(text: str) -> str:
     ("[Socflow_AbuseIPDB_Check, Socflow_OTX_Query]", "[Socflow_AbuseIPDB]", "pb.yml:10: steps[0].analyzers: unknown analyzer 'Socflow_AbuseIPDB'"),
     ("[Socflow_AbuseIPDB_Check, Socflow_OTX_Query]", '["socflow:nope"]', "pb.yml:10: steps[0].analyzers: unknown in-process analysis 'socflow:nope' (use socflow:mail)"),
     ("name: Socflow_Block", "name: Socflow_Blok", "pb.yml:22: steps[2].actions[1].responder.name: unknown responder 'Socflow_Blok'"),
+    ("verdict: {at_least: suspicious}}", "verdict: {at_least: suspicious}, on_refusal: ignore}", "pb.yml:22: steps[2].actions[1].responder.on_refusal: Input should be 'record' or 'fail'"),
     ("      - tag: [contained]", "      - reboot: now", "pb.yml:23: steps[2].actions[2]: unknown action 'reboot'"),
     ("      - promote: {template: SSH}\n", "", "steps[3] (log): a record step needs a case, but on an alert a path reaches it before any promote"),
     ("    task: Containment\n", "    task: Containment\n    colour: red\n", "pb.yml:27: steps[3].colour: Extra inputs are not permitted"),

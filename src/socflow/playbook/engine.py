@@ -36,8 +36,8 @@ from tenacity import (
     wait_random,
 )
 
-from .. import markdown
-from ..errors import SocflowError, UnavailableError
+from .. import markdown, refusal
+from ..errors import RefusedError, SocflowError, UnavailableError
 from . import conditions, local
 from .conditions import Facts
 from .journal import Journal, StepRecord
@@ -120,11 +120,13 @@ class RunResult:
     verdict: str | None = None
     path: list[str] = field(default_factory=list)
     plan: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[dict[str, Any]] = field(default_factory=list)  # values a policy would not act on
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": self.run_id, "status": self.status, "reason": self.reason,
             "case": self.case_id, "verdict": self.verdict, "path": self.path, "plan": self.plan,
+            "refused": self.refused,
         }
 
 
@@ -181,7 +183,8 @@ class Engine:
         record = self.journal.open_run(run_id, self.pb.name, self.pb.digest, kind, target_id)
         if record.status == "done":
             return RunResult(run_id, "already-done", case_id=record.state.get("case_id"),
-                             verdict=record.state.get("verdict"), path=record.state.get("path", []))
+                             verdict=record.state.get("verdict"), path=record.state.get("path", []),
+                             refused=record.state.get("refused") or [])
         with self.journal.lease(run_id):
             self.emit("run-start", run=run_id, playbook=self.pb.name, target=f"{kind}:{target_id}",
                       attempt=record.attempts)
@@ -197,14 +200,15 @@ class Engine:
                 self.emit("run-failed", run=run_id, reason=reason)
                 self._flag_failure(state)
                 return RunResult(run_id, "failed", reason, state.get("case_id"),
-                                 state.get("verdict"), state["path"], self.plan)
+                                 state.get("verdict"), state["path"], self.plan,
+                                 state.get("refused", []))
             if record.attempts > 1 and not self.dry_run:
                 self._unflag(state)
             self.journal.set_state(run_id, _public_state(state))
             self.journal.finish_run(run_id, "done")
             self.emit("run-done", run=run_id, verdict=state.get("verdict"), case=state.get("case_id"))
             return RunResult(run_id, "done", "", state.get("case_id"), state.get("verdict"),
-                             state["path"], self.plan)
+                             state["path"], self.plan, state.get("refused", []))
 
     def _flag_failure(self, state: dict[str, Any]) -> None:
         if self.dry_run:
@@ -574,11 +578,28 @@ class Engine:
             job = self.svc.responder_job(spec.name, idem)
             return {"action": "responder", "responder": spec.name, **job} if job else None
 
+        def refused(codes: tuple[str, ...], reason: str, job: Any) -> dict[str, Any]:
+            """The policy behind the responder said no (a private, allowlisted, own value): the
+            step's outcome, recorded and shown, and the run goes on (``on_refusal: record``)."""
+            self.emit("responder-refused", responder=spec.name, on=label, refusal=",".join(codes))
+            return {"action": "responder", "responder": spec.name, "on": label, "status": "Refused",
+                    "job": job, "refused": [{"on": label, "refusal": ",".join(codes),
+                                             "reason": reason[:1000]}]}
+
         def do(idem: str) -> dict[str, Any]:
             if self.dry_run:
                 return {"action": "responder", "responder": spec.name, "on": label}
-            job = self.svc.run_responder(spec.name, data_type, obj, key=idem, timeout=spec.timeout)
+            try:
+                job = self.svc.run_responder(spec.name, data_type, obj, key=idem,
+                                             timeout=spec.timeout)
+            except RefusedError as exc:
+                if spec.on_refusal != "record":
+                    raise  # fails the step like any other failure
+                return refused(exc.codes, exc.reason, exc.job)
             if job.get("status") not in ("Success", None):
+                said = refusal.parse(job.get("error")) if job.get("status") == "Failure" else None
+                if said is not None and spec.on_refusal == "record":
+                    return refused(said.codes, said.reason, job.get("job"))
                 raise StepFailed(f"responder {spec.name} ended {job.get('status')}: "
                                  f"{str(job.get('error', ''))[:300]}")
             return {"action": "responder", "responder": spec.name, "on": label, **job}
@@ -655,6 +676,17 @@ class Engine:
             lines += ["", "**Done**:"]
             for a in actions[:50]:
                 lines.append("- " + _describe_action(a))
+        refusals = [(a, r) for a in actions for r in (a.get("refused") or [])
+                    if isinstance(r, dict)]
+        if refusals:
+            lines += ["", "**Refused by policy** (left as they were):"]
+            for a, r in refusals[:50]:
+                what = r.get("on") or f"{r.get('dataType', '')} {r.get('data', '')}"
+                lines.append(
+                    f"- {markdown.escape(str(a.get('responder', '')))} did not act on "
+                    f"{markdown.code(str(what))} ({markdown.escape(str(r.get('refusal', '')))}): "
+                    f"{markdown.escape(str(r.get('reason', '')))}"
+                )
         failures = state.get("failures", [])
         if failures:
             lines += ["", "**Not done**:"] + [f"- {markdown.escape(f)}" for f in failures[:20]]
@@ -700,6 +732,12 @@ def _fold(state: dict[str, Any], step: Any, outcome: dict[str, Any]) -> None:
     elif isinstance(step, ActStep):
         for a in outcome.get("actions", []):
             state.setdefault("actions", []).append(a)
+            for r in a.get("refused") or []:  # shown by `socflow playbook history`
+                if isinstance(r, dict):
+                    what = r.get("on") or f"{r.get('dataType', '')} {r.get('data', '')}"
+                    state.setdefault("refused", []).append(
+                        {"step": step.id, "responder": a.get("responder"), "on": str(what)[:300],
+                         "refusal": r.get("refusal"), "reason": str(r.get("reason", ""))[:300]})
             if a.get("action") in ("promote", "merge") and a.get("case"):
                 if a.get("dry"):
                     state["case_id"], state["dry_case"] = a["case"], True
@@ -709,7 +747,7 @@ def _fold(state: dict[str, Any], step: Any, outcome: dict[str, Any]) -> None:
 
 
 def _public_state(state: dict[str, Any]) -> dict[str, Any]:
-    return {k: state.get(k) for k in ("case_id", "verdict", "path", "reasons", "why")}
+    return {k: state.get(k) for k in ("case_id", "verdict", "path", "reasons", "why", "refused")}
 
 
 def _summary(state: dict[str, Any]) -> str:
@@ -723,6 +761,8 @@ def _describe_action(a: dict[str, Any]) -> str:
     if kind == "responder":
         text = (f"responder {markdown.escape(str(a.get('responder')))} on "
                 f"{markdown.code(str(a.get('on', '')))}: {markdown.escape(str(a.get('status', 'done')))}")
+        if a.get("refused"):
+            text += f" ({len(a['refused'])} refused by policy, below)"
         sent = a.get("sent_to")
         if isinstance(sent, list) and sent:
             text += "; sent to " + ", ".join(markdown.code(str(x)) for x in sent[:20])

@@ -65,6 +65,7 @@ class RunRecord:
             "attempts": self.attempts,
             "case": self.state.get("case_id"),
             "verdict": self.state.get("verdict"),
+            "refused": self.state.get("refused") or [],
         }
 
 

@@ -215,6 +215,9 @@ class ResponderAction(_Base):
     )
     timeout: float = Field(default=120, gt=0, le=3600)
     max_observables: int = Field(default=50, ge=1, le=1000)
+    on_refusal: Literal["record", "fail"] = Field(
+        default="record", description="a job the responder's policy refused (socflow.refusal): "
+        "record it as the step's outcome and go on, or fail the run")
     _verdict: Any = PrivateAttr(default=None)
 
     _lists = field_validator("data_types", "tags", "skip_tags", mode="before")(

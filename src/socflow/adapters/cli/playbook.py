@@ -22,6 +22,7 @@ import click
 from pydantic import SecretStr
 
 from ...errors import ConfigError, SocflowError
+from ...markdown import visible
 from ...playbook.engine import Engine, RunResult
 from ...playbook.journal import JOURNAL_FILE, SqliteJournal
 from ...playbook.model import Playbook, load_playbook_file, resolve
@@ -156,7 +157,9 @@ def _printer(quiet: bool) -> Any:
     def show(event: str, **data: Any) -> None:
         if quiet:
             return
-        detail = " ".join(f"{k}={v}" for k, v in data.items() if v not in (None, "", []))
+        # values may be observable text (a refused value): control characters made visible
+        detail = " ".join(f"{k}={visible(str(v))}" for k, v in data.items()
+                          if v not in (None, "", []))
         click.echo(f"socflow: {event} {detail}", err=True)
 
     return show
@@ -215,6 +218,9 @@ def _report(result: RunResult, as_json: bool, dry_run: bool) -> None:
     elif result.status == "done":
         click.echo(f"{result.run_id}: done — verdict {result.verdict or '-'}, case "
                    f"{result.case_id or '-'}, path {' -> '.join(result.path)}")
+        for r in result.refused[:20]:  # observable text: control characters made visible
+            click.echo(f"  refused by policy ({visible(str(r.get('refusal')))}): "
+                       f"{visible(str(r.get('on')))} — {visible(str(r.get('reason')))}")
     else:
         click.echo(f"socflow: error: {result.run_id} failed: {result.reason}", err=True)
 
@@ -242,6 +248,11 @@ def history(run_id: str | None, name: str | None, limit: int, as_json: bool,
             _print_run(record.as_dict())
             for s in steps:
                 extra = f" — {s.error}" if s.error else ""
+                refused = s.outcome.get("refused") if isinstance(s.outcome, dict) else None
+                for r in (refused if isinstance(refused, list) else [])[:5]:
+                    if isinstance(r, dict):  # observable text: control characters made visible
+                        extra += (f" — refused by policy ({visible(str(r.get('refusal')))}): "
+                                  f"{visible(str(r.get('reason')))}")
                 ext = " ".join(f"{k}={v}" for k, v in s.external.items())
                 click.echo(f"  {s.key:<40} {s.kind:<12} {s.status:<8} x{s.attempts} {ext}{extra}")
             return
@@ -260,8 +271,9 @@ def history(run_id: str | None, name: str | None, limit: int, as_json: bool,
 def _print_run(r: dict[str, Any]) -> None:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["started"]))
     reason = f" — {r['reason']}" if r.get("reason") else ""
+    refused = f" refused={len(r['refused'])}" if r.get("refused") else ""
     console.print(f"{when}Z  {r['status']:<7} {r['run']}  verdict={r.get('verdict') or '-'} "
-                  f"case={r.get('case') or '-'}{reason}", markup=False, highlight=False)
+                  f"case={r.get('case') or '-'}{refused}{reason}", markup=False, highlight=False)
 
 
 # ---- templates

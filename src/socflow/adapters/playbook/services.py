@@ -28,7 +28,8 @@ import requests
 from thehive4py import TheHiveApi
 from thehive4py.errors import TheHiveError
 
-from ...errors import AuthError, ConfigError, ProviderError, UnavailableError
+from ... import refusal
+from ...errors import AuthError, ConfigError, ProviderError, RefusedError, UnavailableError
 from ..thehive.sender import TheHiveSettings, _TimeoutAdapter
 
 _TRANSIENT = {408, 425, 429, 500, 502, 503, 504}
@@ -297,6 +298,10 @@ class TheHiveCortex:
         if status != "Success":
             error = (out.get("errorMessage") if isinstance(out, dict) else None) or report.get(
                 "errorMessage", "")
+            refused = refusal.parse(error) if status == "Failure" else None
+            if refused is not None:  # the worker's policy said no: an outcome, not a fault
+                raise RefusedError(f"{name} job {job_id} ended {status}: {str(error)[:300]}",
+                                   codes=refused.codes, reason=refused.reason[:1000], job=job_id)
             raise ProviderError(f"{name} job {job_id} ended {status}: {str(error)[:300]}",
                                 service="Cortex")
         summary = out.get("summary") if isinstance(out, dict) else None
@@ -304,8 +309,8 @@ class TheHiveCortex:
         result = {"job": job_id, "status": status, "taxonomies": taxonomies,
                   "operations": out.get("operations", []) if isinstance(out, dict) else []}
         full = out.get("full") if isinstance(out, dict) else None
-        if isinstance(full, dict):  # a notification's recipients, for the task log
-            for key in ("sent_to", "skipped_recipients"):
+        if isinstance(full, dict):  # a notification's recipients, a block's refusals: task log
+            for key in ("sent_to", "skipped_recipients", "refused"):
                 if isinstance(full.get(key), list):
                     result[key] = full[key][:MAX_NOTES]
         return result
