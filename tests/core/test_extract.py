@@ -40,6 +40,7 @@ def found(text, **cfg):
     ("mail John.Doe+tag@Mail.Example.com now", {(T.MAIL, "john.doe+tag@mail.example.com"),
                                                 (T.DOMAIN, "mail.example.com")}),
     ("message-id=<20240312062551.9058B4A644@mta7.example.net>", {(T.DOMAIN, "mta7.example.net")}),
+    ("MESSAGE-ID: <20240312062551.9058B4A644@MTA7.example.net>", {(T.DOMAIN, "mta7.example.net")}),
     ("to=<ceo.office@acme.example.com>", {(T.MAIL, "ceo.office@acme.example.com"),
                                           (T.DOMAIN, "acme.example.com")}),
     ("CN=*.google.com 128.91.0.10.in-addr.arpa 0.0.0.0:123", {(T.DOMAIN, "google.com")}),
