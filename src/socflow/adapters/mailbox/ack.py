@@ -41,7 +41,10 @@ class Acknowledger:
         self.reporter_domains = [d.lower().strip(".") for d in reporter_domains]
 
     def allowed(self, reporter: str) -> bool:
-        """Whether ``reporter`` is in one of the organisation's domains (sub-domains included)."""
+        """Whether ``reporter`` is one plain address (what the Notify mail path writes to) in one
+        of the organisation's domains (sub-domains included)."""
+        if not _mail.ADDRESS.fullmatch(reporter):
+            return False
         domain = reporter.rpartition("@")[2].lower().rstrip(".")
         return any(domain == d or domain.endswith("." + d) for d in self.reporter_domains)
 
