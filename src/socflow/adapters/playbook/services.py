@@ -20,6 +20,8 @@ import math
 import re
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -251,12 +253,7 @@ class TheHiveCortex:
         attachment = observable.get("attachment")
         if data_type == "file" and isinstance(attachment, dict) and attachment.get("id"):
             # the file travels as Cortex takes files: multipart, _json + a part named data
-            with tempfile.TemporaryDirectory(prefix="socflow-playbook-") as folder:
-                path = Path(folder) / "observable"
-                self._th("download the file", self.hive.observable.download_attachment,
-                         str(observable["_id"]), str(attachment["id"]), str(path))
-                if path.stat().st_size > MAX_FILE:
-                    raise ProviderError(f"the file observable is over {MAX_FILE >> 20} MiB")
+            with self._downloaded(observable, MAX_FILE) as path:
                 name = re.sub(r"[^\w.-]", "_", str(attachment.get("name") or "file"))[:100]
                 with path.open("rb") as fh:
                     job = self._cx("POST", f"analyzer/{wid}/run", f"run {analyzer}",
@@ -269,6 +266,13 @@ class TheHiveCortex:
 
     def file_bytes(self, observable: dict[str, Any], limit: int) -> bytes:
         """The bytes of a file observable, downloaded from TheHive (at most ``limit``)."""
+        with self._downloaded(observable, limit) as path:
+            return path.read_bytes()
+
+    @contextmanager
+    def _downloaded(self, observable: dict[str, Any], limit: int) -> Iterator[Path]:
+        """A file observable's attachment downloaded from TheHive into a private temporary
+        folder (removed afterwards); over ``limit`` bytes is an error."""
         attachment = observable.get("attachment")
         if not isinstance(attachment, dict) or not attachment.get("id"):
             raise ProviderError("the observable has no file attached")
@@ -278,7 +282,7 @@ class TheHiveCortex:
                      str(observable["_id"]), str(attachment["id"]), str(path))
             if path.stat().st_size > limit:
                 raise ProviderError(f"the file observable is over {limit >> 20} MiB")
-            return path.read_bytes()
+            yield path
 
     def _wait(self, job: dict[str, Any], name: str, timeout: float) -> dict[str, Any]:
         job_id = str(job.get("id") or job.get("_id"))
