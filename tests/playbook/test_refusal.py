@@ -9,13 +9,20 @@ reaches the task log inert.
 
 from __future__ import annotations
 
+import re
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import click
+from click.testing import CliRunner
 from core.test_markdown import active, hostile
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from socflow import refusal
+from socflow.adapters.cli.playbook import _report, playbook
 from socflow.errors import ProviderError, RefusedError
 from socflow.playbook.engine import FAILED_TAG, Engine
 from socflow.playbook.journal import SqliteJournal
@@ -26,6 +33,8 @@ from .test_engine import ALERT, MAL, OBS, PLAYBOOK, hive
 
 PRIVATE_REASON = "nothing was blocked, every value was refused: 203.0.113.7: documentation range"
 MD = MarkdownIt("gfm-like")
+# what may not reach a terminal raw: C0/C1 controls (ESC), line separators, bidi overrides
+INVISIBLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def refused(reason: str = PRIVATE_REASON, codes: tuple[str, ...] = ("documentation",)) -> RefusedError:
@@ -139,3 +148,38 @@ def test_hostile_values_in_a_refusal_stay_inert_in_the_task_log(value, reason):
     assert result.status == "done" and result.refused[0]["refusal"] == "malformed"
     tokens = MD.parse(log_of(h))
     assert active(tokens) == [], log_of(h)
+
+
+@settings(max_examples=30, deadline=None)
+@given(value=hostile, reason=hostile, on_refusal=st.sampled_from(["record", "fail"]))
+def test_hostile_refusals_stay_one_line_each_in_the_terminal(value, reason, on_refusal):
+    """`playbook run` and `history --run` print refused values and failure reasons (observable
+    text): line breaks, escapes and bidi controls are shown by name, one line per item."""
+    obs = [{"dataType": "ip", "data": value or "x"}]
+    h = MemoryHive(ALERT, obs, {("Socflow_AbuseIPDB_Check", value or "x"): MAL})
+    h.fail["run_responder"] = [refused(f"{value}: {reason}", ("malformed",))]
+    text = PLAYBOOK.replace("verdict: {at_least: suspicious}}",
+                            f"verdict: {{at_least: suspicious}}, on_refusal: {on_refusal}}}")
+    with tempfile.TemporaryDirectory() as folder:
+        db = str(Path(folder) / "journal.sqlite")
+        journal = SqliteJournal(db)
+        result = Engine(load_playbook(text, "pb.yml"), h, journal, sleep=lambda s: None).run(
+            "alert", "~1")
+        steps = journal.steps(result.run_id)
+        journal.close()
+        assert result.status == ("done" if on_refusal == "record" else "failed")
+
+        @click.command()
+        def report() -> None:
+            _report(result, False, False)
+
+        printed = CliRunner().invoke(report)
+        assert printed.exit_code == 0, printed.output
+        lines = printed.output.splitlines()
+        assert len(lines) == (1 + len(result.refused) if result.status == "done" else 1), lines
+        shown = CliRunner().invoke(playbook, ["history", "--run", result.run_id, "--db", db])
+        assert shown.exit_code == 0, shown.output
+        listed = shown.output.splitlines()
+        assert len(listed) == 1 + len(steps), listed  # the run, then one line per step
+        for line in lines + listed:
+            assert not INVISIBLE.search(line), line

@@ -222,7 +222,8 @@ def _report(result: RunResult, as_json: bool, dry_run: bool) -> None:
             click.echo(f"  refused by policy ({visible(str(r.get('refusal')))}): "
                        f"{visible(str(r.get('on')))} — {visible(str(r.get('reason')))}")
     else:
-        click.echo(f"socflow: error: {result.run_id} failed: {result.reason}", err=True)
+        # the reason may quote observable text (a refused value, a failed job's error)
+        click.echo(f"socflow: error: {result.run_id} failed: {visible(result.reason)}", err=True)
 
 
 # ---- history
@@ -247,14 +248,16 @@ def history(run_id: str | None, name: str | None, limit: int, as_json: bool,
                 return
             _print_run(record.as_dict())
             for s in steps:
-                extra = f" — {s.error}" if s.error else ""
+                extra = f" — {visible(s.error)}" if s.error else ""
                 refused = s.outcome.get("refused") if isinstance(s.outcome, dict) else None
                 for r in (refused if isinstance(refused, list) else [])[:5]:
                     if isinstance(r, dict):  # observable text: control characters made visible
                         extra += (f" — refused by policy ({visible(str(r.get('refusal')))}): "
                                   f"{visible(str(r.get('reason')))}")
                 ext = " ".join(f"{k}={v}" for k, v in s.external.items())
-                click.echo(f"  {s.key:<40} {s.kind:<12} {s.status:<8} x{s.attempts} {ext}{extra}")
+                # a step's key holds the observable value it acted on: shown by name too
+                click.echo(f"  {visible(s.key):<40} {s.kind:<12} {s.status:<8} x{s.attempts} "
+                           f"{ext}{extra}")
             return
         runs = [r.as_dict() for r in journal.runs(limit, name)]
     finally:
@@ -270,10 +273,11 @@ def history(run_id: str | None, name: str | None, limit: int, as_json: bool,
 
 def _print_run(r: dict[str, Any]) -> None:
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["started"]))
-    reason = f" — {r['reason']}" if r.get("reason") else ""
+    reason = f" — {visible(str(r['reason']))}" if r.get("reason") else ""
     refused = f" refused={len(r['refused'])}" if r.get("refused") else ""
     console.print(f"{when}Z  {r['status']:<7} {r['run']}  verdict={r.get('verdict') or '-'} "
-                  f"case={r.get('case') or '-'}{refused}{reason}", markup=False, highlight=False)
+                  f"case={r.get('case') or '-'}{refused}{reason}", markup=False, highlight=False,
+                  emoji=False, soft_wrap=True)  # one line per run (scripts grep these)
 
 
 # ---- templates
