@@ -252,3 +252,28 @@ class ServiceStop:
     @property
     def exit_code(self) -> int:
         return 130 if signal.SIGINT in self.signals else 0
+
+
+def deliver_forever(config: Any, sender: Any, stop: threading.Event,
+                    emit: Callable[..., None]) -> None:
+    """A service's delivery thread: the outbox to TheHive until ``stop`` is set, through its own
+    outbox connection (SQLite objects stay in their thread), waking when the next alert is due.
+    A refused key or a wrong config is logged (``emit(event, level, **data)``) and retried in a
+    minute: the service keeps taking input meanwhile."""
+    from ...errors import AuthError
+    from ..thehive import bridge
+
+    with bridge.open_outbox(config) as outbox:
+        deliverer = bridge.build_deliverer(
+            outbox, sender, backoff_cap=60.0,
+            on_event=lambda kind, data: emit(
+                kind, logging.INFO if kind == "delivered" else logging.WARNING, **data))
+        while not stop.is_set():
+            try:
+                deliverer.run_once()
+            except (AuthError, ConfigError) as exc:
+                emit("delivery-stopped", logging.ERROR, error=str(exc), retry_in=60)
+                stop.wait(60)
+                continue
+            next_due = outbox.next_due_at()
+            stop.wait(1.0 if next_due is None else min(max(next_due - time.time(), 0.2), 60.0))

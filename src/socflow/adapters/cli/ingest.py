@@ -34,6 +34,7 @@ from .common import (
     byte_progress,
     console,
     delivery_notices,
+    deliver_forever,
     ServiceStop,
     err_console,
     json_logs,
@@ -387,7 +388,7 @@ def _follow(config: BridgeConfig, files: list[str], sender: Any, enricher: Any) 
         thread = None
         if sender is not None:
             thread = threading.Thread(
-                target=_deliver_forever, args=(config, sender, stop), daemon=True
+                target=deliver_forever, args=(config, sender, stop, _emit), daemon=True
             )
             thread.start()
         _emit(
@@ -450,7 +451,7 @@ def _listen(
         thread = None
         if sender is not None:
             thread = threading.Thread(
-                target=_deliver_forever, args=(config, sender, stop), daemon=True
+                target=deliver_forever, args=(config, sender, stop, _emit), daemon=True
             )
             thread.start()
         _emit(
@@ -482,30 +483,6 @@ def _listen(
             summary["peers"] = listener.stats()
             write_json(summary, None)
     return service.exit_code
-
-
-def _deliver_forever(config: BridgeConfig, sender: Any, stop: threading.Event) -> None:
-    with bridge.open_outbox(
-        config
-    ) as outbox:  # its own connection: SQLite objects stay in their thread
-        deliverer = bridge.build_deliverer(
-            outbox,
-            sender,
-            backoff_cap=60.0,
-            on_event=lambda kind, data: _emit(
-                kind, logging.WARNING if kind != "delivered" else logging.INFO, **data
-            ),
-        )
-        while not stop.is_set():
-            try:
-                deliverer.run_once()
-            except (AuthError, ConfigError) as exc:
-                _emit("delivery-stopped", logging.ERROR, error=str(exc), retry_in=60)
-                stop.wait(60)
-                continue
-            next_due = outbox.next_due_at()
-            wait = 1.0 if next_due is None else min(max(next_due - time.time(), 0.2), 60.0)
-            stop.wait(wait)
 
 
 # ---- summary

@@ -19,7 +19,8 @@ import click
 from click.core import ParameterSource
 
 from ...errors import AuthError, ConfigError, UnavailableError
-from .common import ServiceStop, json_logs, secret_option, thehive_options, warn, write_json
+from .common import (ServiceStop, deliver_forever, json_logs, secret_option, thehive_options,
+                     warn, write_json)
 
 log = logging.getLogger("socflow.mail.intake")
 SECURITY = ("tls", "starttls", "plain")
@@ -244,7 +245,8 @@ def _serve(config: Any, state: Path, source: Any, policy: Any, sender: Any, ack:
             kind, logging.WARNING if kind in warnings else logging.INFO, **data))
         thread = None
         if sender is not None:
-            thread = threading.Thread(target=_deliver_forever, args=(config, sender, stop),
+            thread = threading.Thread(target=deliver_forever,
+                                      args=(config, sender, stop, _emit),
                                       daemon=True)
             thread.start()
         _emit("intake", mailbox=source.mailbox, idle=source.uses_idle, state_dir=str(state),
@@ -258,22 +260,3 @@ def _serve(config: Any, state: Path, source: Any, policy: Any, sender: Any, ack:
         _emit("stopped", report=work.report.to_dict(), counts=outbox.counts())
     return service.exit_code
 
-
-def _deliver_forever(config: Any, sender: Any, stop: threading.Event) -> None:
-    """The outbox to TheHive while the service runs (its own SQLite connection, in its thread)."""
-    from ..thehive import bridge
-
-    with bridge.open_outbox(config) as outbox:
-        deliverer = bridge.build_deliverer(
-            outbox, sender, backoff_cap=60.0,
-            on_event=lambda kind, data: _emit(
-                kind, logging.INFO if kind == "delivered" else logging.WARNING, **data))
-        while not stop.is_set():
-            try:
-                deliverer.run_once()
-            except (AuthError, ConfigError) as exc:
-                _emit("delivery-stopped", logging.ERROR, error=str(exc), retry_in=60)
-                stop.wait(60)
-                continue
-            next_due = outbox.next_due_at()
-            stop.wait(1.0 if next_due is None else min(max(next_due - time.time(), 0.2), 60.0))
