@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -23,6 +22,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from fakes.mail import make_certificates
+from support.process import terminate
 
 USER, PASSWORD = "phish", "imap-Secret-pa55"
 MAIL_USER, MAIL_GROUP = "nobody", "nogroup"
@@ -136,13 +136,7 @@ class Dovecot:
         return False
 
     def stop(self, remove: bool = True) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        terminate(self.process)
         if self.process is not None and self.process.stderr:
             self.process.stderr.close()
         self.process = None
