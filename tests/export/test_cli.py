@@ -39,6 +39,8 @@ def test_case_file_to_stdout_as_stix_with_reasons_on_stderr():
     assert run.stderr.splitlines() == [
         "socflow: warning: left out a file observable: no text value (file observables are exported by their hashes)",
         "socflow: exported 5 indicator(s) to stdout, 3 left out"]
+    (identity,) = [o for o in bundle["objects"] if o["type"] == "identity"]
+    assert identity["name"] == "socflow"  # --identity absent: its default
 
 
 def test_case_from_thehive_to_a_misp_file_with_json_result(tmp_path):
@@ -58,6 +60,7 @@ def test_case_from_thehive_to_a_misp_file_with_json_result(tmp_path):
                       "skipped_reasons": {"not an IP address or network": 1}, "idempotent": True}
     event = json.loads(out.read_text())["Event"]
     assert event["info"] == "SSH brute force (TheHive case #1)" and event["Tag"] == [{"name": "tlp:amber+strict"}]
+    assert event["distribution"] == "0"  # --distribution absent: this organisation only
     assert "left out a ip observable: not an IP address or network" in run.stderr
 
 
@@ -97,6 +100,8 @@ def test_push_twice_updates_the_cases_one_event_and_the_file_has_its_uuids(tmp_p
         assert socflow("--case", case["_id"], "--output", str(out), env=env).returncode == 0
         (stored,) = misp.events.values()
     pushed = json.loads(first.stdout)["misp"]
+    assert pushed["published"] is False and stored["published"] is False  # no --publish
+    assert stored["distribution"] == "0"  # --distribution absent
     assert pushed["updated"] is False and pushed["idempotent"] is True and pushed["event_id"] == stored["id"]
     assert second.stderr.splitlines() == [f"socflow: exported 2 indicator(s) to MISP event {stored['id']} "
                                           f"({misp.url}/events/view/{stored['id']}, updated), 0 left out"]
