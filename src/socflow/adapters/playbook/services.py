@@ -175,12 +175,11 @@ class TheHiveCortex:
         configured MISP — once per case: the event's UUID comes from this TheHive and the case id,
         so a resumed run or a second export updates that event. Neither configured: nothing is
         exported, and the outcome says why."""
-        from ...export import from_thehive, misp_event, stix_bundle
+        from ...export import build, write_atomic
 
         case = self.entity("case", case_id)
-        indicators = from_thehive(case, self.observables("case", case_id), instance=self.thehive_url)
-        built = (misp_event(indicators, only_ioc=ioc_only) if fmt == "misp"
-                 else stix_bundle(indicators, only_ioc=ioc_only))
+        built = build(case, self.observables("case", case_id), fmt=fmt, ioc_only=ioc_only,
+                      instance=self.thehive_url)
         result: dict[str, Any] = {"format": fmt, "exported": len(built.exported),
                                   "skipped": len(built.skipped)}
         if output:
@@ -188,7 +187,7 @@ class TheHiveCortex:
             path = Path(output.replace("{case}", label))
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(built.to_json() + "\n", encoding="utf-8")
+                write_atomic(path, built.to_json())  # a crash mid-write leaves no half file
             except OSError as exc:
                 raise ConfigError(f"export to {path}: {exc.strerror or exc}") from None
             return result | {"output": str(path)}
