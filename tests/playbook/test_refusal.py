@@ -183,3 +183,31 @@ def test_hostile_refusals_stay_one_line_each_in_the_terminal(value, reason, on_r
         assert len(listed) == 1 + len(steps), listed  # the run, then one line per step
         for line in lines + listed:
             assert not INVISIBLE.search(line), line
+
+
+class _Reporting(MemoryHive):
+    """A responder job that succeeded with a report naming attacker-written values: whom a
+    notification went to or skipped (a reported mail's To/Cc), what a block job refused."""
+
+    report: dict[str, Any] = {}
+
+    def run_responder(self, name: str, data_type: str, obj: dict[str, Any], *, key: str,
+                      timeout: float) -> dict[str, Any]:
+        return {**super().run_responder(name, data_type, obj, key=key, timeout=timeout),
+                **self.report}
+
+
+@settings(max_examples=40, deadline=None)
+@given(address=hostile, reason=hostile, value=hostile)
+def test_hostile_recipients_and_refusals_in_a_job_report_stay_inert_in_the_task_log(
+        address, reason, value):
+    h = _Reporting(ALERT, OBS, {("Socflow_AbuseIPDB_Check", "203.0.113.7"): MAL})
+    h.report = {"sent_to": [address], "skipped_recipients": [{"address": address, "reason": reason}],
+                "refused": [{"dataType": "domain", "data": value, "refusal": "allowlisted",
+                             "reason": reason}]}
+    result, _ = run(h)
+    assert result.status == "done" and len(result.refused) == len(h.jobs) == 1
+    assert {r["refusal"] for r in result.refused} == {"allowlisted"}
+    text = log_of(h)
+    assert "sent to `" in text and "not sent to `" in text and "**Refused by policy**" in text
+    assert active(MD.parse(text)) == [], text
