@@ -8,7 +8,6 @@ together with the message's checkpoint, and from there to TheHive through the br
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 import time
@@ -81,7 +80,7 @@ def intake(imap_host: str | None, imap_port: int | None, imap_user: str | None,
     alert (type phishing-report) with its verdict, the reported message as a file observable,
     the reporter and every indicator as observables — exactly once, across crashes."""
     from ...mail import load_policy
-    from ...state import default_dir, private_dir
+    from ...state import default_dir
     from ..mailbox.folder import FolderMailbox
     from ..mailbox.imap import ImapMailbox, ImapSettings
     from ..thehive import bridge
@@ -120,7 +119,7 @@ def intake(imap_host: str | None, imap_port: int | None, imap_user: str | None,
             allow_plaintext=allow_plaintext, ca_file=imap_ca_file, flag=flag, move_to=move_to,
             idle=not no_idle, poll_interval=poll_interval), max_bytes=cap)
     sender = bridge.build_sender(config)
-    lock = _lock(private_dir(state), source.mailbox)
+    lock = _lock(config, source.mailbox)
     try:
         source.connect()
         try:
@@ -134,22 +133,15 @@ def intake(imap_host: str | None, imap_port: int | None, imap_user: str | None,
         lock.close()
 
 
-def _lock(state: Path, mailbox: str) -> IO[Any]:
+def _lock(config: Any, mailbox: str) -> IO[Any]:
     """One intake per mailbox and state dir: two would take in the same message side by side."""
     import hashlib
 
-    path = state / f"mail-intake-{hashlib.sha256(mailbox.encode()).hexdigest()[:16]}.lock"
-    try:
-        handle = open(path, "w")  # noqa: SIM115 - held for the process lifetime
-    except OSError as exc:
-        raise ConfigError(f"state dir {state}: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ConfigError(f"another socflow mail intake of {mailbox} runs with the state dir "
-                          f"{state}") from None
-    return handle
+    from ..thehive import bridge
+
+    return bridge.lock_state(
+        config, f"mail-intake-{hashlib.sha256(mailbox.encode()).hexdigest()[:16]}.lock",
+        f"another socflow mail intake of {mailbox} runs")
 
 
 def _intake(state: Path, source: Any, policy: Any, ack: Any, outbox: Any,

@@ -39,20 +39,21 @@ def open_outbox(config: BridgeConfig, *, memory: bool = False) -> Outbox:
     return Outbox(":memory:" if memory else state_dir(config) / OUTBOX_FILE)
 
 
-def lock_state(config: BridgeConfig) -> IO[Any]:
-    """One ``socflow ingest`` per state dir (two would read the same files twice). Released on exit."""
+def lock_state(config: BridgeConfig, name: str = "ingest.lock",
+               busy: str = "another socflow ingest is running") -> IO[Any]:
+    """One process per lock ``name`` in the state dir (two ``socflow ingest`` would read the same
+    files twice, two mail intakes of one mailbox take in the same message). Released on exit;
+    ``busy`` starts the error when another holds it."""
     directory = private_dir(state_dir(config))
     try:
-        handle = open(directory / "ingest.lock", "w")  # noqa: SIM115 - held for the process lifetime
+        handle = open(directory / name, "w")  # noqa: SIM115 - held for the process lifetime
     except OSError as exc:
         raise ConfigError(f"state dir {directory}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         handle.close()
-        raise ConfigError(
-            f"another socflow ingest is running with the state dir {directory}"
-        ) from None
+        raise ConfigError(f"{busy} with the state dir {directory}") from None
     return handle
 
 
