@@ -401,3 +401,39 @@ def test_sqlite_windows_forget_expired_groups(tmp_path: Path, monkeypatch: pytes
             for t in ("win_meta", "win_samples", "win_values")}
     assert rows == {"win_meta": 0, "win_samples": 0, "win_values": 0}
     windows.close()
+
+
+@pytest.mark.parametrize(("url", "words"), [
+    ("memcached://x", "unknown scheme 'memcached'"),
+    ("redis://socflow:hunter2-inline@127.0.0.1:6379/0", "must not carry a password"),
+    ("redis://127.0.0.1:6379/0?socket_timeout=soon", "socket_timeout must be a number"),
+])
+def test_ingest_refuses_a_wrong_state_url_in_one_line(tmp_path: Path, url: str, words: str) -> None:
+    log = tmp_path / "auth.log"
+    log.write_text(failures(1, 0), encoding="utf-8")
+    run = ingest(tmp_path / "w", [log], url)
+    assert run.returncode == 1 and run.stderr.startswith("socflow: error: state_url")
+    assert words in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    assert "hunter2-inline" not in run.stdout + run.stderr
+
+
+def test_ingest_state_password_wrong_absent_and_right(redis_auth: RedisServer, tmp_path: Path) -> None:
+    """The password comes from SOCFLOW_STATE_PASSWORD only; a wrong or missing one is one line
+    that never shows it, the right one counts the lines in the shared windows."""
+    log = tmp_path / "auth.log"
+    log.write_text(failures(3, 0), encoding="utf-8")
+    wrong = ingest(tmp_path / "w1", [log], redis_auth.url, {"SOCFLOW_STATE_PASSWORD": "wrong-pw-5521"})
+    absent = ingest(tmp_path / "w2", [log], redis_auth.url)
+    for run in (wrong, absent):
+        assert run.returncode == 1 and "authentication failed" in run.stderr, run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
+    right = ingest(tmp_path / "w3", [log], redis_auth.url, {"SOCFLOW_STATE_PASSWORD": redis_auth.password})
+    assert right.returncode == 0, right.stderr
+    for run in (wrong, absent, right):
+        assert redis_auth.password not in run.stdout + run.stderr and "wrong-pw-5521" not in run.stdout + run.stderr
+    windows = open_windows(parse_state_url(redis_auth.url), redis_auth.password)
+    try:
+        gid = group_id("ssh-brute-force", WINDOW, (ATTACKER,))
+        assert windows.counts([gid]) == {gid: 3}
+    finally:
+        windows.close()
