@@ -89,3 +89,26 @@ def test_wrong_password_is_an_auth_error(redis_auth) -> None:  # type: ignore[no
     assert isinstance(problem, AuthError) and "authentication failed" in str(problem)
     assert "not-the-password-77" not in str(problem) and redis_auth.password not in str(problem)
     assert connect(target, redis_auth.password).ping() is True
+
+
+def test_socket_timeout_bounds_each_command_and_defaults_to_five_seconds() -> None:
+    """A server that accepts the connection and never answers: ``?socket_timeout=0.3`` turns
+    that into a clear error within about a second (the retries included); absent, it is 5 s."""
+    import socket
+    import time
+
+    default = connect(parse_state_url("redis://127.0.0.1:6379/0"), None)
+    assert default.connection_pool.connection_kwargs["socket_timeout"] == 5.0
+    with socket.socket() as mute:
+        mute.bind(("127.0.0.1", 0))
+        mute.listen(8)  # the kernel completes the handshake; nobody ever reads or answers
+        target = parse_state_url(f"redis://127.0.0.1:{mute.getsockname()[1]}/0?socket_timeout=0.3")
+        start = time.monotonic()
+        with pytest.raises(Exception) as err:
+            connect(target, "a-password-4410").ping()
+        elapsed = time.monotonic() - start
+    problem = translate(target, err.value)
+    assert isinstance(problem, UnavailableError) and str(problem).startswith(f"state backend {target.url}")
+    assert 0.3 <= elapsed < 3.0 and "a-password-4410" not in str(problem)
+    with pytest.raises(ConfigError, match="socket_timeout must be a number"):
+        connect(parse_state_url("redis://127.0.0.1:6379/0?socket_timeout=soon"), None)
