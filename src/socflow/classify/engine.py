@@ -298,6 +298,7 @@ class Engine:
 
     @staticmethod
     def _pairs(spec: ObservableSpec, event: Event, found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The (ioc type, value) pairs observable ``spec`` takes from one event."""
         if spec.field is not None:
             value = _text(field_value(event, spec.field))
             return [(_ioc_type_of(value), value)] if value else []
@@ -320,15 +321,7 @@ class Engine:
         bucket = group.values.setdefault(spec.key, [])
         if len(bucket) >= MAX_VALUES:
             return
-        if spec.field is not None:
-            value = _text(field_value(event, spec.field))
-            pairs = [(_ioc_type_of(value), value)] if value else []
-        elif spec.indicators:
-            pairs = found
-        else:
-            wanted = set(spec.extract or ())
-            pairs = [(k.value, v) for k, v in find_iocs(event.raw) if k in wanted]
-        for pair in pairs:
+        for pair in Engine._pairs(spec, event, found):
             if pair not in bucket and len(bucket) < MAX_VALUES:
                 bucket.append(pair)
 
