@@ -32,6 +32,11 @@ def test_unreachable_and_wrong_password_fail(redis_auth: RedisServer) -> None:
     assert down.status == "fail" and "unreachable" in down.detail
     wrong = check_state(redis_auth.url, "wrong-pass-1", containerised=False)
     assert wrong.status == "fail" and "authentication failed" in wrong.detail
+    assert "wrong-pass-1" not in wrong.detail + wrong.fix and redis_auth.password not in wrong.detail
+    inline = check_state(f"redis://socflow:inline-pw-3318@127.0.0.1:{redis_auth.port}/0", None,
+                         containerised=False)
+    assert inline.status == "fail" and "must not carry a password" in inline.detail
+    assert "inline-pw-3318" not in inline.detail + inline.fix
     assert check_state(redis_auth.url, redis_auth.password, containerised=False).status in ("ok", "warn")
 
 
