@@ -48,3 +48,20 @@ def test_password_comes_from_the_environment_only_and_never_shows(redis_auth: Re
         for run in (ok, bad, inline):
             assert redis_auth.password not in run.stdout + run.stderr
             assert "nope-nope-1" not in run.stdout + run.stderr and "Traceback" not in run.stderr
+
+
+def test_no_cache_ignores_the_state_url_and_a_wrong_or_unreachable_one_is_one_line(tmp_path: Path) -> None:
+    from support.redisserver import free_port
+
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    with FakeVirusTotal() as vt:
+        vt.set_object("ip_addresses", "45.1.0.4", malicious=2)  # type: ignore[attr-defined]
+        nocache = enrich(vt, tmp_path / "a", "45.1.0.4", "--no-cache", "--state-url", down)
+        assert nocache.returncode == 0, nocache.stderr
+        assert json.loads(nocache.stdout)["results"][0]["verdicts"][0]["from_cache"] is False
+        wrong = enrich(vt, tmp_path / "b", "45.1.0.4", "--state-url", "memcached://x")
+        unreachable = enrich(vt, tmp_path / "c", "45.1.0.4", env={"SOCFLOW_STATE_URL": down})
+    assert wrong.returncode == 1 and "unknown scheme 'memcached'" in wrong.stderr
+    assert unreachable.returncode == 1 and f"state backend {down} is unreachable" in unreachable.stderr
+    for run in (wrong, unreachable):
+        assert len(run.stderr.strip().splitlines()) == 1 and "Traceback" not in run.stderr
