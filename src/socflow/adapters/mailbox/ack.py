@@ -63,10 +63,11 @@ class Acknowledger:
         password = os.environ.get("SOCFLOW_SMTP_PASSWORD") or None
         if password:
             values["smtp_password"] = password
-        settings = convert(values, _mail.MailSettings, f"{path}: ")
-        if settings.smtp_user and not password:
+        if values.get("smtp_user") and not password:  # before the settings' own check, whose
+            # "smtp_user and smtp_password go together" names a setting this file may not hold
             raise ConfigError(f"{path}: smtp_user is set: the password comes from "
                               "SOCFLOW_SMTP_PASSWORD")
+        settings = convert(values, _mail.MailSettings, f"{path}: ")
         for key in ("subject_template", "body_template", "cacerts"):
             if key in data and not isinstance(data[key], str):
                 raise ConfigError(f"{path}: {key} must be text")
