@@ -211,3 +211,20 @@ def test_hostile_recipients_and_refusals_in_a_job_report_stay_inert_in_the_task_
     text = log_of(h)
     assert "sent to `" in text and "not sent to `" in text and "**Refused by policy**" in text
     assert active(MD.parse(text)) == [], text
+
+
+def test_only_socflows_responders_can_report_a_refusal():
+    """Another responder's errorMessage may begin with the observable's own text, which could
+    spell the mark: its job failing that way fails the run like any other failure."""
+    h = hive()
+    h.fail["run_responder"] = [refused()]
+    text = PLAYBOOK.replace("name: Socflow_Block", "name: Firewall_Block_1_0")
+    assert text != PLAYBOOK
+    result, _ = run(h, text)
+    assert result.status == "failed" and "refused by policy [documentation]" in result.reason
+    assert result.refused == [] and FAILED_TAG in h.cases[result.case_id]["tags"]
+    reports = {("Socflow_AbuseIPDB_Check", "203.0.113.7"): MAL}
+    h = _FailingJobs(ALERT, OBS, reports)
+    h.errors = {"203.0.113.7": refusal.message(["allowlisted"], "203.0.113.7: ours")}
+    result, _ = run(h, text)
+    assert result.status == "failed" and result.refused == []

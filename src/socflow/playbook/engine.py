@@ -586,6 +586,10 @@ class Engine:
                     "job": job, "refused": [{"on": label, "refusal": ",".join(codes),
                                              "reason": reason[:1000]}]}
 
+        # socflow's own responders write the refusal mark before any observable text; another
+        # responder's errorMessage may start with whatever a value held, so it cannot claim one
+        record = spec.on_refusal == "record" and spec.name.startswith("Socflow_")
+
         def do(idem: str) -> dict[str, Any]:
             if self.dry_run:
                 return {"action": "responder", "responder": spec.name, "on": label}
@@ -593,12 +597,12 @@ class Engine:
                 job = self.svc.run_responder(spec.name, data_type, obj, key=idem,
                                              timeout=spec.timeout)
             except RefusedError as exc:
-                if spec.on_refusal != "record":
+                if not record:
                     raise  # fails the step like any other failure
                 return refused(exc.codes, exc.reason, exc.job)
             if job.get("status") not in ("Success", None):
                 said = refusal.parse(job.get("error")) if job.get("status") == "Failure" else None
-                if said is not None and spec.on_refusal == "record":
+                if said is not None and record:
                     return refused(said.codes, said.reason, job.get("job"))
                 raise StepFailed(f"responder {spec.name} ended {job.get('status')}: "
                                  f"{str(job.get('error', ''))[:300]}")
