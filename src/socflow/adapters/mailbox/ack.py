@@ -42,11 +42,9 @@ class Acknowledger:
 
     def allowed(self, reporter: str) -> bool:
         """Whether ``reporter`` is one plain address (what the Notify mail path writes to) in one
-        of the organisation's domains (sub-domains included)."""
-        if not _mail.ADDRESS.fullmatch(reporter):
-            return False
-        domain = reporter.rpartition("@")[2].lower().rstrip(".")
-        return any(domain == d or domain.endswith("." + d) for d in self.reporter_domains)
+        of the organisation's domains (sub-domains included): the check Socflow_Notify_Mail
+        makes of an observable's address against its ``recipient_domains``."""
+        return _mail.observable_recipient(reporter, self.reporter_domains)[0] is not None
 
     @classmethod
     def from_file(cls, path: str, default_domains: list[str] = ()) -> Acknowledger:  # type: ignore[assignment]
