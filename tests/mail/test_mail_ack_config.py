@@ -26,7 +26,7 @@ def _file(tmp_path: Path, text: str) -> str:
 
 def test_templates_body_format_and_reporter_domains_come_from_the_file(tmp_path):
     ack = Acknowledger.from_file(_file(tmp_path, BASE + (
-        "body_format: html\nreporter_domains: [contoso.com, fabrikam.com]\n"
+        "body_format: html\nreporter_domains: [contoso.com, ' Fabrikam.COM.']\n"
         "subject_template: 'Report {{ verdict }}: {{ subject }}'\n"
         "body_template: '<p>{{ reporter }} said {{ subject }}</p>'\n")), ["ignored.example"])
     assert ack.reporter_domains == ["contoso.com", "fabrikam.com"]
@@ -56,6 +56,8 @@ def test_defaults_are_the_policy_domains_and_the_shipped_templates(tmp_path):
     (BASE + "reporter_domains: contoso.com\n", "reporter_domains must be a list"),
     (BASE + "reporter_domains: ['']\n", "reporter_domains must be a list"),
     (BASE + "reporter_domains: []\n", "reporter_domains is empty"),
+    (BASE + "reporter_domains: ['*.contoso.com']\n", "'*.contoso.com' is not a domain name"),
+    (BASE + "reporter_domains: [contoso.com, 'a@contoso.com']\n", "'a@contoso.com' is not a"),
     (BASE + "body_template: '{{ subject '\n", "body_template"),
     (BASE + "smtp_security: ssl3\n", "smtp_security"),
 ])

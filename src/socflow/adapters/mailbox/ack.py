@@ -72,6 +72,12 @@ class Acknowledger:
         domains = data.get("reporter_domains", list(default_domains))
         if not isinstance(domains, list) or not all(isinstance(d, str) and d for d in domains):
             raise ConfigError(f"{path}: reporter_domains must be a list of domains")
+        if "reporter_domains" in data:  # checked as Socflow_Notify_Mail's recipient_domains: a
+            # '*.contoso.com' or 'contoso.com ' would otherwise never match and skip everyone
+            bad = [d for d in domains if not _mail._DOMAIN.fullmatch(d.strip().lower())]
+            if bad:
+                raise ConfigError(f"{path}: reporter_domains: {bad[0]!r} is not a domain name")
+            domains = [d.strip().lower().rstrip(".") for d in domains]
         if not domains:
             raise ConfigError(
                 f"{path}: reporter_domains is empty and the mail policy names no own_domains: "
