@@ -278,3 +278,43 @@ def _alert_with_ref(hive: FakeTheHive, ref: str) -> str:
                             "title": ref, "description": "d"})
     assert r.status_code == 201, r.text
     return r.json()["_id"]
+
+
+def test_the_export_step_without_a_misp_notes_it_and_misp_url_passes_the_outbound_policy(tmp_path):
+    """An `export` step with no `output`: no --misp-url / SOCFLOW_MISP_URL → the step notes that
+    nothing was exported and the run is done; --misp-url at a loopback address → the run fails
+    with the outbound policy's reason (the playbook runner has no way to allow private targets)."""
+    pb = tmp_path / "share.yml"
+    pb.write_text("""
+name: share
+trigger: {event: alert, type: [socflow]}
+retry: {attempts: 1, backoff: 0}
+steps:
+  - {id: up, kind: act, actions: [{promote: {}}]}
+  - {id: share, kind: export, format: misp}
+""")
+    with FakeTheHive() as hive:
+        first = _alert(hive)
+        out = _socflow(["run", str(pb), "--alert", first, "--json"], hive, tmp_path,
+                       SOCFLOW_MISP_URL="")
+        assert out.returncode == 0, out.stderr
+        run_id = json.loads(out.stdout)["run"]
+        hist = _socflow(["history", "--run", run_id, "--json"], hive, tmp_path)
+        (share,) = [s for s in json.loads(hist.stdout)["steps"] if s["key"] == "share"]
+        assert share["status"] == "done"
+        assert share["outcome"]["skipped_export"] == (
+            "no output file and no MISP configured (--misp-url)")
+        second = _alert_with_ref(hive, "r2")
+        out = _socflow(["run", str(pb), "--alert", second, "--json", "--misp-url",
+                        "http://127.0.0.1:9"], hive, tmp_path, SOCFLOW_MISP_KEY="k-not-shown")
+        reason = json.loads(out.stdout)["reason"]
+        assert out.returncode == 1 and reason.startswith("step share: "), reason
+        assert "is a loopback address: refused" in reason
+        assert "k-not-shown" not in out.stdout + out.stderr
+
+
+def test_check_with_a_cortex_url_and_no_key_is_a_usage_error():
+    env = {k: v for k, v in os.environ.items() if k != "SOCFLOW_CORTEX_KEY"}
+    out = subprocess.run(["socflow", "playbook", "check", "ssh-brute-force", "--cortex-url",
+                          "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 2 and "--cortex-url needs --cortex-key or SOCFLOW_CORTEX_KEY" in out.stderr
