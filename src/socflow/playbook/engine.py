@@ -685,7 +685,7 @@ class Engine:
         if refusals:
             lines += ["", "**Refused by policy** (left as they were):"]
             for a, r in refusals[:50]:
-                what = r.get("on") or f"{r.get('dataType', '')} {r.get('data', '')}"
+                what = _refused_on(r)
                 lines.append(
                     f"- {markdown.escape(str(a.get('responder', '')))} did not act on "
                     f"{markdown.code(str(what))} ({markdown.escape(str(r.get('refusal', '')))}): "
@@ -738,7 +738,7 @@ def _fold(state: dict[str, Any], step: Any, outcome: dict[str, Any]) -> None:
             state.setdefault("actions", []).append(a)
             for r in a.get("refused") or []:  # shown by `socflow playbook history`
                 if isinstance(r, dict):
-                    what = r.get("on") or f"{r.get('dataType', '')} {r.get('data', '')}"
+                    what = _refused_on(r)
                     state.setdefault("refused", []).append(
                         {"step": step.id, "responder": a.get("responder"), "on": str(what)[:300],
                          "refusal": r.get("refusal"), "reason": str(r.get("reason", ""))[:300]})
@@ -748,6 +748,11 @@ def _fold(state: dict[str, Any], step: Any, outcome: dict[str, Any]) -> None:
                 elif state.get("case_id") != a["case"]:
                     state["case_id"] = a["case"]
                     state.pop("observables", None)
+
+
+def _refused_on(r: dict[str, Any]) -> str:
+    """What a refusal was about: a refused job's label, or a row of a job that did others."""
+    return str(r.get("on") or f"{r.get('dataType', '')} {r.get('data', '')}")
 
 
 def _public_state(state: dict[str, Any]) -> dict[str, Any]:
