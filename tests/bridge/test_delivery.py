@@ -238,3 +238,23 @@ def test_sender_needs_url_and_key():
         TheHiveSender(TheHiveSettings(url="http://127.0.0.1:1"))
     with pytest.raises(ValueError, match="must start with http"):
         TheHiveSettings(url="thehive.local:9000")
+
+
+def test_an_alert_whose_file_is_gone_is_dead_lettered_not_sent_without_it(hive, outbox, tmp_path):
+    """An alert with a file observable (the mail intake's reported message) goes as multipart
+    with its file; once the file is gone the alert cannot be what it says: dead, with the path."""
+    from socflow.emit.delivery import FILES
+
+    eml = tmp_path / "reported.eml"
+    eml.write_bytes(b"From: a@example.org\nSubject: s\n\nhi\n")
+    obs = [{"dataType": "file", "attachment": "eml"}]
+    gone = str(tmp_path / "gone.eml")
+    outbox.commit([_alert("gone", observables=obs, **{FILES: {"eml": gone}}),
+                   _alert("here", observables=obs, **{FILES: {"eml": str(eml)}})], ["r", "r"])
+    report = Deliverer(outbox, _sender(hive)).run_once()
+    assert (report.delivered, report.dead) == (1, 1)
+    assert outbox.get("gone").last_error == f"the alert's file {gone} is gone; it cannot be sent"
+    assert [a["sourceRef"] for a in hive.alerts] == ["here"]
+    (sent,) = hive.observables_of(hive.alerts[0]["_id"])  # the file went with it, as bytes
+    assert sent["attachment"]["name"] == "reported.eml"
+    assert sent["attachment"]["size"] == eml.stat().st_size
