@@ -124,3 +124,33 @@ def test_the_reported_subject_cannot_inject_headers_or_markup_into_the_ack(subje
 
 
 HTML_ACK = _ack("html")
+
+
+def _with_attachment(name: str) -> bytes:
+    from urllib.parse import quote
+
+    from mailmaker import eml, ms_top
+
+    encoded = quote(name.encode("utf-8", "surrogatepass"), safe="")
+    boundary = "b0undary-x"
+    body = (f"--{boundary}\nContent-Type: text/plain\n\nSee attached.\n"
+            f"--{boundary}\nContent-Type: application/octet-stream; name*=utf-8''{encoded}\n"
+            f"Content-Transfer-Encoding: base64\n"
+            f"Content-Disposition: attachment; filename*=utf-8''{encoded}\n\nTVqQAAMAAAAEAAAA\n"
+            f"--{boundary}--\n")
+    return eml(ms_top(), ["From: Bruno <bruno@fabrikam.com>", "To: dana@contoso.com",
+                          "Subject: invoice", "Message-ID: <att1@fabrikam.com>",
+                          f'Content-Type: multipart/mixed; boundary="{boundary}"'], body)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(hostile, st.text(min_size=1, max_size=300)))
+def test_a_hostile_attachment_name_stays_inert_and_valid_in_the_alert(name):
+    report = analyze_bytes(_with_attachment(name), "att.eml")
+    assert len(report.attachments) == 1  # the hostile name reached the attachment
+    ref = source_ref(report, b"x")
+    alert = phishing_alert(report, ref=ref, file_name=f"{ref}.eml", source="maildir /r")
+    assert active(MD.parse(alert["description"])) == [], alert["description"]
+    assert not validate_alert(alert), validate_alert(alert)
+    for o in alert["observables"]:
+        assert not any((c < " " and c != "\t") or c == "\x7f" for t in o.get("tags", []) for c in t), o

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..markdown import visible
 from ..models import IocType, Level
 from ..report import Taxonomy
 from .model import MailReport
@@ -66,8 +67,9 @@ def observables(report: MailReport, limit: int = 500) -> list[dict[str, Any]]:
         if "://" in link.url:
             add("url", link.url, ["mail:link", f"mail:in:{link.where}"], f"link ({link.where})")
     for att in report.attachments:
-        add("hash", att.sha256, ["mail:attachment", f"filename:{att.filename[:100]}"],
-            f"SHA-256 of attachment {att.filename}")
+        shown = visible(att.filename)  # the sender's name for it: controls and bidi by name
+        add("hash", att.sha256, ["mail:attachment", f"filename:{shown[:100]}"],
+            f"SHA-256 of attachment {shown}")
         if att.filename:
             add("filename", att.filename, ["mail:attachment"], f"attachment ({att.real_type or att.declared_type})")
     for ioc in report.indicators:
