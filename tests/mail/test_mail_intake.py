@@ -506,3 +506,31 @@ def test_messages_the_stage_cannot_read_or_crashes_on_still_become_their_alert(t
     for alert in alerts:
         assert alert["title"] == "Reported mail could not be analysed"
         assert Path(alert["x-socflow-files"]["eml"]).is_file()
+
+
+def test_a_crash_between_the_commit_and_the_ack_still_acknowledges_once(tmp_path):
+    """The resumed run rebuilds the acknowledgement from the committed alert (its reporter,
+    subject and verdict): the reporter is thanked once, with what the first run would have sent."""
+    with FakeSMTP("starttls") as smtp:
+        config = tmp_path / "ack.yml"
+        config.write_text(
+            f"smtp_host: 127.0.0.1\nsmtp_port: {smtp.port}\nfrom_address: soc@contoso.com\n"
+            "reporter_domains: [contoso.com]\ncacerts: |\n"
+            + "".join(f"  {line}\n" for line in smtp.ca_pem.splitlines()))
+        inbox = tmp_path / "in"
+        inbox.mkdir()
+        (inbox / "report.eml").write_bytes(REPORT)
+        args = ["--maildir", str(inbox), "--state-dir", str(tmp_path / "s"), "--once",
+                "--ack-config", str(config)]
+        crashed = run(*args, env={"SOCFLOW_TEST_CRASH_AT": "committed"})
+        assert crashed.returncode == -signal.SIGKILL and smtp.received == []
+        proc = run(*args, "--json")
+        assert proc.returncode == 0, proc.stderr
+        summary = json.loads(proc.stdout)
+        assert summary["resumed"] == 1 and summary["acknowledged"] == 1
+        (mail,) = smtp.received
+        assert mail.rcpt_tos == ["hana.sample@contoso.com"]
+        assert mail.message["Subject"] == "Thank you for your report: Important notice"
+        assert "First assessment: malicious" in mail.message.get_content()
+        assert json.loads(run(*args, "--json").stdout)["acknowledged"] == 0
+        assert len(smtp.received) == 1
