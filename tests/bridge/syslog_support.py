@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+from support.process import terminate
+
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "syslog.md"
 SOCFLOW = [sys.executable, "-m", "socflow.adapters.cli.main"]
@@ -130,13 +132,7 @@ class Rsyslog:
         self.client.sendto(local_syslog_line(message, when, tag), str(self.sock))
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         if hasattr(self, "client"):
             self.client.close()
         self.out.close()
@@ -237,13 +233,7 @@ class SyslogNg:
         return (self.root / "syslog-ng.out").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate(self.proc)
         if hasattr(self, "client"):
             self.client.close()
         self.out.close()
