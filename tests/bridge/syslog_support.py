@@ -15,9 +15,12 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from support.process import terminate
+
+from bridge.samples import groups_of
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "syslog.md"
@@ -260,6 +263,11 @@ class ListenerProcess:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.communicate(timeout=30)
 
+    def kill_if_running(self) -> None:
+        """A fixture's clean-up: SIGKILL a listener the test left running, and reap it."""
+        if self.proc.poll() is None:
+            self.kill9()
+
     def stop(self) -> tuple[int, list[dict], str]:
         """SIGTERM; (exit code, JSON log lines, stdout)."""
         if self.proc.poll() is None:
@@ -269,6 +277,11 @@ class ListenerProcess:
         assert "Traceback" not in text, text
         events = [json.loads(ln) for ln in text.splitlines() if ln.startswith("{")]
         return self.proc.returncode, events, out.decode()
+
+
+def brute_forcers(alerts: list[dict]) -> Counter:
+    """How many ssh-brute-force alerts blame each address."""
+    return Counter(ip for rule, ip in groups_of(alerts) if rule == "ssh-brute-force")
 
 
 def wait_for(predicate, timeout: float = 30.0, what: str = "condition") -> None:

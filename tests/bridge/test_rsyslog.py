@@ -18,10 +18,10 @@ from collections import Counter
 import pytest
 from fakes.thehive import FakeTheHive
 
-from bridge.samples import groups_of
 from bridge.syslog_support import (
     RSYSLOGD,
     ListenerProcess,
+    brute_forcers,
     Rsyslog,
     doc_listen_commands,
     doc_snippet,
@@ -81,13 +81,7 @@ def listeners():
 
     yield start
     for proc in started:
-        if proc.proc.poll() is None:
-            proc.proc.kill()
-            proc.proc.communicate(timeout=30)
-
-
-def _brute_forcers(hive: FakeTheHive) -> Counter:
-    return Counter(ip for rule, ip in groups_of(hive.alerts) if rule == "ssh-brute-force")
+        proc.kill_if_running()
 
 
 def test_rsyslog_udp_tcp_and_octet_counted_forwarding_become_alerts(tmp_path, hive, rsyslogs, listeners):
@@ -106,10 +100,10 @@ def test_rsyslog_udp_tcp_and_octet_counted_forwarding_become_alerts(tmp_path, hi
         _attack(senders[name], ip)
     time.sleep(0.3)  # the attacks are in before the event that closes their windows
     _close_windows(senders["tcp"])
-    wait_for(lambda: len(_brute_forcers(hive)) == len(paths), what="one alert per forwarding path")
+    wait_for(lambda: len(brute_forcers(hive.alerts)) == len(paths), what="one alert per forwarding path")
     code, events, _ = listener.stop()
     assert code == 0
-    assert _brute_forcers(hive) == Counter({ip: 1 for _, ip in paths.values()})
+    assert brute_forcers(hive.alerts) == Counter({ip: 1 for _, ip in paths.values()})
     # the sender's address (rsyslog on 127.0.0.1) is never who is blamed
     assert not any("127.0.0.1" in json.dumps(a) for a in hive.alerts)
     alert = next(a for a in hive.alerts if "45.77.10.3" in a["title"])
@@ -148,7 +142,7 @@ def test_rsyslog_over_tls_with_client_certificates(tmp_path, hive, rsyslogs, lis
     _attack(rs, "45.77.20.1")
     time.sleep(0.3)
     _close_windows(rs)
-    wait_for(lambda: _brute_forcers(hive) == Counter({"45.77.20.1": 1}), what="the alert over TLS")
+    wait_for(lambda: brute_forcers(hive.alerts) == Counter({"45.77.20.1": 1}), what="the alert over TLS")
     # a client without a certificate gets no further than the handshake
     plain = ssl.create_default_context(cafile=str(pki["ca-cert"]))
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
@@ -186,9 +180,9 @@ def test_relp_loses_nothing_across_a_listener_kill9(tmp_path, hive, rsyslogs, li
             listener = listeners(fixed, env)
     time.sleep(0.5)
     _close_windows(rs)
-    wait_for(lambda: len(_brute_forcers(hive)) == len(ips), timeout=60, what="all 40 alerts")
+    wait_for(lambda: len(brute_forcers(hive.alerts)) == len(ips), timeout=60, what="all 40 alerts")
     listener.stop()
-    got = _brute_forcers(hive)
+    got = brute_forcers(hive.alerts)
     assert got == Counter({ip: 1 for ip in ips})  # nothing lost, each alert created once
     counts = Counter(a["title"].split("(")[1].split(" ")[0] for a in hive.alerts)
     # a message whose commit landed but whose ack was lost in the kill is counted twice: rare

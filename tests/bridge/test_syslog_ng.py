@@ -19,10 +19,10 @@ from collections import Counter
 import pytest
 from fakes.thehive import FakeTheHive
 
-from bridge.samples import groups_of
 from bridge.syslog_support import (
     SYSLOG_NG,
     ListenerProcess,
+    brute_forcers,
     SyslogNg,
     debian_syslog_ng_conf,
     doc_listen_commands,
@@ -96,13 +96,7 @@ def started():
     for sng in senders:
         sng.stop()
     for proc in listeners:
-        if proc.proc.poll() is None:
-            proc.proc.kill()
-            proc.proc.communicate(timeout=30)
-
-
-def _brute_forcers(hive: FakeTheHive) -> Counter:
-    return Counter(ip for rule, ip in groups_of(hive.alerts) if rule == "ssh-brute-force")
+        proc.kill_if_running()
 
 
 def test_syslog_ng_forwarding_becomes_alerts(tmp_path, hive, started):
@@ -144,13 +138,13 @@ def test_syslog_ng_forwarding_becomes_alerts(tmp_path, hive, started):
     for i, sng in enumerate(senders, start=1):  # one failure each: under every threshold
         sng.log(f"Failed password for deploy from 10.0.0.{i} port 50000 ssh2")
     try:
-        wait_for(lambda: len(_brute_forcers(hive)) == len(SNIPPETS), what="one alert per snippet")
+        wait_for(lambda: len(brute_forcers(hive.alerts)) == len(SNIPPETS), what="one alert per snippet")
     except AssertionError:
         logs = (f"{n}: {s.output()}" for n, s in zip(sorted(SNIPPETS), senders))
         raise AssertionError("\n".join(logs)) from None
     for sng in senders:
         sng.stop()
-    assert _brute_forcers(hive) == Counter({ip: 1 for ip in ips.values()})
+    assert brute_forcers(hive.alerts) == Counter({ip: 1 for ip in ips.values()})
     for ip in ips.values():  # every message of every attack was counted, once
         (title,) = [a["title"] for a in hive.alerts if ip in a["title"]]
         assert "(5 failed" in title, title
