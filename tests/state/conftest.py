@@ -15,38 +15,26 @@ if shutil.which("redis-server") is None:  # make test installs it (tests/system-
 
 @pytest.fixture
 def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis")
-    try:
+    with RedisServer(tmp_path / "redis") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def redis_aof(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis-aof", appendonly=True)
-    try:
+    with RedisServer(tmp_path / "redis-aof", appendonly=True) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def redis_auth(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis-auth", password="s3cret-state-pw-4471", acl_user="socflow")
-    try:
+    with RedisServer(tmp_path / "redis-auth", password="s3cret-state-pw-4471", acl_user="socflow") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
 def redis_tls(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis-tls", tls=True, password="tls-state-pw-9025")
-    try:
+    with RedisServer(tmp_path / "redis-tls", tls=True, password="tls-state-pw-9025") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -55,8 +43,5 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite://{tmp_path / 'shared' / 'state.sqlite'}"
         return
-    server = RedisServer(tmp_path / "redis")
-    try:
+    with RedisServer(tmp_path / "redis") as server:
         yield server.url
-    finally:
-        server.stop()

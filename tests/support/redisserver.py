@@ -17,6 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from support.process import terminate
+
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
@@ -108,13 +110,13 @@ class RedisServer:
         self.start()
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, timeout=5)
+
+    def __enter__(self) -> RedisServer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
     def client(self) -> object:
         import redis
