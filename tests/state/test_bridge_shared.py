@@ -105,16 +105,27 @@ def test_three_workers_raise_the_single_alert_one_worker_would(state_url: str, t
     assert summary(expected)[-1] is True  # both counted six events
 
 
-def test_three_workers_in_parallel_raise_it_once(state_url: str, tmp_path: Path) -> None:
-    files = split_attack(tmp_path)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+def in_parallel(files: list[Path], tmp_path: Path, state_url: str, env: dict[str, str], timeout: float) -> None:
+    """One ``socflow ingest`` per file, all at once, worker n in tmp_path/worker{n}; each must succeed."""
     procs = [subprocess.Popen([SOCFLOW, "ingest", str(p), "--state-dir", str(tmp_path / f"worker{n}"),
                                "--json", "--no-progress", "--state-url", state_url],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for n, p in enumerate(files)]
-    for proc in procs:
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+    try:
+        for proc in procs:
+            _, err = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, err
+    finally:
+        for proc in procs:  # a failed or timed-out worker leaves no process behind
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
+def test_three_workers_in_parallel_raise_it_once(state_url: str, tmp_path: Path) -> None:
+    files = split_attack(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_STATE")}
+    in_parallel(files, tmp_path, state_url, env, timeout=60)
     raised = [a for n in range(3) for a in brute_force(alerts(tmp_path / f"worker{n}"))]
     assert len(raised) == 1  # the last worker to finish sees all six; only one claim wins
 
@@ -374,13 +385,7 @@ def test_three_parallel_workers_create_the_alert_in_thehive_once(state_url: str,
     with FakeTheHive(api_key=key) as hive:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SOCFLOW_")}
         env.update(SOCFLOW_THEHIVE_URL=hive.url, SOCFLOW_THEHIVE_KEY=key)
-        procs = [subprocess.Popen([SOCFLOW, "ingest", str(p), "--state-dir", str(tmp_path / f"worker{n}"),
-                                   "--json", "--no-progress", "--state-url", state_url],
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for n, p in enumerate(files)]
-        for proc in procs:
-            _, err = proc.communicate(timeout=90)
-            assert proc.returncode == 0, err
+        in_parallel(files, tmp_path, state_url, env, timeout=90)
         created = [a for a in hive.alerts if "socflow:rule=ssh-brute-force" in a["tags"]]
         posts = [r for r in hive.requests if r[0] == "POST" and r[1].rstrip("/").endswith("/alert")]
         assert len(created) == 1 and len(posts) == 1, hive.requests
