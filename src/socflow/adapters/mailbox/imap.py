@@ -68,8 +68,8 @@ class ImapSettings:
                     f"--allow-plaintext is for a server on this host only; {self.host} is not a "
                     "loopback address (use --imap-security tls or starttls)")
         flag = self.flag.strip()
-        if not flag or any(c in flag for c in ' (){%*"]') or (flag.startswith("\\") and
-                                                              flag.lower() not in _SYSTEM_FLAGS):
+        atom = all(" " < c < "\x7f" and c not in '(){%*"]' for c in flag)  # RFC 9051 atom
+        if not flag or not atom or (flag.startswith("\\") and flag.lower() not in _SYSTEM_FLAGS):
             raise ConfigError(
                 f"--flag {self.flag!r}: a keyword (letters, digits, $, -, _) or \\Seen, "
                 "\\Flagged, \\Answered")
