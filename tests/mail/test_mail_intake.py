@@ -534,3 +534,16 @@ def test_a_crash_between_the_commit_and_the_ack_still_acknowledges_once(tmp_path
         assert "First assessment: malicious" in mail.message.get_content()
         assert json.loads(run(*args, "--json").stdout)["acknowledged"] == 0
         assert len(smtp.received) == 1
+
+
+def test_a_flag_that_is_not_an_imap_keyword_is_refused_before_connecting(tmp_path):
+    base = ["--imap-host", "127.0.0.1", "--imap-port", "1", "--imap-user", USER,
+            "--state-dir", str(tmp_path / "s"), "--once"]
+    for flag in ("\\Deleted", "a b", "a(b", "Done\r\nA1 LOGOUT", "Erledigt-ä", "x\x01y", "a\tb",
+                 " "):
+        proc = run(*base, "--flag", flag)
+        assert proc.returncode == 1, (flag, proc.stderr)
+        assert proc.stderr.startswith("socflow: error: --flag ") and "a keyword" in proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and "cannot reach" not in proc.stderr
+    ok = run(*base, "--flag", "$Phish-Done_1")  # a keyword: accepted, then the (closed) port
+    assert ok.returncode == 1 and "cannot reach the IMAP server" in ok.stderr
