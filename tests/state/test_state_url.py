@@ -112,3 +112,21 @@ def test_socket_timeout_bounds_each_command_and_defaults_to_five_seconds() -> No
     assert 0.3 <= elapsed < 3.0 and "a-password-4410" not in str(problem)
     with pytest.raises(ConfigError, match="socket_timeout must be a number"):
         connect(parse_state_url("redis://127.0.0.1:6379/0?socket_timeout=soon"), None)
+
+
+def test_client_certificate_options_reach_a_redis_that_demands_one(tmp_path: Path) -> None:
+    """``ssl_certfile``/``ssl_keyfile`` (docs/deploy.md §9): with them a Redis that requires a
+    client certificate answers; without them the refusal is a one-line error naming the URL."""
+    from support.redisserver import RedisServer, make_client_cert
+
+    with RedisServer(tmp_path / "redis", tls=True, client_certs=True) as server:
+        cert, key = make_client_cert(tmp_path / "redis" / "tls")
+        bare = parse_state_url(server.url)
+        with pytest.raises(Exception) as err:
+            connect(bare, None).ping()
+        problem = translate(bare, err.value)
+        assert isinstance(problem, UnavailableError) and str(problem).startswith(f"state backend {bare.url}")
+        assert "\n" not in str(problem)
+        target = parse_state_url(f"{server.url}&ssl_certfile={cert}&ssl_keyfile={key}")
+        assert dict(target.options)["ssl_certfile"] == str(cert)
+        assert connect(target, None).ping() is True

@@ -44,10 +44,22 @@ def make_ca(folder: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
+def make_client_cert(folder: Path) -> tuple[Path, Path]:
+    """(client.pem, client.key) signed by the CA ``make_ca`` left in ``folder``."""
+    key, csr, cert = folder / "client.key", folder / "client.csr", folder / "client.pem"
+    run = lambda *args: subprocess.run(args, check=True, capture_output=True, timeout=60)  # noqa: E731
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(csr),
+        "-subj", "/CN=socflow worker")
+    run("openssl", "x509", "-req", "-in", str(csr), "-CA", str(folder / "ca.pem"), "-CAkey",
+        str(folder / "ca.key"), "-CAcreateserial", "-out", str(cert), "-days", "2")
+    return cert, key
+
+
 class RedisServer:
     def __init__(self, folder: Path, *, password: str | None = None, acl_user: str | None = None,
-                 tls: bool = False, appendonly: bool = False) -> None:
+                 tls: bool = False, appendonly: bool = False, client_certs: bool = False) -> None:
         self.folder = folder
+        self.client_certs = client_certs  # TLS: a client must show a certificate of the CA
         self.folder.mkdir(parents=True, exist_ok=True)
         self.password, self.acl_user, self.tls, self.appendonly = password, acl_user, tls, appendonly
         self.port = free_port()
@@ -72,7 +84,8 @@ class RedisServer:
         if self.tls and self._tls_files:
             ca, cert, key = self._tls_files
             args += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
-                     "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]
+                     "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
+                     "--tls-auth-clients", "yes" if self.client_certs else "no"]
         else:
             args += ["--port", str(self.port)]
         if self.acl_user and self.password:
