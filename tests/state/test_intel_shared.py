@@ -216,6 +216,7 @@ def test_password_in_the_url_fails_the_job_without_showing_it(tmp_path: Path) ->
         assert not result.output["success"]
         assert "must not carry a password" in result.output["errorMessage"]
         assert vt.count() == 0
+        assert "pw-in-url-5521" not in json.dumps(result.output) + result.stdout + result.stderr
 
 
 def test_redis_down_fails_the_job_fast_with_one_line(tmp_path: Path) -> None:
