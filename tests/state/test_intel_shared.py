@@ -272,3 +272,18 @@ def test_state_fallback_job_reports_it_and_a_reachable_redis_is_used(
         up = shared_job(vt, tmp_path, 1, "11.2.0.1", redis_server.url, state_fallback=True)
         assert up.output["success"] and "state_fallback" not in up.output["full"]
         assert vt.count("/ip_addresses/") == 2  # the fallback job shared nothing
+
+
+@pytest.mark.parametrize(("config", "words"), [
+    ({"state_url": 6379}, "state_url must be a string"),
+    ({"state_password": 12345}, "state_password must be a string"),
+    ({"state_fallback": "sometimes"}, "state_fallback"),
+])
+def test_wrong_state_items_fail_the_job_in_one_line(tmp_path: Path, config: dict, words: str) -> None:
+    """The flavors' state_url, state_password and state_fallback items given a wrong type."""
+    with FakeVirusTotal() as vt:
+        url = config.pop("state_url", f"redis://127.0.0.1:{free_port()}/0")
+        result = shared_job(vt, tmp_path, 0, "11.6.0.1", url, **config)
+        message = result.output["errorMessage"]
+        assert not result.output["success"] and words in message and "\n" not in message
+        assert vt.count() == 0
