@@ -124,7 +124,7 @@ class Intake:
             self.on_event("resumed", {"item": key, "sourceRef": state[1]})
         self._crash("committed")
         if self.ack is not None and not state[2]:
-            self._acknowledge(mailbox, key, state[1])
+            self._acknowledge(mailbox, key, state[1], item)
         self.source.mark_done(item)
         self._crash("flagged")
         self.outbox.set_message_state(mailbox, key, state=DONE)
@@ -180,10 +180,10 @@ class Intake:
                 "reporter": reporter, "message_id": message_id(report)})
         return COMMITTED, ref, False
 
-    def _acknowledge(self, mailbox: str, key: str, ref: str) -> None:
+    def _acknowledge(self, mailbox: str, key: str, ref: str, item: Any) -> None:
         values = self._ack_values.pop(key, None)
         if values is None:  # resumed after a crash: rebuild what the template needs
-            values = self._values_from_outbox(ref)
+            values = self._values_from_outbox(ref, self._reporter_of(item))
         reporter, alert, extra = values if values else ("", {}, {})
         if not reporter:
             self.outbox.set_message_state(mailbox, key, acked=True)  # nobody to thank
@@ -203,13 +203,26 @@ class Intake:
         self.report.acknowledged += 1
         self.on_event("acknowledged", {"item": key})
 
-    def _values_from_outbox(self, ref: str) -> tuple[str, dict[str, Any], dict[str, str]] | None:
+    def _reporter_of(self, item: Any) -> str | None:
+        """The reporter of this very message, read again (None when it cannot be): the alert in
+        the outbox names only the first person who reported the same mail."""
+        fetched = self.source.fetch(item)  # a mailbox gone away raises, as for the commit
+        if fetched is None or not fetched.data.strip():
+            return None
+        try:
+            return reporter_address(analyze_bytes(fetched.data, "resumed", self.policy))
+        except Exception:  # noqa: BLE001 - the commit made such a message its alert already
+            return None
+
+    def _values_from_outbox(self, ref: str, reporter: str | None = None
+                            ) -> tuple[str, dict[str, Any], dict[str, str]] | None:
         try:
             alert = self.outbox.get(ref).payload
         except InputError:
             return None
-        reporter = next((o["data"] for o in alert.get("observables", [])
-                         if "mail:reporter" in o.get("tags", [])), "")
+        if reporter is None:
+            reporter = next((o["data"] for o in alert.get("observables", [])
+                             if "mail:reporter" in o.get("tags", [])), "")
         subject = next((o["data"] for o in alert.get("observables", [])
                         if o.get("dataType") == "mail-subject"), "")
         verdict = next((t.split("=", 1)[1] for t in alert.get("tags", [])
