@@ -547,3 +547,31 @@ def test_a_flag_that_is_not_an_imap_keyword_is_refused_before_connecting(tmp_pat
         assert len(proc.stderr.splitlines()) == 1 and "cannot reach" not in proc.stderr
     ok = run(*base, "--flag", "$Phish-Done_1")  # a keyword: accepted, then the (closed) port
     assert ok.returncode == 1 and "cannot reach the IMAP server" in ok.stderr
+
+
+def test_a_second_reporter_resumed_after_a_crash_is_the_one_acknowledged(tmp_path):
+    """The same phish reported by two people is one alert naming the first; when the run dies
+    between the second report's commit and its ack, the resumed run thanks the second reporter
+    (read again from that message), not the first one twice."""
+    with FakeSMTP("starttls") as smtp:
+        config = tmp_path / "ack.yml"
+        config.write_text(
+            f"smtp_host: 127.0.0.1\nsmtp_port: {smtp.port}\nfrom_address: soc@contoso.com\n"
+            "reporter_domains: [contoso.com]\ncacerts: |\n"
+            + "".join(f"  {line}\n" for line in smtp.ca_pem.splitlines()))
+        inbox = tmp_path / "in"
+        inbox.mkdir()
+        (inbox / "a.eml").write_bytes(REPORT)
+        args = ["--maildir", str(inbox), "--state-dir", str(tmp_path / "s"), "--once",
+                "--ack-config", str(config)]
+        assert run(*args).returncode == 0
+        (inbox / "b.eml").write_bytes(REPORT.replace(b"Hana Sample <hana.sample@contoso.com>",
+                                                     b"Ivo Sample <ivo.sample@contoso.com>"))
+        crashed = run(*args, env={"SOCFLOW_TEST_CRASH_AT": "committed"})
+        assert crashed.returncode == -signal.SIGKILL
+        proc = run(*args, "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["resumed"] == 1
+        assert [m.rcpt_tos for m in smtp.received] == [["hana.sample@contoso.com"],
+                                                       ["ivo.sample@contoso.com"]]
+        assert smtp.received[1].message["Subject"] == "Thank you for your report: Important notice"
