@@ -287,3 +287,30 @@ def test_wrong_state_items_fail_the_job_in_one_line(tmp_path: Path, config: dict
         message = result.output["errorMessage"]
         assert not result.output["success"] and words in message and "\n" not in message
         assert vt.count() == 0
+
+
+def test_state_password_item_then_environment_then_absent(redis_auth: RedisServer, tmp_path: Path) -> None:
+    """docs/deploy.md §9: the state_password item, else $SOCFLOW_STATE_PASSWORD; the item wins
+    over the environment; with neither the job fails naming the authentication, showing nothing."""
+    assert redis_auth.password
+    with FakeVirusTotal() as vt:
+        vt.set_object("ip_addresses", "11.7.0.1")  # type: ignore[attr-defined]
+
+        def job(n: int, env: dict[str, str], **config: Any) -> JobResult:
+            home = tmp_path / f"pw-home-{n}"
+            home.mkdir()
+            return run_job("Socflow_VirusTotal_GetReport", data="11.7.0.1", data_type="ip",
+                           config={"key": vt.key, "api_url": vt.url, "allow_private_targets": True,
+                                   "state_url": redis_auth.url, **config},
+                           env={"HOME": str(home), "SOCFLOW_STATE_DIR": str(home / "s"), **env},
+                           base_dir=tmp_path, timeout=60)
+
+        from_env = job(0, {"SOCFLOW_STATE_PASSWORD": redis_auth.password})
+        item_wins = job(1, {"SOCFLOW_STATE_PASSWORD": "env-wrong-7781"}, state_password=redis_auth.password)
+        absent = job(2, {})
+    assert from_env.output["success"] and item_wins.output["success"], (from_env.output, item_wins.output)
+    assert item_wins.output["full"]["from_cache"] is True  # the same Redis the first job filled
+    assert not absent.output["success"] and "authentication failed" in absent.output["errorMessage"]
+    for result in (from_env, item_wins, absent):
+        text = json.dumps(result.output) + result.stdout + result.stderr
+        assert redis_auth.password not in text and "env-wrong-7781" not in text
