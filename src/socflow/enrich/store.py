@@ -96,7 +96,7 @@ class VerdictCache:
     # Single flight: the first job to miss an entry fetches it, the others wait for its answer
     # (parallel jobs for one indicator spend one lookup, not one each).
     def lock(self, service: str, ioc_type: str, indicator: str, owner: str, seconds: float) -> bool:
-        name = "\x1f".join((service, ioc_type, indicator))
+        name = _lock_name(service, ioc_type, indicator)
         now = time.time()
         self.conn.execute("BEGIN IMMEDIATE")
         try:
@@ -110,11 +110,16 @@ class VerdictCache:
         return bool(got)
 
     def locked(self, service: str, ioc_type: str, indicator: str) -> bool:
-        name = "\x1f".join((service, ioc_type, indicator))
+        name = _lock_name(service, ioc_type, indicator)
         row = self.conn.execute("SELECT 1 FROM fetch_locks WHERE name=? AND until>?",
                                 (name, time.time())).fetchone()
         return row is not None
 
     def unlock(self, service: str, ioc_type: str, indicator: str, owner: str) -> None:
-        name = "\x1f".join((service, ioc_type, indicator))
+        name = _lock_name(service, ioc_type, indicator)
         self.conn.execute("DELETE FROM fetch_locks WHERE name=? AND owner=?", (name, owner))
+
+
+def _lock_name(service: str, ioc_type: str, indicator: str) -> str:
+    """The fetch lock's row name (only the indicator, last, is outside text: no ambiguity)."""
+    return "\x1f".join((service, ioc_type, indicator))
