@@ -442,3 +442,20 @@ def test_ingest_state_password_wrong_absent_and_right(redis_auth: RedisServer, t
         assert windows.counts([gid]) == {gid: 3}
     finally:
         windows.close()
+
+
+def test_dry_run_neither_counts_nor_claims_in_the_shared_state(tmp_path: Path) -> None:
+    """``--dry-run`` with a state URL: the alerts it shows are this input's alone; an unreachable
+    Redis does not stop it, and a SQLite state file is not even created."""
+    from support.redisserver import free_port
+
+    log = tmp_path / "auth.log"
+    log.write_text(failures(6, 0), encoding="utf-8")
+    shared = tmp_path / "shared" / "state.sqlite"
+    for url in (f"sqlite://{shared}", f"redis://127.0.0.1:{free_port()}/0"):
+        run = ingest(tmp_path / "dry", [log], url, None, "--dry-run")
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+        assert "ssh-brute-force" in run.stdout
+    assert not shared.exists()
+    real = ingest(tmp_path / "real", [log], f"sqlite://{shared}")
+    assert real.returncode == 0 and len(brute_force(alerts(tmp_path / "real"))) == 1  # nothing claimed before
