@@ -287,6 +287,8 @@ def test_wrong_state_items_fail_the_job_in_one_line(tmp_path: Path, config: dict
         message = result.output["errorMessage"]
         assert not result.output["success"] and words in message and "\n" not in message
         assert vt.count() == 0
+        # a password given as a number is a secret too: never echoed with the job's input
+        assert "12345" not in json.dumps(result.output) + result.stdout + result.stderr
 
 
 def test_state_password_item_then_environment_then_absent(redis_auth: RedisServer, tmp_path: Path) -> None:

@@ -50,6 +50,9 @@ def collect_secrets(config: Any, extra: frozenset[str] = frozenset()) -> set[str
         elif isinstance(node, list):
             for v in node:
                 walk(v, secret)
+        elif secret and isinstance(node, (int, float)) and not isinstance(node, bool):
+            if len(str(node)) >= 4:  # a secret given as a number (Cortex's API accepts one)
+                found.add(str(node))
         elif isinstance(node, str) and node:
             if secret and len(node) >= 4:
                 found.add(node)
@@ -76,20 +79,25 @@ def scrub(value: Any, secrets: set[str]) -> Any:
     return value
 
 
-def _redacted_input(job_input: Any) -> Any:
-    """The job input as echoed on failure: every config string is hidden, whatever its name."""
+def _redacted_input(job_input: Any, extra: frozenset[str] = frozenset()) -> Any:
+    """The job input as echoed on failure: every config string is hidden, whatever its name, and
+    under a secret-looking key every value but true/false/null (a password given as a number)."""
     if not isinstance(job_input, dict):
         return None
     echoed = {k: v for k, v in job_input.items() if k != "config"}
 
-    def hide(node: Any) -> Any:
+    def hide(node: Any, secret: bool) -> Any:
         if isinstance(node, dict):
-            return {k: hide(v) for k, v in node.items()}
+            return {k: hide(v, secret or is_secret_key(str(k), extra)) for k, v in node.items()}
         if isinstance(node, list):
-            return [hide(v) for v in node]
-        return REDACTED if isinstance(node, str) and node else node
+            return [hide(v, secret) for v in node]
+        if isinstance(node, str):
+            return REDACTED if node else node
+        if secret and isinstance(node, (int, float)) and not isinstance(node, bool):
+            return REDACTED
+        return node
 
-    echoed["config"] = hide(job_input.get("config") or {})
+    echoed["config"] = hide(job_input.get("config") or {}, False)
     return echoed
 
 
@@ -124,7 +132,8 @@ class _SocflowWorker:
     # cortexutils' own report()/error() write with the platform encoding and echo secrets.
     def error(self, message: str, ensure_ascii: bool = False) -> None:
         self._write_output(
-            {"success": False, "input": _redacted_input(self._input), "errorMessage": message}
+            {"success": False, "input": _redacted_input(self._input, self.SECRET_CONFIG),
+             "errorMessage": message}
         )
         sys.exit(1)
 
